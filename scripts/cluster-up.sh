@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Brings up a local Kubernetes cluster for the workshop, or reuses the one that is already there.
+#
+# usage: scripts/cluster-up.sh [--name NAME] [--runtime auto|kind|binary] [--binaries auto|build|download]
+#
+#   --name NAME      cluster name (default: workshop). Tests use their own (workshop-test).
+#   --runtime        kind:   a kind cluster in Docker (the usual path when Docker works).
+#                    binary: a Docker-free control plane (etcd, kube-apiserver,
+#                            kube-controller-manager, kube-scheduler) running as local processes,
+#                            with one fake node from KWOK, where Pods are scheduled and go Running
+#                            though no container really runs.
+#                    auto (default): kind when `docker info` works and kind is installed,
+#                            otherwise binary.
+#   --binaries       where the binary runtime gets its binaries. auto (default): the ones built
+#                    before, else kwokctl's own download when kwokctl is installed, else build
+#                    them from Go modules (scripts/build-control-plane.sh, once per version).
+#
+# The new context is added to $KUBECONFIG (or ~/.kube/config) and made current. Idempotent: a
+# second run finds the cluster, restarts it if its processes are gone, and returns in seconds.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+source "$ROOT/scripts/lib/cluster.sh"
+
+name=workshop runtime=auto binaries=auto
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --name) name=${2:?--name needs a value}; shift 2 ;;
+    --runtime) runtime=${2:?--runtime needs a value}; shift 2 ;;
+    --binaries) binaries=${2:?--binaries needs a value}; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument '$1' (see scripts/cluster-up.sh --help)" ;;
+  esac
+done
+case "$runtime" in auto|kind|binary) ;; *) die "--runtime must be auto, kind or binary, not '$runtime'" ;; esac
+case "$binaries" in auto|build|download) ;; *) die "--binaries must be auto, build or download, not '$binaries'" ;; esac
+
+have kubectl || die "kubectl is not installed: install it (https://kubernetes.io/docs/tasks/tools/), then run this again"
+
+if [ "$runtime" = auto ]; then
+  if have kind && docker info >/dev/null 2>&1; then runtime=kind; else runtime=binary; fi
+fi
+start=$(now)
+
+if [ "$runtime" = kind ]; then
+  have kind || die "--runtime kind needs kind (https://kind.sigs.k8s.io) and a running Docker"
+  docker info >/dev/null 2>&1 || die "Docker is not running: start it, or use --runtime binary (needs Go)"
+  if kind get clusters 2>/dev/null | grep -qx "$name"; then
+    say "kind cluster '$name' exists; reusing it"
+    kind export kubeconfig --name "$name" >/dev/null
+  else
+    say "creating kind cluster '$name' ($KIND_NODE_IMAGE)"
+    kind create cluster --name "$name" --image "$KIND_NODE_IMAGE" --wait 120s
+  fi
+  context="kind-$name"
+else
+  binary_cluster_up "$name" "$binaries"
+  context="kwok-$name"
+fi
+
+kubectl config use-context "$context" >/dev/null
+wait_cluster_ready "$context"
+say "cluster '$name' ready in $(( $(now) - start ))s"
+cat <<MSG
+context:    $context
+kubeconfig: ${KUBECONFIG:-$HOME/.kube/config}
+try:        kubectl --context $context get nodes
+next:       cargo run -p step-01-connect
+MSG

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Derives every learner's starting point (steps/NN-name) from its solution (solutions/NN-name).
+#
+# usage: scripts/gen-steps.sh           regenerate steps/ from solutions/
+#        scripts/gen-steps.sh --check   fail if the committed steps/ differ from what would be generated
+#
+# The solutions are the single source of truth. In their Rust files an exercise looks like this:
+#
+#     // EXERCISE 1.3: List the ConfigMaps in `namespace` and return how many there are.
+#     // ...hint lines, kept for the learner...
+#     // BEGIN SOLUTION
+#     ...the reference code...
+#     // END SOLUTION
+#
+# and the starter gets the same comments under "TODO(exercise 1.3)" with the code replaced by
+#     todo!("Exercise 1.3: List the ConfigMaps in `namespace` and return how many there are.")
+# Everything else is copied as it is, and the package is renamed solution-NN-x -> step-NN-x.
+# Maintainers only: regenerating overwrites whatever a learner wrote in steps/.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+check=false
+case "${1:-}" in
+  --check) check=true ;;
+  "") ;;
+  *) die "usage: scripts/gen-steps.sh [--check]" ;;
+esac
+
+# Rewrites one solution source file into its starter form, on stdout.
+starter_rs() {
+  awk -v file="$1" '
+    function fail(msg) { printf "error: %s:%d: %s\n", file, NR, msg > "/dev/stderr"; failed = 1; exit 1 }
+    /^[[:space:]]*\/\/ EXERCISE [0-9]+(\.[0-9]+)*: / {
+      if (inside) fail("EXERCISE inside a solution region")
+      line = $0
+      sub(/^[[:space:]]*\/\/ EXERCISE /, "", line)
+      number = line; sub(/:.*/, "", number)
+      title = line; sub(/^[^:]*: /, "", title)
+      gsub(/\\/, "\\\\", title); gsub(/"/, "\\\"", title)
+      sub(/\/\/ EXERCISE [0-9.]+:/, "// TODO(exercise " number "):")
+      print; pending = 1; next
+    }
+    /^[[:space:]]*\/\/ BEGIN SOLUTION[[:space:]]*$/ {
+      if (!pending) fail("BEGIN SOLUTION without an EXERCISE comment above it")
+      if (inside) fail("nested BEGIN SOLUTION")
+      indent = $0; sub(/\/\/.*/, "", indent)
+      inside = 1; next
+    }
+    /^[[:space:]]*\/\/ END SOLUTION[[:space:]]*$/ {
+      if (!inside) fail("END SOLUTION without BEGIN SOLUTION")
+      printf "%stodo!(\"Exercise %s: %s\")\n", indent, number, title
+      inside = 0; pending = 0; next
+    }
+    inside { next }
+    { print }
+    END { if (!failed && inside) fail("BEGIN SOLUTION never ended") }
+  ' "$1"
+}
+
+# Until the TODOs are written, their imports and parameters are unused: say so once, at the top
+# of the file (after its //! docs), instead of letting warnings bury the real messages.
+allow_unused() {
+  awk '
+    !done && !/^\/\/!/ {
+      print "// Starter code: the imports and parameters that the TODOs below need are unused until you"
+      print "// write them. Once they are done, delete the `allow` below and the compiler checks you left none."
+      print "#![allow(unused)]"
+      done = 1
+    }
+    { print }
+  ' "$1" >"$1.tmp" && mv "$1.tmp" "$1"
+}
+
+# generate SOLUTION_DIR DEST_DIR
+generate() {
+  local src=$1 dest=$2 base f rel
+  base=$(basename "$src")
+  mkdir -p "$dest"
+  while IFS= read -r -d '' f; do
+    rel=${f#"$src"/}
+    mkdir -p "$dest/$(dirname "$rel")"
+    case "$rel" in
+      Cargo.toml)
+        { echo "# Generated from solutions/$base by scripts/gen-steps.sh: edit the solution and regenerate."
+          sed "s/^name = \"solution-$base\"/name = \"step-$base\"/" "$f"; } >"$dest/$rel" ;;
+      *.rs) starter_rs "$f" >"$dest/$rel"
+            if grep -q '^[[:space:]]*todo!(' "$dest/$rel"; then allow_unused "$dest/$rel"; fi
+            rustfmt --edition 2024 "$dest/$rel" ;;
+      *) cp "$f" "$dest/$rel" ;;
+    esac
+  done < <(find "$src" -path "$src/target" -prune -o -type f -print0)
+  grep -q "^name = \"step-$base\"" "$dest/Cargo.toml" \
+    || die "solutions/$base/Cargo.toml must name its package solution-$base"
+}
+
+out=$ROOT/steps
+if $check; then out=$(mktemp -d); trap 'rm -rf "$out"' EXIT; fi
+
+for src in "$ROOT"/solutions/[0-9][0-9]-*/; do
+  src=${src%/}
+  dest="$out/$(basename "$src")"
+  $check || rm -rf "$dest"
+  generate "$src" "$dest"
+done
+
+if $check; then
+  # Compare file by file; a learner's build output (target/) is not part of a step.
+  if ! diff -r -x target "$out" "$ROOT/steps" >/tmp/gen-steps.diff.$$ 2>&1; then
+    cat /tmp/gen-steps.diff.$$ >&2; rm -f /tmp/gen-steps.diff.$$
+    die "steps/ differ from what solutions/ generate: run scripts/gen-steps.sh and commit the result"
+  fi
+  rm -f /tmp/gen-steps.diff.$$
+  say "steps/ match solutions/"
+else
+  # A step whose solution is gone is stale.
+  for dest in "$ROOT"/steps/*/; do
+    dest=${dest%/}
+    [ -d "$ROOT/solutions/$(basename "$dest")" ] || { say "removing stale $dest"; rm -rf "$dest"; }
+  done
+  say "generated steps/ from solutions/"
+fi

@@ -1,0 +1,88 @@
+# The Docker-free local cluster (KWOK's binary runtime), shared by cluster-up.sh and
+# cluster-down.sh. Sourced after common.sh, never run.
+# shellcheck shell=bash
+
+KWOK_CLUSTERS="${KWOK_WORKDIR:-$HOME/.kwok}/clusters"
+
+# The kwokctl to drive the binary runtime with: the one we built, else one the user installed.
+kwokctl_bin() {
+  if [ -x "$WORKSHOP_BIN/kwokctl-$KWOK_VERSION" ]; then echo "$WORKSHOP_BIN/kwokctl-$KWOK_VERSION"
+  elif have kwokctl; then command -v kwokctl
+  else return 1; fi
+}
+
+binaries_built() {
+  local b
+  for b in etcd-$ETCD_VERSION kube-apiserver-$KUBERNETES_VERSION kube-controller-manager-$KUBERNETES_VERSION \
+           kube-scheduler-$KUBERNETES_VERSION kwok-$KWOK_VERSION kwokctl-$KWOK_VERSION; do
+    [ -x "$WORKSHOP_BIN/$b" ] || return 1
+  done
+}
+
+# binary_cluster_up NAME BINARIES(auto|build|download)
+binary_cluster_up() {
+  local name=$1 binaries=$2 kwokctl
+  local -a flags=(--runtime binary --kube-authorization=true --wait 3m)
+
+  if [ "$binaries" = auto ]; then
+    if binaries_built; then binaries=build
+    elif have kwokctl; then binaries=download
+    elif have go; then binaries=build
+    else die "no way to run a local cluster here: install Docker and kind (the usual path), or Go 1.26+ (to build a Docker-free cluster), or kwokctl (https://kwok.sigs.k8s.io)"
+    fi
+  fi
+  if [ "$binaries" = build ]; then
+    "$ROOT/scripts/build-control-plane.sh"
+    flags+=(--etcd-binary "$WORKSHOP_BIN/etcd-$ETCD_VERSION"
+            --kube-apiserver-binary "$WORKSHOP_BIN/kube-apiserver-$KUBERNETES_VERSION"
+            --kube-controller-manager-binary "$WORKSHOP_BIN/kube-controller-manager-$KUBERNETES_VERSION"
+            --kube-scheduler-binary "$WORKSHOP_BIN/kube-scheduler-$KUBERNETES_VERSION"
+            --kwok-controller-binary "$WORKSHOP_BIN/kwok-$KWOK_VERSION")
+    kwokctl="$WORKSHOP_BIN/kwokctl-$KWOK_VERSION"
+  else
+    have kwokctl || die "--binaries download needs kwokctl on PATH (https://kwok.sigs.k8s.io)"
+    kwokctl=$(command -v kwokctl)
+    export KWOK_KUBE_VERSION=$KUBERNETES_VERSION
+  fi
+
+  if [ -d "$KWOK_CLUSTERS/$name" ]; then
+    if kubectl --context "kwok-$name" get --raw /readyz >/dev/null 2>&1; then
+      say "local cluster '$name' is running; reusing it"
+    else
+      say "local cluster '$name' exists but is stopped; starting it"
+      if ! "$kwokctl" start cluster --name "$name" --wait 3m; then
+        warn "could not restart '$name'; recreating it"
+        "$kwokctl" delete cluster --name "$name" || true
+        "$kwokctl" create cluster --name "$name" "${flags[@]}"
+      fi
+    fi
+  else
+    say "creating local cluster '$name' (KWOK binary runtime, Kubernetes $KUBERNETES_VERSION)"
+    "$kwokctl" create cluster --name "$name" "${flags[@]}"
+  fi
+  # One fake node that Pods are scheduled to. Scaling to a count is idempotent.
+  "$kwokctl" scale node --replicas 1 --name "$name" >/dev/null
+}
+
+# wait_cluster_ready CONTEXT: the API server answers, every node is Ready, and the default
+# ServiceAccount exists (Pods cannot be created before the controller-manager makes it).
+wait_cluster_ready() {
+  local ctx=$1 i
+  for i in $(seq 1 120); do
+    kubectl --context "$ctx" get --raw /readyz >/dev/null 2>&1 && break
+    [ "$i" = 120 ] && die "the API server of context $ctx did not become ready in 60s"
+    sleep 0.5
+  done
+  for i in $(seq 1 120); do
+    [ -n "$(kubectl --context "$ctx" get nodes -o name 2>/dev/null)" ] && break
+    [ "$i" = 120 ] && die "no node registered in context $ctx within 60s"
+    sleep 0.5
+  done
+  kubectl --context "$ctx" wait --for=condition=Ready nodes --all --timeout=120s >/dev/null \
+    || die "the nodes of context $ctx did not become Ready in 120s"
+  for i in $(seq 1 120); do
+    kubectl --context "$ctx" -n default get serviceaccount default >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  die "the controller-manager did not create the default ServiceAccount within 60s (is it running?)"
+}

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The project's whole test suite, the one command CI runs (.ci/run).
+#
+# usage: scripts/test.sh [--keep-cluster]
+#   --keep-cluster  leave the throwaway test cluster running afterwards (for debugging)
+#
+#  1. formatting, generated starters, clippy with warnings denied;
+#  2. unit tests of every solution (no cluster needed);
+#  3. a throwaway cluster of its own (name workshop-test, its own kubeconfig and ports; your
+#     cluster and kubeconfig are never touched), brought up while nothing waits on it;
+#  4. the local cluster's own end-to-end tests, then for every step: scripts/check.sh NN must
+#     pass on the solution and fail on the untouched starter (so no check is vacuous);
+#  5. teardown of the test cluster, also on failure.
+# Fails when no end-to-end test ran.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+keep=false
+case "${1:-}" in
+  --keep-cluster) keep=true ;;
+  "") ;;
+  -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) die "usage: scripts/test.sh [--keep-cluster]" ;;
+esac
+
+cd "$ROOT"
+suite_start=$(now)
+state=$(mktemp -d "${TMPDIR:-/tmp}/workshop-test.XXXXXX")
+cluster=workshop-test
+export KUBECONFIG="$state/kubeconfig"
+e2e_passed=0 e2e_failed=0 unit_passed=0
+
+phase() { say "[$(( $(now) - suite_start ))s] $*"; }
+cleanup() {
+  local status=$?
+  [ -n "${build_pid:-}" ] && kill "$build_pid" 2>/dev/null || true
+  if $keep; then
+    say "test cluster kept: KUBECONFIG=$KUBECONFIG kubectl get nodes"
+  else
+    "$ROOT/scripts/cluster-down.sh" --name "$cluster" >/dev/null 2>&1 || warn "could not delete the test cluster $cluster"
+    rm -rf "$state"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+
+# The control-plane binaries are the long pole on a fresh machine (tens of minutes to build):
+# start them now, in the background, while cargo works.
+if ! { have kind && docker info >/dev/null 2>&1; }; then
+  source "$ROOT/scripts/lib/cluster.sh"
+  if ! binaries_built && have go; then
+    phase "building the local control plane in the background (log: $state/build.log)"
+    "$ROOT/scripts/build-control-plane.sh" >"$state/build.log" 2>&1 &
+    build_pid=$!
+  fi
+fi
+
+phase "format"
+cargo fmt --all -- --check || die "code is not formatted: run cargo fmt --all"
+phase "starters are generated from the solutions"
+scripts/gen-steps.sh --check
+phase "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+phase "unit tests (solutions and test kit; starters are checked below)"
+# The starters' own tests fail by design until the learner does the exercises.
+cargo test --workspace --exclude 'step-*' --locked 2>&1 | tee "$state/unit.log"
+unit_passed=$(awk '/^test result:/ { s += $4 } END { print s + 0 }' "$state/unit.log")
+
+if [ -n "${build_pid:-}" ]; then
+  phase "waiting for the control-plane build to finish"
+  tail -n +1 -f "$state/build.log" --pid="$build_pid" >&2 || true
+  wait "$build_pid" || die "building the control plane failed (log above)"
+  build_pid=
+fi
+phase "throwaway cluster '$cluster'"
+scripts/cluster-up.sh --name "$cluster"
+
+count_e2e() { # LOG: add the pass/fail counts of a cargo test run to the totals
+  e2e_passed=$(( e2e_passed + $(grep -cE '^test .* \.\.\. ok$' "$1" || true) ))
+  e2e_failed=$(( e2e_failed + $(grep -cE '^test .* \.\.\. FAILED$' "$1" || true) ))
+}
+
+phase "end-to-end: the local cluster itself"
+set +e
+cargo test -p workshop-testkit --locked --test cluster -- --ignored 2>&1 | tee "$state/cluster.log"
+status=${PIPESTATUS[0]}
+set -e
+count_e2e "$state/cluster.log"
+[ "$status" -eq 0 ] || die "the local cluster's end-to-end tests failed"
+
+for dir in solutions/[0-9][0-9]-*/; do
+  step=$(basename "$dir"); nn=${step%%-*}
+  phase "step $nn: scripts/check.sh $nn --solution must pass"
+  set +e; scripts/check.sh "$nn" --solution 2>&1 | tee "$state/check-$nn.log"; status=${PIPESTATUS[0]}; set -e
+  count_e2e "$state/check-$nn.log"
+  [ "$status" -eq 0 ] || die "scripts/check.sh $nn fails on the solution"
+
+  phase "step $nn: scripts/check.sh $nn must fail on the untouched starter"
+  set +e; scripts/check.sh "$nn" >"$state/starter-$nn.log" 2>&1; status=$?; set -e
+  tail -n 1 "$state/starter-$nn.log"
+  [ "$status" -eq 1 ] || { cat "$state/starter-$nn.log" >&2; die "scripts/check.sh $nn should fail (exit 1) on the starter, got exit $status"; }
+done
+
+[ "$e2e_passed" -gt 0 ] || die "no end-to-end test ran"
+[ "$e2e_failed" -eq 0 ] || die "$e2e_failed end-to-end tests failed"
+phase "all green in $(( $(now) - suite_start ))s: $unit_passed unit tests, $e2e_passed end-to-end tests"
+echo "tests: $((unit_passed + e2e_passed)) passed, 0 failed"

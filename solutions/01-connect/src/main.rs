@@ -1,0 +1,24 @@
+//! `cargo run -p solution-01-connect -- [--namespace NS] [--context CTX]`
+//!
+//! Parses the flags, sets up logging (`RUST_LOG=debug` shows every request), and hands over to
+//! the library. Errors become one line on stderr and a non-zero exit code, never a panic.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = connect::Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    match connect::run(&args, &mut std::io::stdout()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! End-to-end tests of step 01 against a real API server.
+//!
+//! Run them with `scripts/check.sh 01` (or `cargo test -p step-01-connect -- --include-ignored`
+//! with a cluster in your kubeconfig). They are `#[ignore]`d only so a plain `cargo test`, which
+//! may have no cluster, stays fast; with no cluster they fail, they never pass by skipping.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::api::PostParams;
+use workshop_testkit::{TestNamespace, wait_until};
+
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 01 runs it)"]
+async fn prints_where_it_connected_and_counts_the_configmaps() -> anyhow::Result<()> {
+    let client = workshop_testkit::client().await;
+    let ns = TestNamespace::create(&client, "connect").await?;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), ns.name());
+
+    // The controller-manager publishes `kube-root-ca.crt` into every new namespace. Wait for it,
+    // so the count below does not depend on how fast that happened.
+    wait_until(
+        "kube-root-ca.crt in the new namespace",
+        Duration::from_secs(30),
+        || async { Ok(configmaps.get_opt("kube-root-ca.crt").await?) },
+    )
+    .await?;
+    for i in 0..3 {
+        let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": format!("counted-{i}") },
+            "data": { "n": i.to_string() }
+        }))?;
+        configmaps.create(&PostParams::default(), &cm).await?;
+    }
+
+    let args = connect::Args {
+        namespace: ns.name().to_string(),
+        context: None,
+    };
+    let mut out = Vec::new();
+    connect::run(&args, &mut out).await?;
+    let out = String::from_utf8(out)?;
+
+    let expected = format!("connected. 4 configmaps in {}", ns.name());
+    assert_eq!(
+        out.lines().last(),
+        Some(expected.as_str()),
+        "output:\n{out}"
+    );
+    let version = client.apiserver_version().await?.git_version;
+    assert!(
+        out.lines()
+            .any(|line| line == format!("version: {version}")),
+        "the version line should name the server's version {version}; output:\n{out}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 01 runs it)"]
+async fn an_empty_namespace_still_has_its_root_ca_configmap() -> anyhow::Result<()> {
+    let client = workshop_testkit::client().await;
+    let ns = TestNamespace::create(&client, "connect-empty").await?;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), ns.name());
+    wait_until(
+        "kube-root-ca.crt in the new namespace",
+        Duration::from_secs(30),
+        || async { Ok(configmaps.get_opt("kube-root-ca.crt").await?) },
+    )
+    .await?;
+    assert_eq!(connect::count_configmaps(&client, ns.name()).await?, 1);
+    Ok(())
+}

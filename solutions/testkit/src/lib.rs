@@ -1,0 +1,208 @@
+//! The test kit every step's end-to-end tests share.
+//!
+//! End-to-end tests talk to a real API server: the cluster that `KUBECONFIG` (or
+//! `~/.kube/config`) points at. `scripts/test.sh` and `scripts/check.sh` set that up; running
+//! `cargo test -- --include-ignored` by hand uses whatever cluster your kubeconfig selects.
+//!
+//! Three rules keep the tests honest and independent:
+//! - **No cluster is a failure, never a skip.** [`client`] panics with a message that says what
+//!   to run, so a green run always means the tests really ran against an API server.
+//! - **Each test gets its own namespace** ([`TestNamespace`]), so tests can run in parallel and
+//!   leave nothing behind.
+//! - **Every wait is bounded** ([`wait_until`]): a test that waits for the cluster fails with what
+//!   it was waiting for, instead of hanging the suite.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{DeleteParams, PostParams};
+use kube::{Api, Client};
+
+/// The label put on every namespace a test creates, so leftovers are easy to find and delete:
+/// `kubectl delete ns -l workshop.io/test=true`.
+pub const TEST_LABEL: &str = "workshop.io/test";
+
+/// A client for the cluster the tests run against, checked to be reachable.
+///
+/// # Panics
+/// When no cluster can be reached: an end-to-end test that cannot reach a cluster must fail
+/// loudly, with what to do about it.
+pub async fn client() -> Client {
+    let hint = "end-to-end tests need a running cluster: start one with scripts/cluster-up.sh, \
+                or run scripts/check.sh / scripts/test.sh, which bring one up";
+    let client = match Client::try_default().await {
+        Ok(client) => client,
+        Err(err) => panic!("no usable kubeconfig ({err}); {hint}"),
+    };
+    match tokio::time::timeout(Duration::from_secs(10), client.apiserver_version()).await {
+        Ok(Ok(_)) => client,
+        Ok(Err(err)) => panic!("the API server did not answer ({err}); {hint}"),
+        Err(_) => panic!("the API server did not answer within 10s; {hint}"),
+    }
+}
+
+/// A namespace that exists for one test and is deleted when the test ends (pass or fail).
+pub struct TestNamespace {
+    name: String,
+}
+
+impl TestNamespace {
+    /// Creates a fresh namespace named `wt-<prefix>-<unique suffix>`.
+    pub async fn create(client: &Client, prefix: &str) -> anyhow::Result<Self> {
+        let name = unique_name(&format!("wt-{prefix}"));
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": name, "labels": { TEST_LABEL: "true" } }
+        }))?;
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await?;
+        Ok(Self { name })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl std::fmt::Debug for TestNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("TestNamespace").field(&self.name).finish()
+    }
+}
+
+impl Drop for TestNamespace {
+    /// Deleting is asynchronous but `drop` is not, so the delete request runs on a thread of its
+    /// own with a small runtime. It needs a client of its own too: a `Client` drives its
+    /// connections from tasks on the runtime that built it, and that runtime is the one blocked
+    /// here waiting for the thread. The API server finishes the deletion in the background.
+    fn drop(&mut self) {
+        let name = std::mem::take(&mut self.name);
+        let deleted = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let client = Client::try_default().await.ok()?;
+                Api::<Namespace>::all(client)
+                    .delete(&name, &DeleteParams::background())
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+        if !matches!(deleted, Ok(Some(_))) {
+            eprintln!(
+                "note: could not delete a test namespace; `kubectl delete ns -l {TEST_LABEL}=true` removes leftovers"
+            );
+        }
+    }
+}
+
+/// A name no other test run has used: `<prefix>-<seconds since epoch, base 36>-<counter>`.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{prefix}-{}{}-{n}",
+        to_base36(secs as u64 % 36u64.pow(6)),
+        to_base36(std::process::id() as u64 % 1296)
+    )
+}
+
+fn to_base36(mut n: u64) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, for at most `timeout`.
+///
+/// Returns the value and how long it took. On timeout the error names `what` was awaited and
+/// the last error `check` reported, so a failing test explains itself.
+pub async fn wait_until<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut check: F,
+) -> anyhow::Result<(T, Duration)>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let start = Instant::now();
+    let mut last_error = None;
+    loop {
+        match check().await {
+            Ok(Some(value)) => return Ok((value, start.elapsed())),
+            Ok(None) => {}
+            Err(err) => last_error = Some(err),
+        }
+        if start.elapsed() >= timeout {
+            let why = last_error
+                .map(|e| format!(" (last error: {e:#})"))
+                .unwrap_or_default();
+            anyhow::bail!("timed out after {timeout:?} waiting for {what}{why}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_names_differ_and_are_valid_dns_labels() {
+        let a = unique_name("wt-x");
+        let b = unique_name("wt-x");
+        assert_ne!(a, b);
+        for name in [a, b] {
+            assert!(name.len() <= 63, "{name}");
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{name}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn wait_until_returns_the_value_once_ready() {
+        let mut calls = 0;
+        let (value, _) = wait_until("three calls", Duration::from_secs(5), || {
+            calls += 1;
+            let ready = calls >= 3;
+            async move { Ok(ready.then_some(42)) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(value, 42);
+        assert_eq!(calls, 3);
+    }
+
+    #[tokio::test]
+    async fn wait_until_times_out_naming_what_it_waited_for() {
+        let err = wait_until::<(), _, _>("the impossible", Duration::from_millis(120), || async {
+            anyhow::bail!("still broken")
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("the impossible"), "{err}");
+        assert!(err.contains("still broken"), "{err}");
+    }
+}

@@ -1,0 +1,170 @@
+//! Step 01: connect to the cluster.
+//!
+//! Every controller starts the same way: find out which cluster to talk to, build a client, and
+//! make one request to prove it works. kube-rs reads the same kubeconfig as kubectl, so whatever
+//! `kubectl config current-context` says is the cluster this program talks to. Inside a Pod there
+//! is no kubeconfig; the ServiceAccount's token and the `KUBERNETES_SERVICE_*` variables take its
+//! place (that is step 08's world).
+//!
+//! The program prints where it connected and how many ConfigMaps a namespace holds:
+//!
+//! ```text
+//! context: kwok-workshop
+//! server:  https://127.0.0.1:32766/
+//! version: v1.36.1
+//! connected. 1 configmaps in default
+//! ```
+// Starter code: the imports and parameters that the TODOs below need are unused until you
+// write them. Once they are done, delete the `allow` below and the compiler checks you left none.
+#![allow(unused)]
+
+use std::io::Write;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::version::Info;
+use kube::api::ListParams;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+
+/// Command-line flags, parsed in `main.rs`. They live here so tests can build them too.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(about = "Connect to the cluster and count the ConfigMaps in a namespace")]
+pub struct Args {
+    /// Namespace whose ConfigMaps are counted.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// Kubeconfig context to use (default: the current context).
+    #[arg(long)]
+    pub context: Option<String>,
+}
+
+/// What can go wrong, each with a message that says what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(
+        "no cluster configured: {0}. Start a local cluster with scripts/cluster-up.sh \
+         (it writes the kubeconfig), or point KUBECONFIG at one"
+    )]
+    NoConfig(String),
+    #[error(
+        "cannot reach the API server at {server}: {reason}. Is the cluster running? \
+         Start it with scripts/cluster-up.sh"
+    )]
+    Unreachable { server: String, reason: String },
+    #[error("the API server refused the request: {0}")]
+    Api(#[from] kube::Error),
+    #[error("cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// How long to wait for the API server before saying it is unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Loads the client configuration: from the kubeconfig (the `--context` given, else its current
+/// context) or, inside a Pod, from the in-cluster ServiceAccount.
+pub async fn load_config(context: Option<String>) -> Result<Config, ConnectError> {
+    // TODO(exercise 1.1): Load a kube::Config from the kubeconfig (using the given context if any), falling back to the in-cluster configuration.
+    // With a context: `Config::from_kubeconfig(&KubeConfigOptions { context, ..Default::default() })`.
+    // Without one: `Config::infer()` tries the kubeconfig first, then the in-cluster environment.
+    // Turn either error into `ConnectError::NoConfig(err.to_string())`. Book: "Step 01 > Configuration".
+    todo!(
+        "Exercise 1.1: Load a kube::Config from the kubeconfig (using the given context if any), falling back to the in-cluster configuration."
+    )
+}
+
+/// Asks the API server for its version: the cheapest request that proves the connection works
+/// (TLS, credentials and network all have to be right).
+pub async fn server_version(client: &Client) -> Result<Info, kube::Error> {
+    // TODO(exercise 1.2): Ask the API server for its version.
+    // `Client` has a method for exactly this request (GET /version). Book: "Step 01 > The client".
+    todo!("Exercise 1.2: Ask the API server for its version.")
+}
+
+/// Counts the ConfigMaps in `namespace`.
+pub async fn count_configmaps(client: &Client, namespace: &str) -> Result<usize, kube::Error> {
+    // TODO(exercise 1.3): List the ConfigMaps in `namespace` and return how many there are.
+    // An `Api<ConfigMap>` scoped to the namespace (`Api::namespaced`) has `list(&ListParams)`;
+    // the result's `items` is a Vec. Book: "Step 01 > Typed APIs".
+    todo!("Exercise 1.3: List the ConfigMaps in `namespace` and return how many there are.")
+}
+
+/// The name of the kubeconfig context in use, for the user to see which cluster this is.
+fn context_name(flag: Option<&str>) -> String {
+    match flag {
+        Some(context) => context.to_string(),
+        None => Kubeconfig::read()
+            .ok()
+            .and_then(|kubeconfig| kubeconfig.current_context)
+            .unwrap_or_else(|| "(in-cluster)".to_string()),
+    }
+}
+
+/// Builds a client from `config` and proves it can reach the API server.
+pub async fn connect(config: Config) -> Result<(Client, Info), ConnectError> {
+    let server = config.cluster_url.to_string();
+    let unreachable = |reason: String| ConnectError::Unreachable {
+        server: server.clone(),
+        reason,
+    };
+    let client = Client::try_from(config)
+        .map_err(|err| ConnectError::NoConfig(format!("the kubeconfig cannot be used: {err}")))?;
+    match tokio::time::timeout(CONNECT_TIMEOUT, server_version(&client)).await {
+        Ok(Ok(info)) => Ok((client, info)),
+        // The server answered, but with an error (say, 401 for bad credentials): show it as is.
+        Ok(Err(err @ kube::Error::Api(_))) => Err(err.into()),
+        Ok(Err(err)) => Err(unreachable(root_cause(&err))),
+        Err(_) => Err(unreachable(format!("no answer within {CONNECT_TIMEOUT:?}"))),
+    }
+}
+
+/// The innermost error message ("Connection refused") is the one a person can act on.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
+/// The whole program: connect, say where, count ConfigMaps. Output goes to `out` so the
+/// end-to-end test can read exactly what a user sees.
+pub async fn run(args: &Args, out: &mut impl Write) -> Result<(), ConnectError> {
+    let config = load_config(args.context.clone()).await?;
+    let server = config.cluster_url.to_string();
+    let (client, info) = connect(config).await?;
+    writeln!(out, "context: {}", context_name(args.context.as_deref()))?;
+    writeln!(out, "server:  {server}")?;
+    writeln!(out, "version: {}", info.git_version)?;
+    let count = count_configmaps(&client, &args.namespace).await?;
+    writeln!(out, "connected. {count} configmaps in {}", args.namespace)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unknown_context_says_how_to_get_a_cluster() {
+        let err = load_config(Some("no-such-context-for-sure".into()))
+            .await
+            .expect_err("a context that does not exist cannot load");
+        let message = err.to_string();
+        assert!(matches!(err, ConnectError::NoConfig(_)), "{message}");
+        assert!(message.contains("scripts/cluster-up.sh"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_is_not_there_is_reported_as_unreachable() {
+        // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+        let config = Config::new("https://127.0.0.1:1".parse().expect("a valid URL"));
+        let Err(err) = connect(config).await else {
+            panic!("nothing listens on port 1, yet the connection worked");
+        };
+        let message = err.to_string();
+        assert!(matches!(err, ConnectError::Unreachable { .. }), "{message}");
+        assert!(message.contains("127.0.0.1:1"), "{message}");
+        assert!(message.contains("scripts/cluster-up.sh"), "{message}");
+    }
+}
