@@ -84,11 +84,12 @@ generate() {
         { echo "# Generated from solutions/$base by scripts/gen-steps.sh: edit the solution and regenerate."
           sed "s/^name = \"solution-$base\"/name = \"step-$base\"/" "$f"; } >"$dest/$rel" ;;
       *.rs) starter_rs "$f" >"$dest/$rel"
-            if grep -q '^[[:space:]]*todo!(' "$dest/$rel"; then allow_unused "$dest/$rel"; fi
-            rustfmt --edition 2024 "$dest/$rel" ;;
+            if grep -q '^[[:space:]]*todo!(' "$dest/$rel"; then allow_unused "$dest/$rel"; fi ;;
       *) cp "$f" "$dest/$rel" ;;
     esac
   done < <(find "$src" -path "$src/target" -prune -o -type f -print0)
+  # Format once every file exists (rustfmt follows `mod` declarations into other files).
+  find "$dest" -name '*.rs' -print0 | xargs -0 rustfmt --edition 2024
   grep -q "^name = \"step-$base\"" "$dest/Cargo.toml" \
     || die "solutions/$base/Cargo.toml must name its package solution-$base"
 }

@@ -1,0 +1,370 @@
+//! The informer: a watch, a local cache, and notifications about what changed.
+//!
+//! kube-runtime gives us the two halves client-go calls an informer:
+//! - the **watcher** lists every object once, then follows a watch from that list's
+//!   `resourceVersion`. When the watch breaks or falls too far behind (HTTP 410 Gone), it lists
+//!   again. It yields [`watcher::Event`]s: `Init`, `InitApply` for each listed object, `InitDone`,
+//!   then `Apply` (created or changed) and `Delete`.
+//! - the **store** (reflector) is the cache those events are applied to: a map from object
+//!   reference to the newest object, shared by cheap clones ([`Store`]) that read it.
+//!
+//! The watcher says "here is the object now"; it does not say whether that is new. An informer
+//! answers by asking its store *before* applying the event: not in the cache means ADD, in the
+//! cache with another `resourceVersion` means UPDATE. After a re-list, objects that were in the
+//! cache but not in the new list were deleted while we were not watching: the informer reports
+//! them as DELETE, so nothing is missed.
+//!
+//! What kube-runtime does *not* have is client-go's periodic resync (re-delivering every cached
+//! object every few minutes). Level-triggered controllers do not need it for correctness: they
+//! requeue an object after a delay when they want to look at it again (step 05's
+//! `Action::requeue`).
+
+use std::collections::{HashSet, VecDeque};
+use std::fmt::{self, Debug, Display};
+use std::hash::Hash;
+use std::sync::Arc;
+
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
+use kube::runtime::watcher::{self, watcher};
+use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+/// What an informer tells the code that uses it.
+#[derive(Debug, Clone)]
+pub enum Notification<K> {
+    /// An object the cache had not seen.
+    Add(Arc<K>),
+    /// A cached object changed; `old` is what the cache held before.
+    Update { old: Arc<K>, new: Arc<K> },
+    /// An object is gone; this is its last known state.
+    Delete(Arc<K>),
+    /// The initial list is in the cache: from now on the store holds every object. Sent once.
+    Synced,
+}
+
+impl<K: Resource> Notification<K> {
+    /// The object this notification is about (`None` for [`Notification::Synced`]).
+    pub fn object(&self) -> Option<&K> {
+        match self {
+            Notification::Add(obj) | Notification::Delete(obj) => Some(obj),
+            Notification::Update { new, .. } => Some(new),
+            Notification::Synced => None,
+        }
+    }
+
+    /// `namespace/name` (or `name` for cluster-scoped objects): the key a workqueue holds.
+    pub fn key(&self) -> Option<String> {
+        self.object().map(|obj| key_of(obj))
+    }
+}
+
+/// `namespace/name`, as client-go's `MetaNamespaceKeyFunc` writes it.
+pub fn key_of<K: Resource>(obj: &K) -> String {
+    match obj.namespace() {
+        Some(ns) => format!("{ns}/{}", obj.name_any()),
+        None => obj.name_any(),
+    }
+}
+
+impl<K: Resource> Display for Notification<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = match self {
+            Notification::Add(_) => "ADD",
+            Notification::Update { .. } => "UPDATE",
+            Notification::Delete(_) => "DELETE",
+            Notification::Synced => return f.write_str("cache synced, watching..."),
+        };
+        write!(f, "{verb} {}", self.key().unwrap_or_default())
+    }
+}
+
+/// The event stream an informer consumes: what [`watcher`] yields.
+pub type WatchEvents<K> = BoxStream<'static, Result<watcher::Event<K>, watcher::Error>>;
+
+/// The watch events for the objects `api` can see, filtered by `config`.
+pub fn watch_events<K>(api: Api<K>, config: watcher::Config) -> WatchEvents<K>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    // EXERCISE 2.1: Build the stream of watch events for `api` and `config`.
+    // `kube::runtime::watcher(api, config)` lists then watches. Add `.default_backoff()` (from
+    // `WatchStreamExt`) so a broken connection is retried politely instead of in a hot loop,
+    // and `.boxed()` to store it. Book: "Step 02 > The watcher".
+    // BEGIN SOLUTION
+    watcher(api, config).default_backoff().boxed()
+    // END SOLUTION
+}
+
+/// A watch plus a cache, turning watch events into ADD / UPDATE / DELETE notifications.
+pub struct Informer<K>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    events: WatchEvents<K>,
+    writer: Writer<K>,
+    store: Store<K>,
+    /// While a (re-)list is in progress: the objects it has delivered so far.
+    listed: Option<HashSet<ObjectRef<K>>>,
+    synced: bool,
+    /// One watch event can mean several notifications (a re-list can reveal many deletions).
+    pending: VecDeque<Notification<K>>,
+}
+
+impl<K> Debug for Informer<K>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Informer")
+            .field("cached", &self.store.len())
+            .field("synced", &self.synced)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K> Informer<K>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone,
+{
+    /// An informer over the objects `api` can see, filtered by `config` (label and field
+    /// selectors). Nothing happens until [`Informer::next`] is polled.
+    pub fn new(api: Api<K>, config: watcher::Config) -> Self {
+        Self::from_events(watch_events(api, config))
+    }
+
+    /// An informer over any stream of watch events. Tests feed it events by hand.
+    pub fn from_events(
+        events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+    ) -> Self {
+        let writer = Writer::new(K::DynamicType::default());
+        Self {
+            events: events.boxed(),
+            store: writer.as_reader(),
+            writer,
+            listed: None,
+            synced: false,
+            pending: VecDeque::new(),
+        }
+    }
+}
+
+impl<K> Informer<K>
+where
+    K: Resource + Clone + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone,
+{
+    /// A reader of the cache. Clones are cheap and all see the same, current state.
+    pub fn store(&self) -> Store<K> {
+        self.store.clone()
+    }
+
+    /// The next notification. Watch errors are passed on (the watcher retries by itself, so the
+    /// caller may log them and keep polling). `None` only if the watch stream ends.
+    pub async fn next(&mut self) -> Option<Result<Notification<K>, watcher::Error>> {
+        loop {
+            if let Some(notification) = self.pending.pop_front() {
+                return Some(Ok(notification));
+            }
+            match self.events.next().await? {
+                Ok(event) => self.handle(event),
+                Err(err) => return Some(Err(err)),
+            }
+        }
+    }
+
+    /// Turns one watch event into notifications, then applies it to the cache. The order
+    /// matters: we compare against the cache as it was *before* this event.
+    fn handle(&mut self, event: watcher::Event<K>) {
+        match &event {
+            watcher::Event::Init => self.listed = Some(HashSet::new()),
+            watcher::Event::InitApply(obj) => {
+                if let Some(listed) = &mut self.listed {
+                    listed.insert(ObjectRef::from_obj(obj));
+                }
+                self.pending.extend(self.classify(obj));
+            }
+            watcher::Event::Apply(obj) => self.pending.extend(self.classify(obj)),
+            watcher::Event::Delete(obj) => self
+                .pending
+                .push_back(Notification::Delete(Arc::new(obj.clone()))),
+            watcher::Event::InitDone => self.finish_list(),
+        }
+        self.writer.apply_watcher_event(&event);
+    }
+
+    /// What an object delivered by the watcher means, given what the cache holds.
+    fn classify(&self, obj: &K) -> Option<Notification<K>> {
+        // EXERCISE 2.2: Decide whether `obj` is an ADD, an UPDATE, or nothing new.
+        // Look it up in `self.store` with `ObjectRef::from_obj(obj)`: absent means ADD; present
+        // with the same `resourceVersion` (`.meta().resource_version`) means nothing changed
+        // (a re-list delivers every object again); otherwise UPDATE with the cached object as
+        // `old`. Book: "Step 02 > Telling ADD from UPDATE".
+        // BEGIN SOLUTION
+        let new = Arc::new(obj.clone());
+        match self.store.get(&ObjectRef::from_obj(obj)) {
+            None => Some(Notification::Add(new)),
+            Some(old) if old.meta().resource_version == obj.meta().resource_version => None,
+            Some(old) => Some(Notification::Update { old, new }),
+        }
+        // END SOLUTION
+    }
+
+    /// A (re-)list is complete: what the cache holds but the list did not deliver was deleted
+    /// while nobody watched. The first time, the cache is now synced.
+    fn finish_list(&mut self) {
+        let listed = self.listed.take().unwrap_or_default();
+        // EXERCISE 2.3: Report the objects the list no longer has, then `Synced` (only once).
+        // Every object in `self.store.state()` whose `ObjectRef::from_obj(..)` is not in `listed`
+        // becomes a `Notification::Delete`. Push `Notification::Synced` the first time only
+        // (`self.synced`). Book: "Step 02 > Re-lists and missed deletions".
+        // BEGIN SOLUTION
+        for old in self.store.state() {
+            if !listed.contains(&ObjectRef::from_obj(old.as_ref())) {
+                self.pending.push_back(Notification::Delete(old));
+            }
+        }
+        if !self.synced {
+            self.synced = true;
+            self.pending.push_back(Notification::Synced);
+        }
+        // END SOLUTION
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    fn cm(name: &str, resource_version: &str) -> ConfigMap {
+        let mut cm = ConfigMap::default();
+        cm.metadata.name = Some(name.into());
+        cm.metadata.namespace = Some("ns".into());
+        cm.metadata.resource_version = Some(resource_version.into());
+        cm
+    }
+
+    /// Feeds `events` to an informer and returns every notification, as text.
+    async fn notifications(events: Vec<watcher::Event<ConfigMap>>) -> Vec<String> {
+        let mut informer = Informer::from_events(futures::stream::iter(events.into_iter().map(Ok)));
+        let mut seen = Vec::new();
+        while let Some(n) = informer.next().await {
+            seen.push(n.expect("no errors were fed in").to_string());
+        }
+        seen
+    }
+
+    use watcher::Event::{Apply, Delete, Init, InitApply, InitDone};
+
+    #[tokio::test]
+    async fn the_initial_list_is_added_then_synced() {
+        let seen = notifications(vec![
+            Init,
+            InitApply(cm("a", "1")),
+            InitApply(cm("b", "2")),
+            InitDone,
+        ])
+        .await;
+        assert_eq!(seen, ["ADD ns/a", "ADD ns/b", "cache synced, watching..."]);
+    }
+
+    #[tokio::test]
+    async fn the_store_tells_add_from_update() {
+        let seen = notifications(vec![
+            Init,
+            InitDone,
+            Apply(cm("a", "1")),
+            Apply(cm("a", "2")),
+            Delete(cm("a", "2")),
+        ])
+        .await;
+        assert_eq!(
+            seen,
+            [
+                "cache synced, watching...",
+                "ADD ns/a",
+                "UPDATE ns/a",
+                "DELETE ns/a"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_update_carries_the_cached_object_as_old() {
+        let mut informer = Informer::from_events(futures::stream::iter(
+            [Init, InitDone, Apply(cm("a", "1")), Apply(cm("a", "2"))]
+                .into_iter()
+                .map(Ok),
+        ));
+        let mut last = None;
+        while let Some(n) = informer.next().await {
+            last = Some(n.expect("no errors were fed in"));
+        }
+        let Some(Notification::Update { old, new }) = last else {
+            panic!("the last notification should be an UPDATE, got {last:?}");
+        };
+        assert_eq!(old.metadata.resource_version.as_deref(), Some("1"));
+        assert_eq!(new.metadata.resource_version.as_deref(), Some("2"));
+    }
+
+    #[tokio::test]
+    async fn a_relist_reports_missed_changes_and_deletions_but_not_unchanged_objects() {
+        let seen = notifications(vec![
+            Init,
+            InitApply(cm("kept", "1")),
+            InitApply(cm("changed", "1")),
+            InitApply(cm("gone", "1")),
+            InitDone,
+            // The watch broke; while it was down, "changed" changed, "gone" was deleted and
+            // "new" was created. The watcher lists again.
+            Init,
+            InitApply(cm("kept", "1")),
+            InitApply(cm("changed", "5")),
+            InitApply(cm("new", "6")),
+            InitDone,
+        ])
+        .await;
+        assert_eq!(
+            seen,
+            [
+                "ADD ns/kept",
+                "ADD ns/changed",
+                "ADD ns/gone",
+                "cache synced, watching...",
+                "UPDATE ns/changed",
+                "ADD ns/new",
+                "DELETE ns/gone",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_store_holds_the_newest_state() {
+        let mut informer = Informer::from_events(futures::stream::iter(
+            [
+                Init,
+                InitApply(cm("a", "1")),
+                InitDone,
+                Apply(cm("a", "2")),
+                Apply(cm("b", "3")),
+                Delete(cm("b", "3")),
+            ]
+            .into_iter()
+            .map(Ok),
+        ));
+        let store = informer.store();
+        while informer.next().await.is_some() {}
+        let cached = store
+            .get(&ObjectRef::new("a").within("ns"))
+            .expect("a is cached");
+        assert_eq!(cached.metadata.resource_version.as_deref(), Some("2"));
+        assert!(store.get(&ObjectRef::new("b").within("ns")).is_none());
+        assert_eq!(store.state().len(), 1);
+    }
+}

@@ -1,0 +1,32 @@
+//! `cargo run -p solution-02-informer -- [--namespace NS] [--selector LABELS] [--context CTX]`
+//!
+//! Prints every ConfigMap change until Ctrl-C. Try it in one terminal while you
+//! `kubectl create configmap demo --from-literal=a=1` and edit or delete it in another.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = informer::Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let ctrl_c = async {
+        // If the signal handler cannot be installed, run until killed.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    match informer::run(&args, &mut std::io::stdout(), ctrl_c).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
