@@ -76,9 +76,12 @@ fi
 phase "throwaway cluster '$cluster'"
 scripts/cluster-up.sh --name "$cluster"
 
-count_e2e() { # LOG: add the pass/fail counts of a cargo test run to the totals
-  e2e_passed=$(( e2e_passed + $(grep -cE '^test .* \.\.\. ok$' "$1" || true) ))
-  e2e_failed=$(( e2e_failed + $(grep -cE '^test .* \.\.\. FAILED$' "$1" || true) ))
+count_e2e() { # LOG: add the pass/fail counts of a cargo test run or a check.sh run to the totals
+  local counts
+  counts=$(sed -nE 's/^step [0-9]+ \(.*\): ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$1")
+  [ -n "$counts" ] || counts="$(grep -cE '^test .* \.\.\. ok$' "$1" || true) $(grep -cE '^test .* \.\.\. FAILED$' "$1" || true)"
+  e2e_passed=$(( e2e_passed + ${counts% *} ))
+  e2e_failed=$(( e2e_failed + ${counts#* } ))
 }
 
 phase "end-to-end: the local cluster itself"
@@ -104,5 +107,5 @@ done
 
 [ "$e2e_passed" -gt 0 ] || die "no end-to-end test ran"
 [ "$e2e_failed" -eq 0 ] || die "$e2e_failed end-to-end tests failed"
-phase "all green in $(( $(now) - suite_start ))s: $unit_passed unit tests, $e2e_passed end-to-end tests"
+phase "all green in $(( $(now) - suite_start ))s: $unit_passed unit tests; $e2e_passed tests against the cluster (the cluster's own and every step's check on its solution)"
 echo "tests: $((unit_passed + e2e_passed)) passed, 0 failed"
