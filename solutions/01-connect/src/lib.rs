@@ -24,6 +24,7 @@ use kube::api::ListParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
+// ANCHOR: args
 /// Command-line flags, parsed in `main.rs`. They live here so tests can build them too.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(about = "Connect to the cluster and count the ConfigMaps in a namespace")]
@@ -35,7 +36,9 @@ pub struct Args {
     #[arg(long)]
     pub context: Option<String>,
 }
+// ANCHOR_END: args
 
+// ANCHOR: errors
 /// What can go wrong, each with a message that says what to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -54,10 +57,12 @@ pub enum ConnectError {
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
 }
+// ANCHOR_END: errors
 
 /// How long to wait for the API server before saying it is unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+// ANCHOR: load_config
 /// Loads the client configuration: from the kubeconfig (the `--context` given, else its current
 /// context) or, inside a Pod, from the in-cluster ServiceAccount.
 pub async fn load_config(context: Option<String>) -> Result<Config, ConnectError> {
@@ -82,7 +87,9 @@ pub async fn load_config(context: Option<String>) -> Result<Config, ConnectError
     }
     // END SOLUTION
 }
+// ANCHOR_END: load_config
 
+// ANCHOR: server_version
 /// Asks the API server for its version: the cheapest request that proves the connection works
 /// (TLS, credentials and network all have to be right).
 pub async fn server_version(client: &Client) -> Result<Info, kube::Error> {
@@ -92,7 +99,9 @@ pub async fn server_version(client: &Client) -> Result<Info, kube::Error> {
     client.apiserver_version().await
     // END SOLUTION
 }
+// ANCHOR_END: server_version
 
+// ANCHOR: count_configmaps
 /// Counts the ConfigMaps in `namespace`.
 pub async fn count_configmaps(client: &Client, namespace: &str) -> Result<usize, kube::Error> {
     // EXERCISE 1.3: List the ConfigMaps in `namespace` and return how many there are.
@@ -104,6 +113,7 @@ pub async fn count_configmaps(client: &Client, namespace: &str) -> Result<usize,
     Ok(list.items.len())
     // END SOLUTION
 }
+// ANCHOR_END: count_configmaps
 
 /// The name of the kubeconfig context in use, for the user to see which cluster this is.
 fn context_name(flag: Option<&str>) -> String {
@@ -116,6 +126,7 @@ fn context_name(flag: Option<&str>) -> String {
     }
 }
 
+// ANCHOR: connect
 /// Builds a client from `config` and proves it can reach the API server.
 pub async fn connect(config: Config) -> Result<(Client, Info), ConnectError> {
     let server = config.cluster_url.to_string();
@@ -133,6 +144,7 @@ pub async fn connect(config: Config) -> Result<(Client, Info), ConnectError> {
         Err(_) => Err(unreachable(format!("no answer within {CONNECT_TIMEOUT:?}"))),
     }
 }
+// ANCHOR_END: connect
 
 /// The innermost error message ("Connection refused") is the one a person can act on.
 fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
@@ -143,6 +155,7 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
+// ANCHOR: run
 /// The whole program: connect, say where, count ConfigMaps. Output goes to `out` so the
 /// end-to-end test can read exactly what a user sees.
 pub async fn run(args: &Args, out: &mut impl Write) -> Result<(), ConnectError> {
@@ -156,6 +169,7 @@ pub async fn run(args: &Args, out: &mut impl Write) -> Result<(), ConnectError> 
     writeln!(out, "connected. {count} configmaps in {}", args.namespace)?;
     Ok(())
 }
+// ANCHOR_END: run
 
 #[cfg(test)]
 mod tests {

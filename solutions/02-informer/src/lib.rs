@@ -53,6 +53,7 @@ pub enum Error {
     Output(#[from] std::io::Error),
 }
 
+// ANCHOR: configmaps
 /// The ConfigMaps API for `namespace`, or for all namespaces.
 pub fn configmaps(client: kube::Client, namespace: Option<&str>) -> Api<ConfigMap> {
     match namespace {
@@ -60,6 +61,7 @@ pub fn configmaps(client: kube::Client, namespace: Option<&str>) -> Api<ConfigMa
         None => Api::all(client),
     }
 }
+// ANCHOR_END: configmaps
 
 /// The watcher configuration for an optional label selector.
 pub fn watch_config(selector: Option<&str>) -> watcher::Config {
@@ -69,6 +71,7 @@ pub fn watch_config(selector: Option<&str>) -> watcher::Config {
     }
 }
 
+// ANCHOR: run
 /// Watches ConfigMaps and writes one line per notification to `out` until `shutdown` completes.
 pub async fn run(
     args: &Args,
@@ -93,3 +96,4 @@ pub async fn run(
         }
     }
 }
+// ANCHOR_END: run

@@ -20,6 +20,8 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 
+pub mod mirror;
+
 /// The label put on every namespace a test creates, so leftovers are easy to find and delete:
 /// `kubectl delete ns -l workshop.io/test=true`.
 pub const TEST_LABEL: &str = "workshop.io/test";
@@ -41,6 +43,60 @@ pub async fn client() -> Client {
         Ok(Err(err)) => panic!("the API server did not answer ({err}); {hint}"),
         Err(_) => panic!("the API server did not answer within 10s; {hint}"),
     }
+}
+
+/// The repository's `manifests/` directory.
+pub fn manifests_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests")
+}
+
+/// Applies a file under `manifests/` (server-side, so applying twice changes nothing), once per
+/// test process: the RBAC we ship is the RBAC we test.
+///
+/// # Panics
+/// When kubectl is missing or the API server rejects the manifest.
+pub async fn apply_manifest(relative: &str) {
+    static APPLIED: tokio::sync::Mutex<Vec<String>> = tokio::sync::Mutex::const_new(Vec::new());
+    let mut applied = APPLIED.lock().await;
+    if applied.iter().any(|done| done == relative) {
+        return;
+    }
+    let path = manifests_dir().join(relative);
+    let output = tokio::process::Command::new("kubectl")
+        .args([
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=workshop-tests",
+            "-f",
+        ])
+        .arg(&path)
+        .output()
+        .await
+        .unwrap_or_else(|err| panic!("cannot run kubectl to apply {}: {err}", path.display()));
+    assert!(
+        output.status.success(),
+        "kubectl apply -f {} failed: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    applied.push(relative.to_string());
+}
+
+/// A client that acts as the ServiceAccount `namespace/name` (impersonation): requests are
+/// authorized with that account's RBAC, exactly as if the controller ran in a Pod with it.
+pub async fn service_account_client(namespace: &str, name: &str) -> Client {
+    let mut config = kube::Config::infer().await.unwrap_or_else(|err| {
+        panic!("no usable kubeconfig ({err}); start a cluster with scripts/cluster-up.sh")
+    });
+    config.auth_info.impersonate = Some(format!("system:serviceaccount:{namespace}:{name}"));
+    config.auth_info.impersonate_groups = Some(vec![
+        "system:serviceaccounts".into(),
+        format!("system:serviceaccounts:{namespace}"),
+        "system:authenticated".into(),
+    ]);
+    Client::try_from(config)
+        .unwrap_or_else(|err| panic!("cannot build an impersonating client: {err}"))
 }
 
 /// A namespace that exists for one test and is deleted when the test ends (pass or fail).

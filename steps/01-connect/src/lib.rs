@@ -27,6 +27,7 @@ use kube::api::ListParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
+// ANCHOR: args
 /// Command-line flags, parsed in `main.rs`. They live here so tests can build them too.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(about = "Connect to the cluster and count the ConfigMaps in a namespace")]
@@ -38,7 +39,9 @@ pub struct Args {
     #[arg(long)]
     pub context: Option<String>,
 }
+// ANCHOR_END: args
 
+// ANCHOR: errors
 /// What can go wrong, each with a message that says what to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -57,10 +60,12 @@ pub enum ConnectError {
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
 }
+// ANCHOR_END: errors
 
 /// How long to wait for the API server before saying it is unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+// ANCHOR: load_config
 /// Loads the client configuration: from the kubeconfig (the `--context` given, else its current
 /// context) or, inside a Pod, from the in-cluster ServiceAccount.
 pub async fn load_config(context: Option<String>) -> Result<Config, ConnectError> {
@@ -72,7 +77,9 @@ pub async fn load_config(context: Option<String>) -> Result<Config, ConnectError
         "Exercise 1.1: Load a kube::Config from the kubeconfig (using the given context if any), falling back to the in-cluster configuration."
     )
 }
+// ANCHOR_END: load_config
 
+// ANCHOR: server_version
 /// Asks the API server for its version: the cheapest request that proves the connection works
 /// (TLS, credentials and network all have to be right).
 pub async fn server_version(client: &Client) -> Result<Info, kube::Error> {
@@ -80,7 +87,9 @@ pub async fn server_version(client: &Client) -> Result<Info, kube::Error> {
     // `Client` has a method for exactly this request (GET /version). Book: "Step 01 > The client".
     todo!("Exercise 1.2: Ask the API server for its version.")
 }
+// ANCHOR_END: server_version
 
+// ANCHOR: count_configmaps
 /// Counts the ConfigMaps in `namespace`.
 pub async fn count_configmaps(client: &Client, namespace: &str) -> Result<usize, kube::Error> {
     // TODO(exercise 1.3): List the ConfigMaps in `namespace` and return how many there are.
@@ -88,6 +97,7 @@ pub async fn count_configmaps(client: &Client, namespace: &str) -> Result<usize,
     // the result's `items` is a Vec. Book: "Step 01 > Typed APIs".
     todo!("Exercise 1.3: List the ConfigMaps in `namespace` and return how many there are.")
 }
+// ANCHOR_END: count_configmaps
 
 /// The name of the kubeconfig context in use, for the user to see which cluster this is.
 fn context_name(flag: Option<&str>) -> String {
@@ -100,6 +110,7 @@ fn context_name(flag: Option<&str>) -> String {
     }
 }
 
+// ANCHOR: connect
 /// Builds a client from `config` and proves it can reach the API server.
 pub async fn connect(config: Config) -> Result<(Client, Info), ConnectError> {
     let server = config.cluster_url.to_string();
@@ -117,6 +128,7 @@ pub async fn connect(config: Config) -> Result<(Client, Info), ConnectError> {
         Err(_) => Err(unreachable(format!("no answer within {CONNECT_TIMEOUT:?}"))),
     }
 }
+// ANCHOR_END: connect
 
 /// The innermost error message ("Connection refused") is the one a person can act on.
 fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
@@ -127,6 +139,7 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
+// ANCHOR: run
 /// The whole program: connect, say where, count ConfigMaps. Output goes to `out` so the
 /// end-to-end test can read exactly what a user sees.
 pub async fn run(args: &Args, out: &mut impl Write) -> Result<(), ConnectError> {
@@ -140,6 +153,7 @@ pub async fn run(args: &Args, out: &mut impl Write) -> Result<(), ConnectError> 
     writeln!(out, "connected. {count} configmaps in {}", args.namespace)?;
     Ok(())
 }
+// ANCHOR_END: run
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// ANCHOR: main
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = connect::Args::parse();
@@ -22,3 +23,4 @@ async fn main() -> ExitCode {
         }
     }
 }
+// ANCHOR_END: main

@@ -11,6 +11,7 @@ use kube::Api;
 use kube::api::PostParams;
 use workshop_testkit::{TestNamespace, wait_until};
 
+// ANCHOR: e2e
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 01 runs it)"]
 async fn prints_where_it_connected_and_counts_the_configmaps() -> anyhow::Result<()> {
@@ -56,6 +57,7 @@ async fn prints_where_it_connected_and_counts_the_configmaps() -> anyhow::Result
     );
     Ok(())
 }
+// ANCHOR_END: e2e
 
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 01 runs it)"]

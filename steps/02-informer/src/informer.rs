@@ -35,6 +35,7 @@ use kube::runtime::watcher::{self, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
+// ANCHOR: notification
 /// What an informer tells the code that uses it.
 #[derive(Debug, Clone)]
 pub enum Notification<K> {
@@ -47,6 +48,7 @@ pub enum Notification<K> {
     /// The initial list is in the cache: from now on the store holds every object. Sent once.
     Synced,
 }
+// ANCHOR_END: notification
 
 impl<K: Resource> Notification<K> {
     /// The object this notification is about (`None` for [`Notification::Synced`]).
@@ -84,6 +86,7 @@ impl<K: Resource> Display for Notification<K> {
     }
 }
 
+// ANCHOR: watch_events
 /// The event stream an informer consumes: what [`watcher`] yields.
 pub type WatchEvents<K> = BoxStream<'static, Result<watcher::Event<K>, watcher::Error>>;
 
@@ -98,7 +101,9 @@ where
     // and `.boxed()` to store it. Book: "Step 02 > The watcher".
     todo!("Exercise 2.1: Build the stream of watch events for `api` and `config`.")
 }
+// ANCHOR_END: watch_events
 
+// ANCHOR: informer
 /// A watch plus a cache, turning watch events into ADD / UPDATE / DELETE notifications.
 pub struct Informer<K>
 where
@@ -114,6 +119,7 @@ where
     /// One watch event can mean several notifications (a re-list can reveal many deletions).
     pending: VecDeque<Notification<K>>,
 }
+// ANCHOR_END: informer
 
 impl<K> Debug for Informer<K>
 where
@@ -165,6 +171,7 @@ where
         self.store.clone()
     }
 
+    // ANCHOR: next
     /// The next notification. Watch errors are passed on (the watcher retries by itself, so the
     /// caller may log them and keep polling). `None` only if the watch stream ends.
     pub async fn next(&mut self) -> Option<Result<Notification<K>, watcher::Error>> {
@@ -178,7 +185,9 @@ where
             }
         }
     }
+    // ANCHOR_END: next
 
+    // ANCHOR: handle
     /// Turns one watch event into notifications, then applies it to the cache. The order
     /// matters: we compare against the cache as it was *before* this event.
     fn handle(&mut self, event: watcher::Event<K>) {
@@ -198,7 +207,9 @@ where
         }
         self.writer.apply_watcher_event(&event);
     }
+    // ANCHOR_END: handle
 
+    // ANCHOR: classify
     /// What an object delivered by the watcher means, given what the cache holds.
     fn classify(&self, obj: &K) -> Option<Notification<K>> {
         // TODO(exercise 2.2): Decide whether `obj` is an ADD, an UPDATE, or nothing new.
@@ -208,7 +219,9 @@ where
         // `old`. Book: "Step 02 > Telling ADD from UPDATE".
         todo!("Exercise 2.2: Decide whether `obj` is an ADD, an UPDATE, or nothing new.")
     }
+    // ANCHOR_END: classify
 
+    // ANCHOR: finish_list
     /// A (re-)list is complete: what the cache holds but the list did not deliver was deleted
     /// while nobody watched. The first time, the cache is now synced.
     fn finish_list(&mut self) {
@@ -219,6 +232,7 @@ where
         // (`self.synced`). Book: "Step 02 > Re-lists and missed deletions".
         todo!("Exercise 2.3: Report the objects the list no longer has, then `Synced` (only once).")
     }
+    // ANCHOR_END: finish_list
 }
 
 #[cfg(test)]
@@ -297,6 +311,7 @@ mod tests {
         assert_eq!(new.metadata.resource_version.as_deref(), Some("2"));
     }
 
+    // ANCHOR: relist_test
     #[tokio::test]
     async fn a_relist_reports_missed_changes_and_deletions_but_not_unchanged_objects() {
         let seen = notifications(vec![
@@ -327,6 +342,7 @@ mod tests {
             ]
         );
     }
+    // ANCHOR_END: relist_test
 
     #[tokio::test]
     async fn the_store_holds_the_newest_state() {

@@ -16,6 +16,7 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // ANCHOR: ctrl_c
     let ctrl_c = async {
         // If the signal handler cannot be installed, run until killed.
         if tokio::signal::ctrl_c().await.is_err() {
@@ -29,4 +30,5 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+    // ANCHOR_END: ctrl_c
 }

@@ -1,0 +1,433 @@
+//! Desired state: what the companion of a source ConfigMap must look like, and what to do about
+//! the difference. Pure functions, no I/O: everything here is tested without a cluster.
+//!
+//! A controller is level-triggered. It never asks "what event happened?"; it asks "given the
+//! world as it is now, what should it be?" and closes the gap. [`plan`] is that question: it
+//! looks at the source and the companion as they are in the cache and returns one [`Plan`].
+//! Running it twice on the same world gives the same answer, which is why a reconcile can be
+//! repeated, retried or triggered by any event without harm.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::{Resource, ResourceExt};
+use sha2::{Digest, Sha256};
+
+/// A source ConfigMap is mirrored when it carries this label with value `true`.
+pub const MANAGED_LABEL: &str = "workshop.io/managed";
+/// The companion's annotation holding the checksum of the content it mirrors.
+pub const CHECKSUM_ANNOTATION: &str = "workshop.io/source-checksum";
+/// Who made the companion, for humans and tools (`kubectl get cm -l app.kubernetes.io/managed-by=configmap-mirror`).
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// This controller's name: the value of [`MANAGED_BY_LABEL`] and the reporter of its Events.
+pub const CONTROLLER_NAME: &str = "configmap-mirror";
+/// The companion of `x` is `x-synced`.
+pub const COMPANION_SUFFIX: &str = "-synced";
+/// Longest object name the API server accepts for a ConfigMap (a DNS subdomain).
+const MAX_NAME_LEN: usize = 253;
+
+/// Whether `cm` asks to be mirrored.
+pub fn is_managed(cm: &ConfigMap) -> bool {
+    cm.labels().get(MANAGED_LABEL).is_some_and(|v| v == "true")
+}
+
+/// The name of the companion of a source named `source_name`.
+pub fn companion_name(source_name: &str) -> String {
+    format!("{source_name}{COMPANION_SUFFIX}")
+}
+
+/// A canonical, unambiguous SHA-256 of a ConfigMap's content, as lowercase hex.
+///
+/// Canonical: keys are taken in sorted order (a `BTreeMap` iterates sorted), so the same content
+/// always gives the same sum, whatever order a client sent the keys in. Unambiguous: every key
+/// and value is preceded by its length, so `{"a": "bc"}` and `{"ab": "c"}` cannot collide, and
+/// `data` and `binaryData` are told apart by a tag. An absent map and an empty one are the same
+/// content (the API server may drop an empty map).
+pub fn checksum(
+    data: Option<&BTreeMap<String, String>>,
+    binary_data: Option<&BTreeMap<String, ByteString>>,
+) -> String {
+    // EXERCISE 4.1: Hash the content canonically: for `data` then `binaryData`, a tag, the
+    // number of entries, then each key and value (sorted, as a BTreeMap iterates), each preceded
+    // by its length. Use `Sha256::new()`, `update(..)` with `len.to_be_bytes()` for lengths, and
+    // `hex::encode(hasher.finalize())`. Book: "Step 04 > A checksum you can trust".
+    // BEGIN SOLUTION
+    fn field(hasher: &mut Sha256, bytes: &[u8]) {
+        hasher.update((bytes.len() as u64).to_be_bytes());
+        hasher.update(bytes);
+    }
+    let mut hasher = Sha256::new();
+    let data = data.into_iter().flatten();
+    let binary = binary_data.into_iter().flatten();
+
+    hasher.update(b"data");
+    hasher.update((data.clone().count() as u64).to_be_bytes());
+    for (key, value) in data {
+        field(&mut hasher, key.as_bytes());
+        field(&mut hasher, value.as_bytes());
+    }
+    hasher.update(b"binaryData");
+    hasher.update((binary.clone().count() as u64).to_be_bytes());
+    for (key, value) in binary {
+        field(&mut hasher, key.as_bytes());
+        field(&mut hasher, &value.0);
+    }
+    hex::encode(hasher.finalize())
+    // END SOLUTION
+}
+
+/// Why a source cannot be mirrored. Retrying does not help: the source has to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidSource {
+    #[error("the companion name {0:?} would be longer than {MAX_NAME_LEN} characters")]
+    NameTooLong(String),
+    #[error("the source has no uid or namespace yet (not read from the API server?)")]
+    NotPersisted,
+}
+
+/// The companion `source` should have: same content, the checksum, and a controller owner
+/// reference to the source so that the garbage collector deletes it with the source.
+pub fn desired_companion(source: &ConfigMap) -> Result<ConfigMap, InvalidSource> {
+    let name = companion_name(&source.name_any());
+    if name.len() > MAX_NAME_LEN {
+        return Err(InvalidSource::NameTooLong(name));
+    }
+    // EXERCISE 4.2: Build the companion ConfigMap.
+    // Name `name`, the source's namespace, label MANAGED_BY_LABEL=CONTROLLER_NAME, annotation
+    // CHECKSUM_ANNOTATION=checksum(..), the source's `data` and `binary_data`, and one owner
+    // reference from `source.controller_owner_ref(&())` (None without a uid: return
+    // `InvalidSource::NotPersisted`) with `block_owner_deletion = Some(true)`, so that a
+    // foreground delete of the source waits for the companion. Book: "Step 04 > Ownership".
+    // BEGIN SOLUTION
+    let mut owner = source
+        .controller_owner_ref(&())
+        .ok_or(InvalidSource::NotPersisted)?;
+    owner.block_owner_deletion = Some(true);
+    let mut companion = ConfigMap {
+        data: source.data.clone(),
+        binary_data: source.binary_data.clone(),
+        ..ConfigMap::default()
+    };
+    let meta = &mut companion.metadata;
+    meta.name = Some(name);
+    meta.namespace = Some(source.namespace().ok_or(InvalidSource::NotPersisted)?);
+    meta.labels = Some(BTreeMap::from([(
+        MANAGED_BY_LABEL.into(),
+        CONTROLLER_NAME.into(),
+    )]));
+    meta.annotations = Some(BTreeMap::from([(
+        CHECKSUM_ANNOTATION.into(),
+        checksum(source.data.as_ref(), source.binary_data.as_ref()),
+    )]));
+    meta.owner_references = Some(vec![owner]);
+    Ok(companion)
+    // END SOLUTION
+}
+
+/// Whether `source` is the controller of `companion` (its controller owner reference names the
+/// source's uid). A ConfigMap that merely has the right name is not ours.
+pub fn controls(source: &ConfigMap, companion: &ConfigMap) -> bool {
+    let Some(uid) = source.uid() else {
+        return false;
+    };
+    companion
+        .owner_references()
+        .iter()
+        .any(|owner| owner.controller == Some(true) && owner.uid == uid)
+}
+
+/// The one thing reconcile should do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// The world is as it should be: send nothing.
+    Nothing,
+    /// Create the companion.
+    Create(ConfigMap),
+    /// Replace the companion, whose content drifted (the source changed, or someone edited it).
+    /// Carries the cached companion's `resourceVersion`: if the companion changed since we
+    /// read it, the API server rejects the write (409 Conflict) and we retry with fresh data.
+    Update(ConfigMap),
+    /// The source is no longer managed: delete its companion (only if the uid still matches).
+    Delete { name: String, uid: String },
+    /// A ConfigMap with the companion's name exists and the source does not control it. It may
+    /// be someone's data: never touch it; report and retry later.
+    Blocked { companion: String },
+    /// The source cannot be mirrored as it is (see [`InvalidSource`]).
+    Invalid(InvalidSource),
+}
+
+/// Compares the world with what it should be. `source` and `companion` are the cached objects
+/// named `x` and `x-synced` (either may be absent).
+pub fn plan(source: Option<&ConfigMap>, companion: Option<&ConfigMap>) -> Plan {
+    // EXERCISE 4.3: Decide what to do, in this order:
+    // - no source, or a source being deleted (`metadata.deletion_timestamp`): Nothing (the
+    //   garbage collector deletes the companion through its owner reference);
+    // - a source that is not managed: Delete its companion if the source `controls` it, else Nothing;
+    // - a managed source: its `desired_companion` (an error becomes Plan::Invalid); no companion:
+    //   Create; a companion the source does not control: Blocked; a companion whose data,
+    //   binaryData, checksum annotation or owner references differ: Update (copy the cached
+    //   `resourceVersion` into the desired object); otherwise Nothing.
+    // Treat an absent map and an empty one as equal. Book: "Step 04 > Planning the change".
+    // BEGIN SOLUTION
+    let Some(source) = source else {
+        return Plan::Nothing;
+    };
+    if source.metadata.deletion_timestamp.is_some() {
+        return Plan::Nothing;
+    }
+    if !is_managed(source) {
+        return match companion {
+            Some(c) if controls(source, c) => Plan::Delete {
+                name: c.name_any(),
+                uid: c.uid().unwrap_or_default(),
+            },
+            _ => Plan::Nothing,
+        };
+    }
+    let mut desired = match desired_companion(source) {
+        Ok(desired) => desired,
+        Err(invalid) => return Plan::Invalid(invalid),
+    };
+    let Some(actual) = companion else {
+        return Plan::Create(desired);
+    };
+    if !controls(source, actual) {
+        return Plan::Blocked {
+            companion: actual.name_any(),
+        };
+    }
+    if same_content(actual, &desired) {
+        return Plan::Nothing;
+    }
+    desired.metadata.resource_version = actual.resource_version();
+    Plan::Update(desired)
+    // END SOLUTION
+}
+
+/// Whether the companion already says what `desired` says (ignoring what the API server adds,
+/// like uid, resourceVersion and timestamps).
+fn same_content(actual: &ConfigMap, desired: &ConfigMap) -> bool {
+    fn or_empty<V: Clone>(map: &Option<BTreeMap<String, V>>) -> BTreeMap<String, V> {
+        map.clone().unwrap_or_default()
+    }
+    or_empty(&actual.data) == or_empty(&desired.data)
+        && or_empty(&actual.binary_data) == or_empty(&desired.binary_data)
+        && actual.annotations().get(CHECKSUM_ANNOTATION)
+            == desired.annotations().get(CHECKSUM_ANNOTATION)
+        && actual.labels().get(MANAGED_BY_LABEL) == desired.labels().get(MANAGED_BY_LABEL)
+        && actual.owner_references() == desired.owner_references()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(name: &str, data: &[(&str, &str)]) -> ConfigMap {
+        let mut cm = ConfigMap {
+            data: Some(
+                data.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..ConfigMap::default()
+        };
+        cm.metadata.name = Some(name.into());
+        cm.metadata.namespace = Some("ns".into());
+        cm.metadata.uid = Some(format!("uid-{name}"));
+        cm.metadata.resource_version = Some("7".into());
+        cm.labels_mut().insert(MANAGED_LABEL.into(), "true".into());
+        cm
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn checksum_is_a_known_sha256_of_the_canonical_encoding() {
+        // Worked out by hand: b"data", count 1, len 1, "a", len 1, "b", b"binaryData", count 0.
+        let mut bytes = b"data".to_vec();
+        for n in [1u64, 1] {
+            bytes.extend(n.to_be_bytes());
+        }
+        bytes.push(b'a');
+        bytes.extend(1u64.to_be_bytes());
+        bytes.push(b'b');
+        bytes.extend(b"binaryData");
+        bytes.extend(0u64.to_be_bytes());
+        let expected = hex::encode(Sha256::digest(&bytes));
+        assert_eq!(checksum(Some(&map(&[("a", "b")])), None), expected);
+        assert_eq!(expected.len(), 64);
+    }
+
+    #[test]
+    fn checksum_ignores_insertion_order_and_absent_versus_empty() {
+        let mut one = BTreeMap::new();
+        one.insert("z".to_string(), "1".to_string());
+        one.insert("a".to_string(), "2".to_string());
+        let other = map(&[("a", "2"), ("z", "1")]);
+        assert_eq!(checksum(Some(&one), None), checksum(Some(&other), None));
+        assert_eq!(
+            checksum(None, None),
+            checksum(Some(&BTreeMap::new()), Some(&BTreeMap::new()))
+        );
+    }
+
+    #[test]
+    fn checksum_is_unambiguous() {
+        let sums = [
+            checksum(Some(&map(&[("a", "bc")])), None),
+            checksum(Some(&map(&[("ab", "c")])), None),
+            checksum(Some(&map(&[("a", "b"), ("c", "")])), None),
+            checksum(Some(&map(&[("a", "bc"), ("", "")])), None),
+            checksum(
+                None,
+                Some(&BTreeMap::from([(
+                    "a".to_string(),
+                    ByteString(b"bc".to_vec()),
+                )])),
+            ),
+            checksum(None, None),
+        ];
+        for (i, a) in sums.iter().enumerate() {
+            for b in &sums[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn the_companion_mirrors_content_and_is_controlled_by_the_source() {
+        let src = source("colors", &[("red", "#f00")]);
+        let companion = desired_companion(&src).unwrap();
+        assert_eq!(companion.name_any(), "colors-synced");
+        assert_eq!(companion.namespace().as_deref(), Some("ns"));
+        assert_eq!(companion.data, src.data);
+        assert_eq!(
+            companion.annotations().get(CHECKSUM_ANNOTATION),
+            Some(&checksum(src.data.as_ref(), None))
+        );
+        let owners = companion.owner_references();
+        assert_eq!(owners.len(), 1);
+        assert_eq!(owners[0].uid, "uid-colors");
+        assert_eq!(owners[0].kind, "ConfigMap");
+        assert_eq!(owners[0].controller, Some(true));
+        assert_eq!(owners[0].block_owner_deletion, Some(true));
+        assert!(controls(&src, &companion));
+    }
+
+    #[test]
+    fn a_name_too_long_for_a_companion_is_invalid() {
+        let src = source(&"x".repeat(250), &[]);
+        assert!(matches!(
+            plan(Some(&src), None),
+            Plan::Invalid(InvalidSource::NameTooLong(_))
+        ));
+    }
+
+    #[test]
+    fn a_source_without_uid_is_invalid() {
+        let mut src = source("colors", &[]);
+        src.metadata.uid = None;
+        assert_eq!(desired_companion(&src), Err(InvalidSource::NotPersisted));
+    }
+
+    #[test]
+    fn plan_creates_a_missing_companion() {
+        let src = source("colors", &[("a", "1")]);
+        assert_eq!(
+            plan(Some(&src), None),
+            Plan::Create(desired_companion(&src).unwrap())
+        );
+    }
+
+    #[test]
+    fn plan_does_nothing_when_the_companion_is_right() {
+        let src = source("colors", &[("a", "1")]);
+        let mut companion = desired_companion(&src).unwrap();
+        companion.metadata.resource_version = Some("9".into());
+        companion.metadata.uid = Some("uid-companion".into());
+        assert_eq!(plan(Some(&src), Some(&companion)), Plan::Nothing);
+    }
+
+    #[test]
+    fn plan_heals_a_hand_edited_companion_with_optimistic_concurrency() {
+        let src = source("colors", &[("a", "1")]);
+        let mut companion = desired_companion(&src).unwrap();
+        companion.metadata.resource_version = Some("9".into());
+        companion.data = Some(map(&[("a", "edited by hand")]));
+        let Plan::Update(fixed) = plan(Some(&src), Some(&companion)) else {
+            panic!("a drifted companion must be updated");
+        };
+        assert_eq!(fixed.data, src.data);
+        assert_eq!(fixed.metadata.resource_version.as_deref(), Some("9"));
+    }
+
+    #[test]
+    fn plan_follows_a_changed_source() {
+        let old = source("colors", &[("a", "1")]);
+        let companion = desired_companion(&old).unwrap();
+        let new = source("colors", &[("a", "2")]);
+        assert!(
+            matches!(plan(Some(&new), Some(&companion)), Plan::Update(c) if c.data == new.data)
+        );
+    }
+
+    #[test]
+    fn plan_never_touches_a_companion_it_does_not_control() {
+        let src = source("x", &[("a", "1")]);
+        let mut foreign = ConfigMap::default();
+        foreign.metadata.name = Some("x-synced".into());
+        foreign.data = Some(map(&[("mine", "precious")]));
+        assert_eq!(
+            plan(Some(&src), Some(&foreign)),
+            Plan::Blocked {
+                companion: "x-synced".into()
+            }
+        );
+        let mut unmanaged = src.clone();
+        unmanaged.labels_mut().remove(MANAGED_LABEL);
+        assert_eq!(plan(Some(&unmanaged), Some(&foreign)), Plan::Nothing);
+    }
+
+    #[test]
+    fn plan_deletes_the_companion_of_an_unmanaged_source() {
+        let mut src = source("colors", &[("a", "1")]);
+        let mut companion = desired_companion(&src).unwrap();
+        companion.metadata.uid = Some("uid-companion".into());
+        src.labels_mut()
+            .insert(MANAGED_LABEL.into(), "false".into());
+        assert_eq!(
+            plan(Some(&src), Some(&companion)),
+            Plan::Delete {
+                name: "colors-synced".into(),
+                uid: "uid-companion".into()
+            }
+        );
+        assert_eq!(plan(Some(&src), None), Plan::Nothing);
+    }
+
+    #[test]
+    fn plan_leaves_deleted_sources_to_the_garbage_collector() {
+        let src = source("colors", &[("a", "1")]);
+        let companion = desired_companion(&src).unwrap();
+        assert_eq!(plan(None, Some(&companion)), Plan::Nothing);
+        let mut deleting = src.clone();
+        deleting.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default()),
+        );
+        assert_eq!(plan(Some(&deleting), None), Plan::Nothing);
+    }
+
+    #[test]
+    fn a_source_named_like_a_companion_is_just_a_source() {
+        let src = source("y-synced", &[("a", "1")]);
+        assert!(
+            matches!(plan(Some(&src), None), Plan::Create(c) if c.name_any() == "y-synced-synced")
+        );
+    }
+}

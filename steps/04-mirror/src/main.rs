@@ -1,0 +1,37 @@
+//! `cargo run -p solution-04-mirror -- [--namespace NS] [--workers N] [--context CTX]`
+//!
+//! Runs the mirror until Ctrl-C. Try `kubectl apply -f manifests/samples/colors.yaml`, then
+//! delete `colors-synced` and watch it come back.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = mirror::Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = async {
+        let config = connect::load_config(args.context.clone()).await?;
+        let (client, _) = connect::connect(config).await?;
+        let ctrl_c = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        mirror::start(client, args.namespace.as_deref(), args.workers, ctrl_c).await?;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    };
+    match result.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
