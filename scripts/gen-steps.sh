@@ -49,9 +49,12 @@ starter_rs() {
     /^[[:space:]]*\/\/ END SOLUTION[[:space:]]*$/ {
       if (!inside) fail("END SOLUTION without BEGIN SOLUTION")
       printf "%stodo!(\"Exercise %s: %s\")\n", indent, number, title
-      inside = 0; pending = 0; next
+      inside = 0; pending = 0; closing = 1; next
     }
     inside { next }
+    # The solution region must be a whole function body, so todo!() can stand in for it.
+    closing && !/^[[:space:]]*}/ { fail("END SOLUTION must be followed by the closing brace of the function body") }
+    { closing = 0 }
     { print }
     END { if (!failed && inside) fail("BEGIN SOLUTION never ended") }
   ' "$1"

@@ -56,10 +56,22 @@ impl Mirror {
             .split_once('/')
             .ok_or_else(|| Error::InvalidKey(key.into()))?;
         let source = self.store.get(&ObjectRef::new(name).within(namespace));
+        self.reconcile_source(namespace, name, source.as_deref())
+            .await
+    }
+
+    /// The same, for a source the caller already has (or knows is gone): kube-runtime's
+    /// `Controller` (step 05) hands reconcile the object itself rather than a key.
+    pub async fn reconcile_source(
+        &self,
+        namespace: &str,
+        name: &str,
+        source: Option<&ConfigMap>,
+    ) -> Result<(), Error> {
         let companion = self
             .store
             .get(&ObjectRef::new(&desired::companion_name(name)).within(namespace));
-        let plan = desired::plan(source.as_deref(), companion.as_deref());
+        let plan = desired::plan(source, companion.as_deref());
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
         // EXERCISE 4.5: Carry out the plan with the API.
         // Create: `api.create(&params, &c)`; Update: `api.replace(&name, &params, &c)` (the
@@ -116,7 +128,7 @@ impl Mirror {
                 Ok(())
             }
             Plan::Blocked { companion } => {
-                if let Some(source) = &source {
+                if let Some(source) = source {
                     let note = format!(
                         "{companion} already exists and is not controlled by this ConfigMap; it is left untouched"
                     );
@@ -125,7 +137,7 @@ impl Mirror {
                 Err(Error::Blocked { companion })
             }
             Plan::Invalid(invalid) => {
-                if let Some(source) = &source {
+                if let Some(source) = source {
                     self.warn(source, "InvalidSource", invalid.to_string())
                         .await;
                 }

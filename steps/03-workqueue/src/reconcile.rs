@@ -12,19 +12,57 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::controller::Reconciler;
 
-/// Logs each key's cached object, after failing its first `fail_first` tries.
-#[derive(Debug)]
-pub struct CacheLogger {
-    store: Store<ConfigMap>,
-    fail_first: u32,
+/// Fails the first `n` tries of every key on purpose (`--fail-first`), so that the backoff can be
+/// watched without breaking anything. Step 05 uses it too, to compare the two backoffs.
+#[derive(Debug, Default)]
+pub struct FailFirst {
+    n: u32,
     /// Failures injected so far, per key.
     failures: Mutex<HashMap<String, u32>>,
 }
 
+/// The error an injected failure reports.
+#[derive(Debug, thiserror::Error)]
+#[error("injected failure {n} of {of} (--fail-first)")]
+pub struct Injected {
+    pub n: u32,
+    pub of: u32,
+}
+
+impl FailFirst {
+    pub fn new(n: u32) -> Self {
+        Self {
+            n,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Err` for the first `n` calls with `key`, `Ok` ever after.
+    pub fn check(&self, key: &str) -> Result<(), Injected> {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let failed = failures.entry(key.to_string()).or_default();
+        if *failed < self.n {
+            *failed += 1;
+            return Err(Injected {
+                n: *failed,
+                of: self.n,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Logs each key's cached object, after failing its first `fail_first` tries.
+#[derive(Debug)]
+pub struct CacheLogger {
+    store: Store<ConfigMap>,
+    fail_first: FailFirst,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("injected failure {n} of {of} (--fail-first)")]
-    Injected { n: u32, of: u32 },
+    #[error(transparent)]
+    Injected(#[from] Injected),
     #[error("invalid key {0:?} (expected namespace/name)")]
     InvalidKey(String),
 }
@@ -33,8 +71,7 @@ impl CacheLogger {
     pub fn new(store: Store<ConfigMap>, fail_first: u32) -> Self {
         Self {
             store,
-            fail_first,
-            failures: Mutex::new(HashMap::new()),
+            fail_first: FailFirst::new(fail_first),
         }
     }
 }
@@ -43,17 +80,7 @@ impl Reconciler for CacheLogger {
     type Error = Error;
 
     async fn reconcile(&self, key: &str) -> Result<(), Error> {
-        {
-            let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-            let n = failures.entry(key.to_string()).or_default();
-            if *n < self.fail_first {
-                *n += 1;
-                return Err(Error::Injected {
-                    n: *n,
-                    of: self.fail_first,
-                });
-            }
-        }
+        self.fail_first.check(key)?;
         let (namespace, name) = key
             .split_once('/')
             .ok_or_else(|| Error::InvalidKey(key.into()))?;
@@ -66,5 +93,21 @@ impl Reconciler for CacheLogger {
             None => tracing::info!(key, "reconciled: the ConfigMap is gone"),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fail_first_fails_each_key_n_times_then_never() {
+        let fail = FailFirst::new(2);
+        assert!(matches!(fail.check("a"), Err(Injected { n: 1, of: 2 })));
+        assert!(matches!(fail.check("b"), Err(Injected { n: 1, of: 2 })));
+        assert!(matches!(fail.check("a"), Err(Injected { n: 2, of: 2 })));
+        assert!(fail.check("a").is_ok());
+        assert!(fail.check("a").is_ok());
+        assert!(FailFirst::new(0).check("a").is_ok());
     }
 }

@@ -59,10 +59,22 @@ impl Mirror {
             .split_once('/')
             .ok_or_else(|| Error::InvalidKey(key.into()))?;
         let source = self.store.get(&ObjectRef::new(name).within(namespace));
+        self.reconcile_source(namespace, name, source.as_deref())
+            .await
+    }
+
+    /// The same, for a source the caller already has (or knows is gone): kube-runtime's
+    /// `Controller` (step 05) hands reconcile the object itself rather than a key.
+    pub async fn reconcile_source(
+        &self,
+        namespace: &str,
+        name: &str,
+        source: Option<&ConfigMap>,
+    ) -> Result<(), Error> {
         let companion = self
             .store
             .get(&ObjectRef::new(&desired::companion_name(name)).within(namespace));
-        let plan = desired::plan(source.as_deref(), companion.as_deref());
+        let plan = desired::plan(source, companion.as_deref());
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
         // TODO(exercise 4.5): Carry out the plan with the API.
         // Create: `api.create(&params, &c)`; Update: `api.replace(&name, &params, &c)` (the

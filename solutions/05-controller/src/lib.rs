@@ -1,0 +1,245 @@
+//! Step 05: the same mirror, on kube-runtime's `Controller`.
+//!
+//! In step 04 you wired the informer, the workqueue and the workers yourself. kube-runtime's
+//! [`Controller`] is that machinery, ready-made (client-go readers: this is controller-runtime):
+//!
+//! - it watches the root kind (sources) and keeps their cache, like your informer;
+//! - `owns` watches the children and maps each one to its controller owner, like your
+//!   `keys_for` did for companions;
+//! - it schedules reconciles by object, never runs two for one object at once, and collapses
+//!   bursts of changes, like your workqueue;
+//! - it calls `reconcile(object, context)` with a bounded number in flight, like your workers.
+//!
+//! What stays yours is the part that knows about ConfigMaps: step 04's `desired::plan` and
+//! `Mirror::reconcile_source` are reused as they are. And one thing the runtime does *not* do:
+//! back off per object. `error_policy` returns when to retry, but the runtime does not count a
+//! key's failures, so the count lives in [`Context`], in step 03's exponential limiter, and a
+//! success resets it.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use informer::key_of;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::runtime::controller::{self, Action};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use mirror::Mirror;
+use mirror::desired::{CONTROLLER_NAME, MANAGED_BY_LABEL};
+use workqueue::rate_limiter::{ItemExponentialFailureRateLimiter, RateLimiter};
+use workqueue::reconcile::{FailFirst, Injected};
+
+/// Command-line flags, parsed in `main.rs`.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(about = "The ConfigMap mirror on kube-runtime's Controller")]
+pub struct Args {
+    /// Mirror one namespace only (default: all namespaces).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// Kubeconfig context to use (default: the current context).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// How many reconciles may run at once.
+    #[arg(long, default_value_t = 2)]
+    pub workers: u16,
+    /// Make reconcile fail the first N tries of every source, to watch the backoff.
+    #[arg(long, default_value_t = 0)]
+    pub fail_first: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Injected(#[from] Injected),
+    #[error(transparent)]
+    Mirror(#[from] mirror::Error),
+}
+
+/// What every reconcile shares: step 04's mirror (client, cache, Event recorder), and the
+/// per-source failure count the runtime does not keep for us.
+pub struct Context {
+    mirror: Arc<Mirror>,
+    backoff: ItemExponentialFailureRateLimiter<ObjectRef<ConfigMap>>,
+    fail_first: FailFirst,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("mirror", &self.mirror)
+            .finish_non_exhaustive()
+    }
+}
+
+/// client-go's defaults, as in step 03: 5 ms, doubling, at most 1000 s.
+const BASE_DELAY: Duration = Duration::from_millis(5);
+const MAX_DELAY: Duration = Duration::from_secs(1000);
+
+/// Reconciles one source. The runtime calls this for every ConfigMap it sees change, and for
+/// the owner of every companion that changes.
+pub async fn reconcile(source: Arc<ConfigMap>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // EXERCISE 5.1: Reconcile `source` with step 04's mirror, and reset its backoff on success.
+    // First `ctx.fail_first.check(&key_of(source.as_ref()))?` (the --fail-first injection).
+    // Then `ctx.mirror.reconcile_source(&namespace, &source.name_any(), Some(&source))` (the
+    // namespace is `source.namespace().unwrap_or_default()`). On success, forget the failures:
+    // `ctx.backoff.forget(&ObjectRef::from_obj(source.as_ref()))`, and return
+    // `Action::await_change()`: watches tell us about every change, so no periodic requeue is
+    // needed. Book: "Step 05 > reconcile returns an Action".
+    // BEGIN SOLUTION
+    ctx.fail_first.check(&key_of(source.as_ref()))?;
+    let namespace = source.namespace().unwrap_or_default();
+    ctx.mirror
+        .reconcile_source(&namespace, &source.name_any(), Some(&source))
+        .await?;
+    ctx.backoff.forget(&ObjectRef::from_obj(source.as_ref()));
+    Ok(Action::await_change())
+    // END SOLUTION
+}
+
+/// Decides when a failed source is tried again: 5 ms, 10 ms, 20 ms, ... per source.
+pub fn error_policy(source: Arc<ConfigMap>, error: &Error, ctx: Arc<Context>) -> Action {
+    // EXERCISE 5.2: Back off per object.
+    // `ctx.backoff.when(&ObjectRef::from_obj(source.as_ref()))` counts one more failure of this
+    // source and returns how long to wait; return `Action::requeue(wait)`. Log the key, the
+    // error and the wait with `tracing::warn!`. Book: "Step 05 > Backing off per object".
+    // BEGIN SOLUTION
+    let wait = ctx.backoff.when(&ObjectRef::from_obj(source.as_ref()));
+    tracing::warn!(key = key_of(source.as_ref()), %error, retry_in = ?wait, "reconcile failed");
+    Action::requeue(wait)
+    // END SOLUTION
+}
+
+/// The stream of sources the Controller runs on: every change to a ConfigMap, after it went
+/// into the cache `writer` fills, without managedFields.
+pub fn lean_sources(
+    api: kube::Api<ConfigMap>,
+    writer: reflector::store::Writer<ConfigMap>,
+) -> BoxStream<'static, Result<ConfigMap, watcher::Error>> {
+    // EXERCISE 5.3: Build the stream of sources the Controller runs on, with a lean cache.
+    // `watcher(api, watcher::Config::default())`, then `.default_backoff()`, then
+    // `.modify(|cm| cm.managed_fields_mut().clear())` (before the cache: it never stores them),
+    // `.reflect(writer)` (fills the Controller's store), `.applied_objects()` (the objects that
+    // changed), and `.boxed()`. Book: "Step 05 > A lean cache".
+    // BEGIN SOLUTION
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(|cm| cm.managed_fields_mut().clear())
+        .reflect(writer)
+        .applied_objects()
+        .boxed()
+    // END SOLUTION
+}
+
+/// Runs the mirror on kube-runtime's `Controller` until `shutdown` completes.
+pub async fn start(
+    client: Client,
+    namespace: Option<&str>,
+    workers: u16,
+    fail_first: u32,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let api = informer::configmaps(client.clone(), namespace);
+    let (store, writer) = reflector::store();
+    let sources = lean_sources(api.clone(), writer);
+    let ctx = Arc::new(Context {
+        mirror: Mirror::new(client, store.clone()),
+        backoff: ItemExponentialFailureRateLimiter::new(BASE_DELAY, MAX_DELAY),
+        fail_first: FailFirst::new(fail_first),
+    });
+    // Companions carry our managed-by label: watching only those keeps the second watch small.
+    let companions =
+        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={CONTROLLER_NAME}"));
+    // The runtime wants a shutdown trigger it can share between tasks (`Sync`); a oneshot
+    // receiver is one, whatever future the caller gave us.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(());
+    });
+
+    Controller::for_stream(sources, store)
+        .owns(api, companions)
+        .with_config(controller::Config::default().concurrency(workers))
+        .graceful_shutdown_on(async move {
+            let _ = stopped.await;
+        })
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((source, _)) => tracing::debug!(source = %source, "reconciled"),
+                // Reconcile errors were logged by error_policy; these are the runtime's own
+                // (a watch that failed, an object gone from the cache).
+                Err(err) => tracing::debug!(error = %err, "controller event"),
+            }
+        })
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A context whose client points nowhere: these tests never reach the API server.
+    fn context(fail_first: u32) -> Arc<Context> {
+        let config = kube::Config::new("http://127.0.0.1:1".parse().expect("a valid URL"));
+        let client = Client::try_from(config).expect("a client needs no connection to be built");
+        let (store, _writer) = reflector::store();
+        Arc::new(Context {
+            mirror: Mirror::new(client, store),
+            backoff: ItemExponentialFailureRateLimiter::new(BASE_DELAY, MAX_DELAY),
+            fail_first: FailFirst::new(fail_first),
+        })
+    }
+
+    /// An unmanaged ConfigMap with no companion: its plan is to do nothing, with no API call.
+    fn plain() -> Arc<ConfigMap> {
+        let mut cm = ConfigMap::default();
+        cm.metadata.name = Some("plain".into());
+        cm.metadata.namespace = Some("ns".into());
+        cm.metadata.uid = Some("uid-plain".into());
+        Arc::new(cm)
+    }
+
+    #[tokio::test]
+    async fn failures_back_off_per_object_and_a_success_resets_them() {
+        let ctx = context(3);
+        let ms = Duration::from_millis;
+        let mut waits = Vec::new();
+        for _ in 0..3 {
+            let error = reconcile(plain(), ctx.clone())
+                .await
+                .expect_err("an injected failure");
+            waits.push(error_policy(plain(), &error, ctx.clone()));
+        }
+        assert_eq!(
+            waits,
+            [
+                Action::requeue(ms(5)),
+                Action::requeue(ms(10)),
+                Action::requeue(ms(20))
+            ]
+        );
+
+        // Another object has a count of its own.
+        let mut other = (*plain()).clone();
+        other.metadata.name = Some("other".into());
+        let error = Error::Injected(Injected { n: 1, of: 1 });
+        assert_eq!(
+            error_policy(Arc::new(other), &error, ctx.clone()),
+            Action::requeue(ms(5))
+        );
+
+        // The fourth try succeeds (nothing to do), which resets the count.
+        assert_eq!(
+            reconcile(plain(), ctx.clone())
+                .await
+                .expect("nothing to do"),
+            Action::await_change()
+        );
+        assert_eq!(error_policy(plain(), &error, ctx), Action::requeue(ms(5)));
+    }
+}

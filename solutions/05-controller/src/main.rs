@@ -1,0 +1,43 @@
+//! `cargo run -p solution-05-controller -- [--namespace NS] [--workers N] [--fail-first N]`
+//!
+//! The step 04 mirror on kube-runtime's Controller; runs until Ctrl-C.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = controller::Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let client = match connect::load_config(args.context.clone()).await {
+        Ok(config) => connect::connect(config).await.map(|(client, _)| client),
+        Err(err) => Err(err),
+    };
+    let client = match client {
+        Ok(client) => client,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    controller::start(
+        client,
+        args.namespace.as_deref(),
+        args.workers,
+        args.fail_first,
+        ctrl_c,
+    )
+    .await;
+    ExitCode::SUCCESS
+}
