@@ -146,6 +146,12 @@ pub async fn connect(config: Config) -> Result<(Client, Info), ConnectError> {
 }
 // ANCHOR_END: connect
 
+/// Loads the configuration and connects: how every later step's program gets its client.
+pub async fn client(context: Option<String>) -> Result<Client, ConnectError> {
+    let config = load_config(context).await?;
+    Ok(connect(config).await?.0)
+}
+
 /// The innermost error message ("Connection refused") is the one a person can act on.
 fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = err;

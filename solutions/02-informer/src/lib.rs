@@ -54,6 +54,15 @@ pub enum Error {
 }
 
 // ANCHOR: configmaps
+/// Completes on Ctrl-C (SIGINT): the shutdown signal every step's program passes to its `run`.
+/// If the signal handler cannot be installed, it never completes and the program runs until
+/// killed.
+pub async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// The ConfigMaps API for `namespace`, or for all namespaces.
 pub fn configmaps(client: kube::Client, namespace: Option<&str>) -> Api<ConfigMap> {
     match namespace {
@@ -78,8 +87,7 @@ pub async fn run(
     out: &mut impl Write,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let config = connect::load_config(args.context.clone()).await?;
-    let (client, _) = connect::connect(config).await?;
+    let client = connect::client(args.context.clone()).await?;
     let api = configmaps(client, args.namespace.as_deref());
     let mut informer = Informer::new(api, watch_config(args.selector.as_deref()));
 

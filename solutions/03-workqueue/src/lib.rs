@@ -56,15 +56,9 @@ pub use rate_limiter::{
 #[derive(Debug, Clone, clap::Parser)]
 #[command(about = "Watch ConfigMaps, queue their keys, and reconcile them with N workers")]
 pub struct Args {
-    /// Watch one namespace only (default: all namespaces).
-    #[arg(short, long)]
-    pub namespace: Option<String>,
-    /// Watch only ConfigMaps matching this label selector, e.g. `app=demo`.
-    #[arg(short = 'l', long)]
-    pub selector: Option<String>,
-    /// Kubeconfig context to use (default: the current context).
-    #[arg(long)]
-    pub context: Option<String>,
+    /// What to watch: step 02's flags (--namespace, --selector, --context).
+    #[command(flatten)]
+    pub watch: informer::Args,
     /// How many workers reconcile at once.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
@@ -79,8 +73,9 @@ pub fn controller(
     client: Client,
     args: &Args,
 ) -> Controller<k8s_openapi::api::core::v1::ConfigMap, reconcile::CacheLogger> {
-    let api = informer::configmaps(client, args.namespace.as_deref());
-    let informer = informer::Informer::new(api, informer::watch_config(args.selector.as_deref()));
+    let api = informer::configmaps(client, args.watch.namespace.as_deref());
+    let informer =
+        informer::Informer::new(api, informer::watch_config(args.watch.selector.as_deref()));
     let logger = reconcile::CacheLogger::new(informer.store(), args.fail_first);
     Controller::new(informer, std::sync::Arc::new(logger))
 }

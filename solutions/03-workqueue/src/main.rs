@@ -19,8 +19,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = async {
-        let config = connect::load_config(args.context.clone()).await?;
-        let (client, _) = connect::connect(config).await?;
+        let client = connect::client(args.watch.context.clone()).await?;
         let controller = workqueue::controller(client, &args);
         let mut outcomes = controller.outcomes();
         // The timeline: when each try of a key happened, counted from its first try.
@@ -48,12 +47,7 @@ async fn main() -> ExitCode {
             "watching ConfigMaps with {} workers (Ctrl-C stops)",
             args.workers
         );
-        let ctrl_c = async {
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        };
-        workqueue::run(controller, args.workers, ctrl_c).await?;
+        workqueue::run(controller, args.workers, informer::ctrl_c()).await?;
         Ok::<_, Box<dyn std::error::Error>>(())
     };
     match result.await {

@@ -16,9 +16,11 @@ async fn a_change_is_reconciled_after_backing_off_5_10_20_ms() -> anyhow::Result
     let client = workshop_testkit::client().await;
     let ns = TestNamespace::create(&client, "workqueue").await?;
     let args = workqueue::Args {
-        namespace: Some(ns.name().to_string()),
-        selector: Some("workshop.io/test-object=workqueue".into()),
-        context: None,
+        watch: informer::Args {
+            namespace: Some(ns.name().to_string()),
+            selector: Some("workshop.io/test-object=workqueue".into()),
+            context: None,
+        },
         workers: 2,
         fail_first: 3,
     };

@@ -17,14 +17,14 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = async {
-        let config = connect::load_config(args.context.clone()).await?;
-        let (client, _) = connect::connect(config).await?;
-        let ctrl_c = async {
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        };
-        mirror::start(client, args.namespace.as_deref(), args.workers, ctrl_c).await?;
+        let client = connect::client(args.context.clone()).await?;
+        mirror::start(
+            client,
+            args.namespace.as_deref(),
+            args.workers,
+            informer::ctrl_c(),
+        )
+        .await?;
         Ok::<_, Box<dyn std::error::Error>>(())
     };
     match result.await {

@@ -37,15 +37,9 @@ use workqueue::reconcile::{FailFirst, Injected};
 #[derive(Debug, Clone, clap::Parser)]
 #[command(about = "The ConfigMap mirror on kube-runtime's Controller")]
 pub struct Args {
-    /// Mirror one namespace only (default: all namespaces).
-    #[arg(short, long)]
-    pub namespace: Option<String>,
-    /// Kubeconfig context to use (default: the current context).
-    #[arg(long)]
-    pub context: Option<String>,
-    /// How many reconciles may run at once.
-    #[arg(long, default_value_t = 2)]
-    pub workers: u16,
+    /// The same flags as step 04 (--namespace, --context, --workers).
+    #[command(flatten)]
+    pub mirror: mirror::Args,
     /// Make reconcile fail the first N tries of every source, to watch the backoff.
     #[arg(long, default_value_t = 0)]
     pub fail_first: u32,

@@ -17,13 +17,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     // ANCHOR: ctrl_c
-    let ctrl_c = async {
-        // If the signal handler cannot be installed, run until killed.
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    match informer::run(&args, &mut std::io::stdout(), ctrl_c).await {
+    match informer::run(&args, &mut std::io::stdout(), informer::ctrl_c()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");

@@ -42,7 +42,7 @@ pub struct Args {
     pub context: Option<String>,
     /// How many workers reconcile at once (one key is never reconciled by two at a time).
     #[arg(long, default_value_t = 2)]
-    pub workers: usize,
+    pub workers: u16,
 }
 
 /// Which sources a notification concerns: the keys to put in the workqueue.
@@ -78,7 +78,7 @@ impl Reconciler for Mirror {
 pub async fn start(
     client: Client,
     namespace: Option<&str>,
-    workers: usize,
+    workers: u16,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), workqueue::controller::Error> {
     let api = informer::configmaps(client.clone(), namespace);
@@ -89,7 +89,7 @@ pub async fn start(
     let informer = Informer::from_events(events);
     let mirror = Mirror::new(client, informer.store());
     Controller::new(informer, mirror)
-        .run(workers, keys_for, shutdown)
+        .run(usize::from(workers), keys_for, shutdown)
         .await
 }
 

@@ -15,28 +15,19 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let client = match connect::load_config(args.context.clone()).await {
-        Ok(config) => connect::connect(config).await.map(|(client, _)| client),
-        Err(err) => Err(err),
-    };
-    let client = match client {
+    let client = match connect::client(args.mirror.context.clone()).await {
         Ok(client) => client,
         Err(err) => {
             eprintln!("error: {err}");
             return ExitCode::FAILURE;
         }
     };
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
     controller::start(
         client,
-        args.namespace.as_deref(),
-        args.workers,
+        args.mirror.namespace.as_deref(),
+        args.mirror.workers,
         args.fail_first,
-        ctrl_c,
+        informer::ctrl_c(),
     )
     .await;
     ExitCode::SUCCESS

@@ -1,0 +1,624 @@
+//! The workshop book's structure, checked without a cluster. `scripts/book.sh build` runs this
+//! test before it renders the book, and fails when it fails.
+//!
+//! mdBook renders what it can and only logs most mistakes: an include of a missing file becomes an
+//! error line in its log, an include of a missing anchor silently includes nothing, and a link to a
+//! missing chapter or heading renders as a dead link. This test turns each of those into a failure,
+//! and adds the workshop's own rules:
+//! - every step in `solutions/NN-name` has its chapter, `book/src/steps/NN-name.md`, listed in
+//!   `SUMMARY.md`, and there is no chapter for a step that does not exist;
+//! - a step chapter has a section for each exercise of the step (`Exercise N.M`), and every
+//!   section a TODO hint points to (`Book: "Step 01 > Configuration"`) exists;
+//! - every transcript and picture in the book is used by a chapter (a stale one is a mistake).
+//!
+//! It collects every problem it finds and fails once, listing them all.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use regex::Regex;
+
+/// The repository root (this file is `solutions/testkit/tests/book.rs`).
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root exists")
+}
+
+/// The Markdown dialect mdBook 0.5 renders (mdbook-markdown's `new_cmark_parser` defaults), so
+/// headings, links and their ids come out as they do in the rendered book.
+fn markdown(text: &str) -> Parser<'_> {
+    let mut options = Options::empty();
+    options.insert(Options::ENABLE_TABLES);
+    options.insert(Options::ENABLE_FOOTNOTES);
+    options.insert(Options::ENABLE_STRIKETHROUGH);
+    options.insert(Options::ENABLE_TASKLISTS);
+    options.insert(Options::ENABLE_HEADING_ATTRIBUTES);
+    options.insert(Options::ENABLE_SMART_PUNCTUATION);
+    options.insert(Options::ENABLE_DEFINITION_LIST);
+    options.insert(Options::ENABLE_GFM);
+    Parser::new_ext(text, options)
+}
+
+/// A heading's id as mdBook writes it (mdbook-html's `id_from_content`).
+fn id_from_content(content: &str) -> String {
+    content
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|ch| {
+            if ch.is_alphanumeric() || ch == '_' || ch == '-' {
+                Some(ch)
+            } else if ch.is_whitespace() {
+                Some('-')
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// A chapter's headings: their text and the ids mdBook gives them (a repeated id gets `-1`,
+/// `-2`... as in mdbook-html's `unique_id`; definition-list terms take ids too).
+#[derive(Debug, Default)]
+struct Headings {
+    texts: Vec<(HeadingLevel, String)>,
+    ids: HashSet<String>,
+}
+
+/// What one chapter contains that can break: links, images, raw-HTML references, headings.
+#[derive(Debug, Default)]
+struct Parsed {
+    headings: Headings,
+    /// Link and image destinations, with the text shown for the error message.
+    targets: Vec<String>,
+}
+
+fn parse_chapter(text: &str) -> Parsed {
+    let mut parsed = Parsed::default();
+    let mut in_heading: Option<(HeadingLevel, Option<String>)> = None;
+    let mut in_term = false;
+    let mut heading_text = String::new();
+    // Raw HTML can reference files too (`<img src=...>`, `<a href=...>`).
+    let html_ref = Regex::new(r#"(?i)\b(?:src|href)\s*=\s*"([^"]*)""#).expect("a valid regex");
+    for event in markdown(text) {
+        match event {
+            Event::Start(Tag::Heading { level, id, .. }) => {
+                in_heading = Some((level, id.map(|id| id.to_string())));
+                heading_text.clear();
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                if let Some((level, explicit)) = in_heading.take() {
+                    let id = explicit.unwrap_or_else(|| id_from_content(&heading_text));
+                    parsed.headings.add_id(&id);
+                    parsed
+                        .headings
+                        .texts
+                        .push((level, heading_text.trim().to_string()));
+                }
+            }
+            Event::Start(Tag::DefinitionListTitle) => {
+                in_term = true;
+                heading_text.clear();
+            }
+            Event::End(TagEnd::DefinitionListTitle) => {
+                in_term = false;
+                parsed.headings.add_id(&id_from_content(&heading_text));
+            }
+            Event::Text(t) | Event::Code(t) if in_heading.is_some() || in_term => {
+                heading_text.push_str(&t)
+            }
+            Event::Start(Tag::Link { dest_url, .. })
+            | Event::Start(Tag::Image { dest_url, .. }) => {
+                parsed.targets.push(dest_url.to_string())
+            }
+            Event::Html(html) | Event::InlineHtml(html) => {
+                for cap in html_ref.captures_iter(&html) {
+                    parsed.targets.push(cap[1].to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    parsed
+}
+
+impl Headings {
+    fn add_id(&mut self, id: &str) {
+        if self.ids.insert(id.to_string()) {
+            return;
+        }
+        let mut n = 1;
+        while !self.ids.insert(format!("{id}-{n}")) {
+            n += 1;
+        }
+    }
+
+    fn has_text(&self, text: &str) -> bool {
+        self.texts.iter().any(|(_, t)| t == text)
+    }
+}
+
+/// `a/b/../c` -> `a/c`, without touching the file system (the target may not exist).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                // `..` cancels the last name, unless there is none to cancel.
+                if matches!(
+                    out.components().next_back(),
+                    None | Some(Component::ParentDir)
+                ) {
+                    out.push("..");
+                } else {
+                    out.pop();
+                }
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The book: its source directory, and its chapters in `SUMMARY.md` order (paths relative to
+/// `book/src`).
+struct Book {
+    root: PathBuf,
+    src: PathBuf,
+    chapters: Vec<PathBuf>,
+    problems: Vec<String>,
+}
+
+impl Book {
+    fn load() -> Self {
+        let root = repo_root();
+        let src = root.join("book/src");
+        let mut book = Book {
+            root,
+            src,
+            chapters: Vec::new(),
+            problems: Vec::new(),
+        };
+        let summary = match fs::read_to_string(book.src.join("SUMMARY.md")) {
+            Ok(summary) => summary,
+            Err(err) => {
+                book.problem(format!("book/src/SUMMARY.md cannot be read: {err}"));
+                return book;
+            }
+        };
+        for target in parse_chapter(&summary).targets {
+            if target.is_empty() {
+                book.problem(
+                    "SUMMARY.md has a draft chapter (a link with no file): write the chapter or \
+                     leave it out"
+                        .into(),
+                );
+                continue;
+            }
+            let path = normalize(Path::new(&target));
+            if !book.src.join(&path).is_file() {
+                book.problem(format!(
+                    "SUMMARY.md lists {target}, but book/src/{target} does not exist"
+                ));
+            } else if book.chapters.contains(&path) {
+                book.problem(format!("SUMMARY.md lists {target} twice"));
+            } else {
+                book.chapters.push(path);
+            }
+        }
+        book
+    }
+
+    fn problem(&mut self, message: String) {
+        self.problems.push(message);
+    }
+
+    /// Every file under `book/src/<dir>` with extension `ext`, relative to `book/src`.
+    fn files_in(&self, dir: &str, ext: &str) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        let mut stack = vec![self.src.join(dir)];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == ext) {
+                    files.push(
+                        path.strip_prefix(&self.src)
+                            .expect("found under book/src")
+                            .to_path_buf(),
+                    );
+                }
+            }
+        }
+        files.sort();
+        files
+    }
+
+    /// The steps that exist: `NN-name` for every `solutions/NN-name` directory.
+    fn steps(&self) -> BTreeSet<String> {
+        let step = Regex::new(r"^[0-9]{2}-[a-z0-9-]+$").expect("a valid regex");
+        fs::read_dir(self.root.join("solutions"))
+            .expect("solutions/ exists")
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| step.is_match(name))
+            .collect()
+    }
+}
+
+/// `{{#include path}}`, `{{#include path:anchor}}`, `{{#include path:2:10}}` and
+/// `{{#rustdoc_include ...}}`, as mdBook's links preprocessor finds them. Returns the kind and
+/// its argument (path plus selector) for every directive that is not escaped with `\`.
+fn directives(text: &str) -> Vec<(String, String)> {
+    let re =
+        Regex::new(r"\\\{\{#.*\}\}|\{\{\s*#([a-zA-Z0-9_]+)\s+([^}]+)\}\}").expect("a valid regex");
+    re.captures_iter(text)
+        .filter_map(|cap| {
+            let kind = cap.get(1)?.as_str().to_string();
+            let arg = cap.get(2)?.as_str().split_whitespace().next()?.to_string();
+            Some((kind, arg))
+        })
+        .collect()
+}
+
+/// Checks one include: the file exists, and the anchor or line range is in it.
+fn check_include(book: &mut Book, chapter: &Path, arg: &str) -> Option<PathBuf> {
+    let (file, selector) = match arg.split_once(':') {
+        Some((file, selector)) => (file, Some(selector)),
+        None => (arg, None),
+    };
+    let dir = chapter.parent().unwrap_or(Path::new(""));
+    let path = normalize(&book.src.join(dir).join(file));
+    let shown = path
+        .strip_prefix(&book.root)
+        .unwrap_or(&path)
+        .display()
+        .to_string();
+    let Ok(text) = fs::read_to_string(&path) else {
+        let hint = if file.contains("transcripts/") {
+            " (transcripts are made by scripts/capture.sh)"
+        } else {
+            ""
+        };
+        book.problem(format!(
+            "{}: includes {file}, but {shown} does not exist{hint}",
+            chapter.display()
+        ));
+        return None;
+    };
+    let Some(selector) = selector.filter(|s| !s.is_empty()) else {
+        return Some(path);
+    };
+    let first = selector.split(':').next().unwrap_or("");
+    if first.is_empty() || first.parse::<usize>().is_ok() {
+        // A line range: its start must be a line of the file.
+        let start: usize = first.parse().unwrap_or(1);
+        let lines = text.lines().count();
+        if start > lines {
+            book.problem(format!(
+                "{}: includes {arg}, but {shown} has only {lines} lines",
+                chapter.display()
+            ));
+        }
+        return Some(path);
+    }
+    let anchor = first;
+    // mdBook's own patterns: the name is compared whole (`run` does not match `run_all`).
+    let start = Regex::new(r"ANCHOR:\s*([\w_-]+)").expect("a valid regex");
+    let end = Regex::new(r"ANCHOR_END:\s*([\w_-]+)").expect("a valid regex");
+    let names = |re: &Regex, line: &str| re.captures(line).is_some_and(|c| &c[1] == anchor);
+    let starts = text.lines().position(|l| names(&start, l));
+    let ends = text.lines().position(|l| names(&end, l));
+    match (starts, ends) {
+        (Some(s), Some(e)) if s < e => {
+            if text
+                .lines()
+                .skip(s + 1)
+                .take(e - s - 1)
+                .all(|l| l.trim().is_empty())
+            {
+                book.problem(format!(
+                    "{}: anchor `{anchor}` in {shown} is empty",
+                    chapter.display()
+                ));
+            }
+        }
+        (Some(_), Some(_)) => book.problem(format!(
+            "{}: in {shown}, ANCHOR_END: {anchor} comes before ANCHOR: {anchor}",
+            chapter.display()
+        )),
+        _ => book.problem(format!(
+            "{}: includes anchor `{anchor}` of {shown}, which has no `ANCHOR: {anchor}` / \
+             `ANCHOR_END: {anchor}` pair",
+            chapter.display()
+        )),
+    }
+    Some(path)
+}
+
+#[test]
+fn the_book_is_consistent_with_itself_and_with_the_steps() {
+    let mut book = Book::load();
+    let chapters = book.chapters.clone();
+
+    // Parse every chapter once: links are checked against the headings of other chapters.
+    let mut parsed: BTreeMap<PathBuf, Parsed> = BTreeMap::new();
+    let mut texts: BTreeMap<PathBuf, String> = BTreeMap::new();
+    for chapter in &chapters {
+        let text = fs::read_to_string(book.src.join(chapter)).unwrap_or_default();
+        parsed.insert(chapter.clone(), parse_chapter(&text));
+        texts.insert(chapter.clone(), text);
+    }
+
+    // A Markdown file that SUMMARY.md does not list is never rendered.
+    for file in book.files_in("", "md") {
+        if file != Path::new("SUMMARY.md") && !chapters.contains(&file) {
+            book.problem(format!(
+                "book/src/{} is not listed in SUMMARY.md (so it is not part of the book)",
+                file.display()
+            ));
+        }
+    }
+
+    // Includes: the file, and the anchor or lines in it. Remember what was used.
+    let mut used: HashSet<PathBuf> = HashSet::new();
+    for chapter in &chapters {
+        for (kind, arg) in directives(&texts[chapter]) {
+            match kind.as_str() {
+                "include" | "rustdoc_include" => {
+                    if let Some(path) = check_include(&mut book, chapter, &arg) {
+                        used.insert(path);
+                    }
+                }
+                other => book.problem(format!(
+                    "{}: unknown or unwanted directive {{{{#{other} ...}}}}",
+                    chapter.display()
+                )),
+            }
+        }
+    }
+
+    // Links and images: internal ones must point at a file of the book, and a fragment at a
+    // heading of that chapter.
+    let scheme = Regex::new(r"^[a-zA-Z][a-zA-Z0-9+.-]*:").expect("a valid regex");
+    for chapter in &chapters {
+        let dir = chapter.parent().unwrap_or(Path::new("")).to_path_buf();
+        for target in parsed[chapter].targets.clone() {
+            if scheme.is_match(&target) || target.starts_with("//") {
+                continue; // an external link: not ours to check offline
+            }
+            let (file, fragment) = match target.split_once('#') {
+                Some((file, fragment)) => (file, Some(fragment)),
+                None => (target.as_str(), None),
+            };
+            let resolved = if file.is_empty() {
+                chapter.clone()
+            } else {
+                normalize(&dir.join(file))
+            };
+            if resolved.starts_with("..") {
+                book.problem(format!(
+                    "{}: links to {target}, outside book/src (the rendered book has no such page)",
+                    chapter.display()
+                ));
+                continue;
+            }
+            // mdBook renders chapter.md as chapter.html; links may name either.
+            let as_md = if resolved.extension().is_some_and(|e| e == "html") {
+                resolved.with_extension("md")
+            } else {
+                resolved.clone()
+            };
+            if as_md.extension().is_some_and(|e| e == "md") {
+                let Some(target_chapter) = parsed.get(&as_md) else {
+                    book.problem(format!(
+                        "{}: links to {target}, but {} is not a chapter of the book",
+                        chapter.display(),
+                        as_md.display()
+                    ));
+                    continue;
+                };
+                if let Some(fragment) = fragment
+                    && !target_chapter.headings.ids.contains(fragment)
+                {
+                    book.problem(format!(
+                        "{}: links to {target}, but {} has no heading with id `{fragment}`",
+                        chapter.display(),
+                        as_md.display()
+                    ));
+                }
+            } else if !book.src.join(&resolved).is_file() {
+                book.problem(format!(
+                    "{}: links to {target}, but book/src/{} does not exist",
+                    chapter.display(),
+                    resolved.display()
+                ));
+            } else {
+                used.insert(normalize(&book.src.join(&resolved)));
+            }
+        }
+    }
+
+    // One chapter per step, and no chapter for a step that does not exist.
+    let steps = book.steps();
+    let step_file = Regex::new(r"^steps/([0-9]{2})-[a-z0-9-]+\.md$").expect("a valid regex");
+    for chapter in book.files_in("steps", "md") {
+        let name = chapter.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        if !step_file.is_match(&chapter.to_string_lossy()) {
+            book.problem(format!(
+                "book/src/{}: a chapter in steps/ must be named NN-name.md after solutions/NN-name",
+                chapter.display()
+            ));
+        } else if !steps.contains(name) {
+            book.problem(format!(
+                "book/src/{} is a chapter for step {name}, but there is no solutions/{name}",
+                chapter.display()
+            ));
+        }
+    }
+    let exercise = Regex::new(r"// EXERCISE ([0-9]+(?:\.[0-9]+)*):").expect("a valid regex");
+    let book_ref = Regex::new(r#"Book: "Step ([0-9]{2}) > ([^"]+)""#).expect("a valid regex");
+    for step in &steps {
+        let chapter = PathBuf::from(format!("steps/{step}.md"));
+        let Some(chapter_parsed) = parsed.get(&chapter) else {
+            book.problem(format!(
+                "solutions/{step} has no chapter: write book/src/{} and list it in SUMMARY.md",
+                chapter.display()
+            ));
+            continue;
+        };
+        let nn = &step[..2];
+        if !texts[&chapter].contains(&format!("scripts/check.sh {nn}")) {
+            book.problem(format!(
+                "book/src/{}: a step chapter tells the learner to run `scripts/check.sh {nn}`",
+                chapter.display()
+            ));
+        }
+        // Every exercise of the step, and every book section its hints point to.
+        for source in rust_files(&book.root.join("solutions").join(step)) {
+            let code = fs::read_to_string(&source).unwrap_or_default();
+            for cap in exercise.captures_iter(&code) {
+                let number = &cap[1];
+                let wanted = format!("Exercise {number}");
+                let found = chapter_parsed.headings.texts.iter().any(|(_, t)| {
+                    t == &wanted
+                        || t.starts_with(&format!("{wanted}:"))
+                        || t.starts_with(&format!("{wanted} "))
+                });
+                if !found {
+                    book.problem(format!(
+                        "book/src/{}: no heading for {wanted} (from {})",
+                        chapter.display(),
+                        source.strip_prefix(&book.root).unwrap_or(&source).display()
+                    ));
+                }
+            }
+            for cap in book_ref.captures_iter(&code) {
+                let (ref_step, section) = (&cap[1], &cap[2]);
+                let target = steps
+                    .iter()
+                    .find(|s| s.starts_with(ref_step))
+                    .map(|s| PathBuf::from(format!("steps/{s}.md")));
+                let ok = target
+                    .as_ref()
+                    .and_then(|t| parsed.get(t))
+                    .is_some_and(|p| p.headings.has_text(section));
+                if !ok {
+                    book.problem(format!(
+                        "{} points to the book section \"Step {ref_step} > {section}\", which does not exist",
+                        source.strip_prefix(&book.root).unwrap_or(&source).display()
+                    ));
+                }
+            }
+        }
+    }
+
+    // Transcripts and pictures that no chapter uses are stale.
+    for file in book
+        .files_in("transcripts", "txt")
+        .into_iter()
+        .chain(book.files_in("img", "svg"))
+    {
+        if !used.contains(&normalize(&book.src.join(&file))) {
+            book.problem(format!(
+                "book/src/{} is not used by any chapter",
+                file.display()
+            ));
+        }
+    }
+
+    assert!(
+        book.problems.is_empty(),
+        "the book has {} problem(s):\n  - {}",
+        book.problems.len(),
+        book.problems.join("\n  - ")
+    );
+}
+
+/// The `.rs` files of a crate, sorted.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() && path.file_name().is_some_and(|n| n != "target") {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The checker's own pieces, on small inputs, so a change to them cannot make the check vacuous.
+mod checker {
+    use super::*;
+
+    #[test]
+    fn heading_ids_follow_mdbook() {
+        assert_eq!(
+            id_from_content("Step 01 > The client"),
+            "step-01--the-client"
+        );
+        assert_eq!(
+            id_from_content("Exercise 1.1: load it"),
+            "exercise-11-load-it"
+        );
+        assert_eq!(id_from_content("`Api<K>` and `list`"), "apik-and-list");
+        let parsed = parse_chapter("# Run it\n\n## Run it\n\n## Custom {#here}\n");
+        for id in ["run-it", "run-it-1", "here"] {
+            assert!(
+                parsed.headings.ids.contains(id),
+                "{id}: {:?}",
+                parsed.headings.ids
+            );
+        }
+    }
+
+    #[test]
+    fn links_images_and_html_references_are_found_but_not_in_code() {
+        let parsed = parse_chapter(
+            "[a](x.md#y) ![b](img/c.svg)\n\n<img src=\"img/d.svg\">\n\n```text\n[no](z.md)\n```\n",
+        );
+        assert_eq!(parsed.targets, ["x.md#y", "img/c.svg", "img/d.svg"]);
+    }
+
+    #[test]
+    fn include_directives_are_found_unless_escaped() {
+        // As in mdBook, an escaped directive hides the rest of its line.
+        let found =
+            directives("{{#include a.rs:anchor}}\n\\{{#include b.rs}}\n{{ #include c.txt }}");
+        assert_eq!(
+            found,
+            [
+                ("include".to_string(), "a.rs:anchor".to_string()),
+                ("include".to_string(), "c.txt".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn paths_are_normalized_lexically() {
+        assert_eq!(
+            normalize(Path::new("steps/../img/x.svg")),
+            Path::new("img/x.svg")
+        );
+        assert_eq!(normalize(Path::new("../../a")), Path::new("../../a"));
+    }
+}
