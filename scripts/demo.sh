@@ -23,9 +23,82 @@ have cargo || die "cargo is not installed: install Rust from https://rustup.rs, 
 say "building the workspace (the first build takes a few minutes)"
 cargo build --quiet --workspace --bins
 
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+ns=workshop-demo
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+
+fresh_namespace() {
+  kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
+  kubectl create namespace "$ns" >/dev/null
+}
+
+# wait_for DESCRIPTION COMMAND...: polls every 50 ms for up to 30 s; prints how long it took.
+wait_for() {
+  local what=$1 start i; shift
+  start=$(date +%s%N)
+  for i in $(seq 1 600); do
+    if "$@" >/dev/null 2>&1; then
+      printf '    %s after %s ms\n' "$what" $(( ($(date +%s%N) - start) / 1000000 ))
+      return 0
+    fi
+    sleep 0.05
+  done
+  die "gave up waiting: $what"
+}
+companion_exists() { kubectl -n "$ns" get configmap colors-synced; }
+companion_gone() { ! kubectl -n "$ns" get configmap colors-synced; }
+
 demo_01() {
   say "step 01, connect: a kube::Client from your kubeconfig, one list call"
   cargo run --quiet -p solution-01-connect
+}
+
+demo_02() {
+  say "step 02, informer: every change to a ConfigMap, as it happens"
+  fresh_namespace
+  "$target_dir/debug/solution-02-informer" --namespace "$ns" & pids+=($!)
+  sleep 2
+  kubectl -n "$ns" create configmap demo --from-literal=color=red >/dev/null
+  kubectl -n "$ns" patch configmap demo -p '{"data":{"color":"blue"}}' >/dev/null
+  kubectl -n "$ns" delete configmap demo >/dev/null
+  sleep 1
+}
+
+demo_03() {
+  say "step 03, workqueue: an injected failure backs off 5ms, 10ms, 20ms, 40ms, then succeeds"
+  fresh_namespace
+  "$target_dir/debug/solution-03-workqueue" --namespace "$ns" --selector app=demo --fail-first 4 & pids+=($!)
+  sleep 2
+  kubectl -n "$ns" create configmap demo --from-literal=color=red >/dev/null
+  kubectl -n "$ns" label configmap demo app=demo >/dev/null
+  sleep 1
+}
+
+# The mirror's payoff, with the controller of step 04 or 05.
+mirror_demo() {
+  fresh_namespace
+  "$target_dir/debug/$1" --namespace "$ns" 2>"$target_dir/demo-controller.log" & pids+=($!)
+  say "kubectl apply -f manifests/samples/colors.yaml"
+  kubectl -n "$ns" apply -f "$ROOT/manifests/samples/colors.yaml" >/dev/null
+  wait_for "colors-synced created" companion_exists
+  kubectl -n "$ns" get configmaps colors colors-synced
+  say "delete the companion: the controller heals it"
+  kubectl -n "$ns" delete configmap colors-synced >/dev/null
+  wait_for "colors-synced is back" companion_exists
+  say "delete the source: the garbage collector removes the companion (owner reference)"
+  kubectl -n "$ns" delete configmap colors >/dev/null
+  wait_for "colors-synced garbage-collected" companion_gone
+}
+
+demo_04() {
+  say "step 04, mirror: a self-healing copy, owned by its source"
+  mirror_demo solution-04-mirror
+}
+
+demo_05() {
+  say "step 05, controller: the same mirror on kube-runtime's Controller"
+  mirror_demo solution-05-controller
 }
 
 if [ -z "$step" ]; then

@@ -61,7 +61,7 @@ binary_cluster_up() {
     "$kwokctl" create cluster --name "$name" "${flags[@]}"
   fi
   # One fake node that Pods are scheduled to. Scaling to a count is idempotent.
-  "$kwokctl" scale node --replicas 1 --name "$name" >/dev/null
+  "$kwokctl" scale node --replicas 1 --name "$name" >/dev/null 2>&1 || die "could not add the fake node (kwokctl scale node --name $name)"
 }
 
 # wait_cluster_ready CONTEXT: the API server answers, every node is Ready, and the default

@@ -55,6 +55,8 @@ pub use rate_limiter::{
 /// Command-line flags, parsed in `main.rs`.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(about = "Watch ConfigMaps, queue their keys, and reconcile them with N workers")]
+// Flattened flags bring their own group; this one needs a name of its own.
+#[group(id = "workqueue")]
 pub struct Args {
     /// What to watch: step 02's flags (--namespace, --selector, --context).
     #[command(flatten)]
@@ -89,4 +91,12 @@ pub async fn run(
     controller
         .run(workers, |n| n.key().into_iter().collect(), shutdown)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_flags_are_well_formed() {
+        <super::Args as clap::CommandFactory>::command().debug_assert();
+    }
 }

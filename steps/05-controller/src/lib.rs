@@ -39,6 +39,8 @@ use workqueue::reconcile::{FailFirst, Injected};
 /// Command-line flags, parsed in `main.rs`.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(about = "The ConfigMap mirror on kube-runtime's Controller")]
+// Flattened flags bring their own group; this one needs a name of its own.
+#[group(id = "controller")]
 pub struct Args {
     /// The same flags as step 04 (--namespace, --context, --workers).
     #[command(flatten)]
@@ -162,6 +164,11 @@ pub async fn start(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_flags_are_well_formed() {
+        <Args as clap::CommandFactory>::command().debug_assert();
+    }
 
     /// A context whose client points nowhere: these tests never reach the API server.
     fn context(fail_first: u32) -> Arc<Context> {

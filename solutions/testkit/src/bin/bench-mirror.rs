@@ -615,6 +615,8 @@ impl ControllerProcess {
         ));
         // kill_on_drop: an early return or a panic still ends the controller.
         let child = command
+            // A log file, not a terminal: plain text rather than colour codes.
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
