@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds, serves or checks the workshop book (book/, an mdBook).
 #
-# usage: scripts/book.sh [build|serve|check]
+# usage: scripts/book.sh [build|serve|check|install]
 #   build (default)  check the book's structure, then render it to book/out
 #                    (open book/out/index.html); fails on any problem listed below
 #   serve            render and serve it on http://localhost:3000, rebuilding on every change
 #   check            the same checks as build, rendering to a temporary directory
+#   install          only install mdbook (scripts/test.sh starts this early, in the background)
 #
 # The first run installs mdbook (the version pinned as MDBOOK_VERSION in scripts/versions.env)
 # from crates.io into the workshop cache, which takes a few minutes; later runs reuse it.
@@ -19,11 +20,11 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-usage="usage: scripts/book.sh [build|serve|check]"
+usage="usage: scripts/book.sh [build|serve|check|install]"
 action=${1:-build}
 case "$action" in
-  build|serve|check) ;;
-  -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  build|serve|check|install) ;;
+  -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) die "$usage" ;;
 esac
 [ $# -le 1 ] || die "$usage"

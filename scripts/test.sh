@@ -5,7 +5,8 @@
 #   --keep-cluster  leave the throwaway test cluster running afterwards (for debugging)
 #
 #  1. formatting, generated starters, clippy with warnings denied;
-#  2. unit tests of every solution (no cluster needed);
+#  2. unit tests of every solution (no cluster needed), and the book: its includes, links and
+#     chapters are checked, then it is rendered with mdbook;
 #  3. a throwaway cluster of its own (name workshop-test, its own kubeconfig and ports; your
 #     cluster and kubeconfig are never touched), brought up while nothing waits on it;
 #  4. the local cluster's own end-to-end tests, then for every step: scripts/check.sh NN must
@@ -34,6 +35,7 @@ phase() { say "[$(( $(now) - suite_start ))s] $*"; }
 cleanup() {
   local status=$?
   [ -n "${build_pid:-}" ] && kill "$build_pid" 2>/dev/null || true
+  [ -n "${book_pid:-}" ] && kill "$book_pid" 2>/dev/null || true
   if $keep; then
     say "test cluster kept: KUBECONFIG=$KUBECONFIG kubectl get nodes"
   else
@@ -55,6 +57,11 @@ if ! { have kind && docker info >/dev/null 2>&1; }; then
   fi
 fi
 
+# mdbook, for the book check, is a few minutes of `cargo install` the first time: also now.
+book_log="$state/book-install.log"
+scripts/book.sh install >"$book_log" 2>&1 &
+book_pid=$!
+
 phase "format"
 cargo fmt --all -- --check || die "code is not formatted: run cargo fmt --all"
 phase "starters are generated from the solutions"
@@ -66,6 +73,10 @@ phase "unit tests (solutions and test kit; starters are checked below)"
 # The starters' own tests fail by design until the learner does the exercises.
 cargo test --workspace --exclude 'step-*' --locked 2>&1 | tee "$state/unit.log"
 unit_passed=$(awk '/^test result:/ { s += $4 } END { print s + 0 }' "$state/unit.log")
+
+phase "the book (structure checks, then rendering with mdbook)"
+if ! wait "$book_pid"; then cat "$book_log" >&2; die "installing mdbook failed (above)"; fi
+scripts/book.sh check
 
 if [ -n "${build_pid:-}" ]; then
   phase "waiting for the control-plane build to finish"

@@ -21,16 +21,20 @@ pub enum Error {
     InvalidKey(String),
     #[error("{companion} exists and is not controlled by this source; leaving it alone")]
     Blocked { companion: String },
+    #[error("the companion exists but is not in the cache yet; retrying")]
+    CacheBehind,
     #[error("API request failed: {0}")]
     Api(#[from] kube::Error),
 }
 
+// ANCHOR: mirror
 /// What reconcile needs: a client for writes, the cache for reads, a recorder for Events.
 pub struct Mirror {
     client: Client,
     store: Store<ConfigMap>,
     recorder: Recorder,
 }
+// ANCHOR_END: mirror
 
 impl std::fmt::Debug for Mirror {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -50,6 +54,7 @@ impl Mirror {
         })
     }
 
+    // ANCHOR: reconcile
     /// Brings the companion of the source `namespace/name` in line with its plan.
     pub async fn reconcile(&self, key: &str) -> Result<(), Error> {
         let (namespace, name) = key
@@ -59,7 +64,9 @@ impl Mirror {
         self.reconcile_source(namespace, name, source.as_deref())
             .await
     }
+    // ANCHOR_END: reconcile
 
+    // ANCHOR: reconcile_source
     /// The same, for a source the caller already has (or knows is gone): kube-runtime's
     /// `Controller` (step 05) hands reconcile the object itself rather than a key.
     pub async fn reconcile_source(
@@ -76,7 +83,8 @@ impl Mirror {
         // EXERCISE 4.5: Carry out the plan with the API.
         // Create: `api.create(&params, &c)`; Update: `api.replace(&name, &params, &c)` (the
         // companion carries the cached resourceVersion, so a concurrent change gives 409 and a
-        // retry); Delete: `api.delete` with `DeleteParams { preconditions: Some(Preconditions {
+        // retry); a 409 AlreadyExists on create means the cache is behind: `Error::CacheBehind`;
+        // Delete: `api.delete` with `DeleteParams { preconditions: Some(Preconditions {
         // uid: Some(uid), ..}), ..}` and a 404 (`kube::Error::Api(s) if s.is_not_found()`) is
         // fine; Blocked: a Warning Event on the source (`self.warn`), then `Err(Error::Blocked)`
         // so the key is retried later; Invalid: a Warning Event, then Ok (only a change to the
@@ -89,15 +97,22 @@ impl Mirror {
         };
         match plan {
             Plan::Nothing => Ok(()),
-            Plan::Create(companion) => {
-                api.create(&params, &companion).await?;
-                tracing::info!(
-                    action = "create",
-                    companion = companion.name_any(),
-                    "created companion"
-                );
-                Ok(())
-            }
+            Plan::Create(companion) => match api.create(&params, &companion).await {
+                Ok(_) => {
+                    tracing::info!(
+                        action = "create",
+                        companion = companion.name_any(),
+                        "created companion"
+                    );
+                    Ok(())
+                }
+                // The companion exists, but our cache has not seen it yet (often it is the one we
+                // created a moment ago). Retry shortly with a fresher cache rather than guess.
+                Err(kube::Error::Api(status)) if status.is_already_exists() => {
+                    Err(Error::CacheBehind)
+                }
+                Err(err) => Err(err.into()),
+            },
             Plan::Update(companion) => {
                 api.replace(&companion.name_any(), &params, &companion)
                     .await?;
@@ -147,7 +162,9 @@ impl Mirror {
         }
         // END SOLUTION
     }
+    // ANCHOR_END: reconcile_source
 
+    // ANCHOR: warn
     /// Publishes a Warning Event on `source` (`kubectl describe configmap` shows it). An Event
     /// that cannot be written is logged, never a reason to fail the reconcile.
     async fn warn(&self, source: &ConfigMap, reason: &str, note: String) {
@@ -162,4 +179,5 @@ impl Mirror {
             tracing::warn!(error = %err, reason, "could not publish an Event");
         }
     }
+    // ANCHOR_END: warn
 }

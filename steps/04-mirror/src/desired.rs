@@ -17,6 +17,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 
+// ANCHOR: constants
 /// A source ConfigMap is mirrored when it carries this label with value `true`.
 pub const MANAGED_LABEL: &str = "workshop.io/managed";
 /// The companion's annotation holding the checksum of the content it mirrors.
@@ -29,17 +30,21 @@ pub const CONTROLLER_NAME: &str = "configmap-mirror";
 pub const COMPANION_SUFFIX: &str = "-synced";
 /// Longest object name the API server accepts for a ConfigMap (a DNS subdomain).
 const MAX_NAME_LEN: usize = 253;
+// ANCHOR_END: constants
 
+// ANCHOR: is_managed
 /// Whether `cm` asks to be mirrored.
 pub fn is_managed(cm: &ConfigMap) -> bool {
     cm.labels().get(MANAGED_LABEL).is_some_and(|v| v == "true")
 }
+// ANCHOR_END: is_managed
 
 /// The name of the companion of a source named `source_name`.
 pub fn companion_name(source_name: &str) -> String {
     format!("{source_name}{COMPANION_SUFFIX}")
 }
 
+// ANCHOR: checksum
 /// A canonical, unambiguous SHA-256 of a ConfigMap's content, as lowercase hex.
 ///
 /// Canonical: keys are taken in sorted order (a `BTreeMap` iterates sorted), so the same content
@@ -57,6 +62,7 @@ pub fn checksum(
     // `hex::encode(hasher.finalize())`. Book: "Step 04 > A checksum you can trust".
     todo!("Exercise 4.1: Hash the content canonically: for `data` then `binaryData`, a tag, the")
 }
+// ANCHOR_END: checksum
 
 /// Why a source cannot be mirrored. Retrying does not help: the source has to change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +73,7 @@ pub enum InvalidSource {
     NotPersisted,
 }
 
+// ANCHOR: desired_companion
 /// The companion `source` should have: same content, the checksum, and a controller owner
 /// reference to the source so that the garbage collector deletes it with the source.
 pub fn desired_companion(source: &ConfigMap) -> Result<ConfigMap, InvalidSource> {
@@ -82,7 +89,9 @@ pub fn desired_companion(source: &ConfigMap) -> Result<ConfigMap, InvalidSource>
     // foreground delete of the source waits for the companion. Book: "Step 04 > Ownership".
     todo!("Exercise 4.2: Build the companion ConfigMap.")
 }
+// ANCHOR_END: desired_companion
 
+// ANCHOR: controls
 /// Whether `source` is the controller of `companion` (its controller owner reference names the
 /// source's uid). A ConfigMap that merely has the right name is not ours.
 pub fn controls(source: &ConfigMap, companion: &ConfigMap) -> bool {
@@ -94,7 +103,9 @@ pub fn controls(source: &ConfigMap, companion: &ConfigMap) -> bool {
         .iter()
         .any(|owner| owner.controller == Some(true) && owner.uid == uid)
 }
+// ANCHOR_END: controls
 
+// ANCHOR: plan_enum
 /// The one thing reconcile should do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
@@ -114,7 +125,9 @@ pub enum Plan {
     /// The source cannot be mirrored as it is (see [`InvalidSource`]).
     Invalid(InvalidSource),
 }
+// ANCHOR_END: plan_enum
 
+// ANCHOR: plan
 /// Compares the world with what it should be. `source` and `companion` are the cached objects
 /// named `x` and `x-synced` (either may be absent).
 pub fn plan(source: Option<&ConfigMap>, companion: Option<&ConfigMap>) -> Plan {
@@ -129,7 +142,9 @@ pub fn plan(source: Option<&ConfigMap>, companion: Option<&ConfigMap>) -> Plan {
     // Treat an absent map and an empty one as equal. Book: "Step 04 > Planning the change".
     todo!("Exercise 4.3: Decide what to do, in this order:")
 }
+// ANCHOR_END: plan
 
+// ANCHOR: same_content
 /// Whether the companion already says what `desired` says (ignoring what the API server adds,
 /// like uid, resourceVersion and timestamps).
 fn same_content(actual: &ConfigMap, desired: &ConfigMap) -> bool {
@@ -143,6 +158,7 @@ fn same_content(actual: &ConfigMap, desired: &ConfigMap) -> bool {
         && actual.labels().get(MANAGED_BY_LABEL) == desired.labels().get(MANAGED_BY_LABEL)
         && actual.owner_references() == desired.owner_references()
 }
+// ANCHOR_END: same_content
 
 #[cfg(test)]
 mod tests {
@@ -302,6 +318,7 @@ mod tests {
         );
     }
 
+    // ANCHOR: never_touches_test
     #[test]
     fn plan_never_touches_a_companion_it_does_not_control() {
         let src = source("x", &[("a", "1")]);
@@ -318,6 +335,7 @@ mod tests {
         unmanaged.labels_mut().remove(MANAGED_LABEL);
         assert_eq!(plan(Some(&unmanaged), Some(&foreign)), Plan::Nothing);
     }
+    // ANCHOR_END: never_touches_test
 
     #[test]
     fn plan_deletes_the_companion_of_an_unmanaged_source() {

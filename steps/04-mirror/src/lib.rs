@@ -45,6 +45,7 @@ pub struct Args {
     pub workers: u16,
 }
 
+// ANCHOR: keys_for
 /// Which sources a notification concerns: the keys to put in the workqueue.
 ///
 /// A source itself, when it is managed (or was, until this update removed the label). And for
@@ -65,6 +66,7 @@ pub fn keys_for(notification: &Notification<ConfigMap>) -> Vec<String> {
     // Book: "Step 04 > From a companion back to its source".
     todo!("Exercise 4.4: Return the keys to enqueue for this change.")
 }
+// ANCHOR_END: keys_for
 
 impl Reconciler for Mirror {
     type Error = Error;
@@ -74,6 +76,7 @@ impl Reconciler for Mirror {
     }
 }
 
+// ANCHOR: start
 /// Runs the mirror with `client` until `shutdown` completes: watch, enqueue, reconcile.
 pub async fn start(
     client: Client,
@@ -92,6 +95,7 @@ pub async fn start(
         .run(usize::from(workers), keys_for, shutdown)
         .await
 }
+// ANCHOR_END: start
 
 #[cfg(test)]
 mod tests {
@@ -142,6 +146,7 @@ mod tests {
         assert_eq!(keys_for(&n), ["ns/colors"]);
     }
 
+    // ANCHOR: keys_for_test
     #[test]
     fn a_companion_enqueues_its_owner_through_the_owner_reference() {
         // Named like a companion of "a", but owned by "b": the owner reference wins.
@@ -156,6 +161,7 @@ mod tests {
         );
         assert!(keys_for(&Notification::Add(owned_by("x-synced", "x", false))).is_empty());
     }
+    // ANCHOR_END: keys_for_test
 
     #[test]
     fn a_managed_source_named_like_a_companion_enqueues_only_itself() {

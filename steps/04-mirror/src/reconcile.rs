@@ -24,16 +24,20 @@ pub enum Error {
     InvalidKey(String),
     #[error("{companion} exists and is not controlled by this source; leaving it alone")]
     Blocked { companion: String },
+    #[error("the companion exists but is not in the cache yet; retrying")]
+    CacheBehind,
     #[error("API request failed: {0}")]
     Api(#[from] kube::Error),
 }
 
+// ANCHOR: mirror
 /// What reconcile needs: a client for writes, the cache for reads, a recorder for Events.
 pub struct Mirror {
     client: Client,
     store: Store<ConfigMap>,
     recorder: Recorder,
 }
+// ANCHOR_END: mirror
 
 impl std::fmt::Debug for Mirror {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -53,6 +57,7 @@ impl Mirror {
         })
     }
 
+    // ANCHOR: reconcile
     /// Brings the companion of the source `namespace/name` in line with its plan.
     pub async fn reconcile(&self, key: &str) -> Result<(), Error> {
         let (namespace, name) = key
@@ -62,7 +67,9 @@ impl Mirror {
         self.reconcile_source(namespace, name, source.as_deref())
             .await
     }
+    // ANCHOR_END: reconcile
 
+    // ANCHOR: reconcile_source
     /// The same, for a source the caller already has (or knows is gone): kube-runtime's
     /// `Controller` (step 05) hands reconcile the object itself rather than a key.
     pub async fn reconcile_source(
@@ -79,7 +86,8 @@ impl Mirror {
         // TODO(exercise 4.5): Carry out the plan with the API.
         // Create: `api.create(&params, &c)`; Update: `api.replace(&name, &params, &c)` (the
         // companion carries the cached resourceVersion, so a concurrent change gives 409 and a
-        // retry); Delete: `api.delete` with `DeleteParams { preconditions: Some(Preconditions {
+        // retry); a 409 AlreadyExists on create means the cache is behind: `Error::CacheBehind`;
+        // Delete: `api.delete` with `DeleteParams { preconditions: Some(Preconditions {
         // uid: Some(uid), ..}), ..}` and a 404 (`kube::Error::Api(s) if s.is_not_found()`) is
         // fine; Blocked: a Warning Event on the source (`self.warn`), then `Err(Error::Blocked)`
         // so the key is retried later; Invalid: a Warning Event, then Ok (only a change to the
@@ -87,7 +95,9 @@ impl Mirror {
         // Book: "Step 04 > Carrying out the plan".
         todo!("Exercise 4.5: Carry out the plan with the API.")
     }
+    // ANCHOR_END: reconcile_source
 
+    // ANCHOR: warn
     /// Publishes a Warning Event on `source` (`kubectl describe configmap` shows it). An Event
     /// that cannot be written is logged, never a reason to fail the reconcile.
     async fn warn(&self, source: &ConfigMap, reason: &str, note: String) {
@@ -102,4 +112,5 @@ impl Mirror {
             tracing::warn!(error = %err, reason, "could not publish an Event");
         }
     }
+    // ANCHOR_END: warn
 }

@@ -58,6 +58,7 @@ pub enum Error {
     Mirror(#[from] mirror::Error),
 }
 
+// ANCHOR: context
 /// What every reconcile shares: step 04's mirror (client, cache, Event recorder), and the
 /// per-source failure count the runtime does not keep for us.
 pub struct Context {
@@ -65,6 +66,7 @@ pub struct Context {
     backoff: ItemExponentialFailureRateLimiter<ObjectRef<ConfigMap>>,
     fail_first: FailFirst,
 }
+// ANCHOR_END: context
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -74,10 +76,13 @@ impl std::fmt::Debug for Context {
     }
 }
 
+// ANCHOR: backoff_constants
 /// client-go's defaults, as in step 03: 5 ms, doubling, at most 1000 s.
 const BASE_DELAY: Duration = Duration::from_millis(5);
 const MAX_DELAY: Duration = Duration::from_secs(1000);
+// ANCHOR_END: backoff_constants
 
+// ANCHOR: reconcile
 /// Reconciles one source. The runtime calls this for every ConfigMap it sees change, and for
 /// the owner of every companion that changes.
 pub async fn reconcile(source: Arc<ConfigMap>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -92,16 +97,21 @@ pub async fn reconcile(source: Arc<ConfigMap>, ctx: Arc<Context>) -> Result<Acti
         "Exercise 5.1: Reconcile `source` with step 04's mirror, and reset its backoff on success."
     )
 }
+// ANCHOR_END: reconcile
 
+// ANCHOR: error_policy
 /// Decides when a failed source is tried again: 5 ms, 10 ms, 20 ms, ... per source.
 pub fn error_policy(source: Arc<ConfigMap>, error: &Error, ctx: Arc<Context>) -> Action {
     // TODO(exercise 5.2): Back off per object.
     // `ctx.backoff.when(&ObjectRef::from_obj(source.as_ref()))` counts one more failure of this
     // source and returns how long to wait; return `Action::requeue(wait)`. Log the key, the
-    // error and the wait with `tracing::warn!`. Book: "Step 05 > Backing off per object".
+    // error and the wait with `tracing::warn!` (at debug level for `mirror::Error::CacheBehind`,
+    // which is expected now and then). Book: "Step 05 > Backing off per object".
     todo!("Exercise 5.2: Back off per object.")
 }
+// ANCHOR_END: error_policy
 
+// ANCHOR: lean_sources
 /// The stream of sources the Controller runs on: every change to a ConfigMap, after it went
 /// into the cache `writer` fills, without managedFields.
 pub fn lean_sources(
@@ -115,7 +125,9 @@ pub fn lean_sources(
     // changed), and `.boxed()`. Book: "Step 05 > A lean cache".
     todo!("Exercise 5.3: Build the stream of sources the Controller runs on, with a lean cache.")
 }
+// ANCHOR_END: lean_sources
 
+// ANCHOR: start
 /// Runs the mirror on kube-runtime's `Controller` until `shutdown` completes.
 pub async fn start(
     client: Client,
@@ -160,6 +172,7 @@ pub async fn start(
         })
         .await;
 }
+// ANCHOR_END: start
 
 #[cfg(test)]
 mod tests {
@@ -191,6 +204,7 @@ mod tests {
         Arc::new(cm)
     }
 
+    // ANCHOR: backoff_test
     #[tokio::test]
     async fn failures_back_off_per_object_and_a_success_resets_them() {
         let ctx = context(3);
@@ -229,4 +243,5 @@ mod tests {
         );
         assert_eq!(error_policy(plain(), &error, ctx), Action::requeue(ms(5)));
     }
+    // ANCHOR_END: backoff_test
 }

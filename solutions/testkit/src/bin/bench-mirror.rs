@@ -175,6 +175,15 @@ async fn run(
     // Let the last heal's requests finish, so they are not counted as idle writes.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = WriteCounts::read(client).await?;
+    // The sources and their companions were all POSTs: a counter below that counts something
+    // else, and its idle delta of 0 would prove nothing.
+    anyhow::ensure!(
+        before.configmaps >= 2 * args.sources as u64,
+        "the API server counts only {} ConfigMap writes so far, fewer than the {} sources and \
+         companions created: /metrics does not count what this benchmark expects",
+        before.configmaps,
+        2 * args.sources
+    );
     tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
     let after = WriteCounts::read(client).await?;
     controller.ensure_running()?;
