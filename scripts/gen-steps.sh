@@ -14,7 +14,9 @@
 #
 # and the starter gets the same comments under "TODO(exercise 1.3)" with the code replaced by
 #     todo!("Exercise 1.3: List the ConfigMaps in `namespace` and return how many there are.")
-# Everything else is copied as it is, and the package is renamed solution-NN-x -> step-NN-x.
+# Everything else is copied as it is, and the package is renamed solution-NN-x -> step-NN-x,
+# except files with a line `// gen-steps: solution only` (maintainers' tools like crdgen), which
+# the starter does not get.
 # Maintainers only: regenerating overwrites whatever a learner wrote in steps/.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -81,11 +83,12 @@ generate() {
   mkdir -p "$dest"
   while IFS= read -r -d '' f; do
     rel=${f#"$src"/}
+    if grep -q '^// gen-steps: solution only' "$f"; then continue; fi
     mkdir -p "$dest/$(dirname "$rel")"
     case "$rel" in
       Cargo.toml)
         { echo "# Generated from solutions/$base by scripts/gen-steps.sh: edit the solution and regenerate."
-          sed "s/^name = \"solution-$base\"/name = \"step-$base\"/" "$f"; } >"$dest/$rel" ;;
+          sed "s/\"solution-$base\"/\"step-$base\"/" "$f"; } >"$dest/$rel" ;;
       *.rs) starter_rs "$f" >"$dest/$rel"
             if grep -q '^[[:space:]]*todo!(' "$dest/$rel"; then allow_unused "$dest/$rel"; fi ;;
       *) cp "$f" "$dest/$rel" ;;

@@ -1,0 +1,122 @@
+//! `cargo run -p solution-06-crds --bin crdgen`
+//!
+//! Writes the CustomResourceDefinitions of `Task` and `TaskRun` to `manifests/crds/`, generated
+//! from the Rust types in src/task.rs and src/taskrun.rs. Change a type, run this, and apply the
+//! result (`kubectl apply -f manifests/crds/`). A unit test fails when the committed files are
+//! not what this would write, so the types and the YAML cannot drift apart.
+
+// gen-steps: solution only (a maintainer's tool; the starter does not need a second copy)
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crds::{Task, TaskRun};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+/// The files this program writes, under the repository's `manifests/crds/`, and their CRDs.
+fn crds() -> [(&'static str, CustomResourceDefinition); 2] {
+    [("task.yaml", Task::crd()), ("taskrun.yaml", TaskRun::crd())]
+}
+
+fn crds_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests/crds")
+}
+
+// ANCHOR: render
+/// One CRD as the YAML file we commit: a header saying where it comes from, then the CRD.
+fn render(crd: &CustomResourceDefinition) -> Result<String, Box<dyn std::error::Error>> {
+    let kind = &crd.spec.names.kind;
+    // The header names the solution's package, whichever package runs this: the committed
+    // files come from the reference types, and must not change with who generated them.
+    let header = format!(
+        "# Generated from the Rust type `{kind}` in solutions/06-crds by\n\
+         # `cargo run -p solution-06-crds --bin crdgen`. Do not edit: change the type and regenerate.\n\
+         # Install with `kubectl apply -f manifests/crds/`.\n"
+    );
+    let mut crd = serde_json::to_value(crd)?;
+    unwrap_descriptions(&mut crd);
+    Ok(header + &serde_yaml::to_string(&crd)?)
+}
+// ANCHOR_END: render
+
+/// Doc comments are wrapped to fit the source file, and schemars keeps their line breaks in the
+/// `description`s. `kubectl explain` wraps text to the terminal again, so a kept break shows as a
+/// ragged short line. Join the lines of each paragraph; a blank line still separates paragraphs.
+fn unwrap_descriptions(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                match value {
+                    serde_json::Value::String(text) if key == "description" => {
+                        *text = text
+                            .split("\n\n")
+                            .map(|paragraph| paragraph.lines().collect::<Vec<_>>().join(" "))
+                            .collect::<Vec<_>>()
+                            .join("\n\n");
+                    }
+                    value => unwrap_descriptions(value),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(unwrap_descriptions),
+        _ => {}
+    }
+}
+// ANCHOR_END: render
+
+fn main() -> ExitCode {
+    let dir = crds_dir();
+    for (file, crd) in crds() {
+        let path = dir.join(file);
+        let written = render(&crd)
+            .map_err(|err| err.to_string())
+            .and_then(|yaml| std::fs::write(&path, yaml).map_err(|err| err.to_string()));
+        match written {
+            Ok(()) => println!("wrote {}", path.display()),
+            Err(err) => {
+                eprintln!("error: cannot write {}: {err}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_keep_paragraphs_but_not_line_wraps() {
+        let mut schema = serde_json::json!({
+            "description": "one\ntwo\n\nthree",
+            "properties": { "x": { "description": "a\nb", "type": "string" } },
+            "items": [{ "description": "c\nd" }]
+        });
+        unwrap_descriptions(&mut schema);
+        assert_eq!(
+            schema,
+            serde_json::json!({
+                "description": "one two\n\nthree",
+                "properties": { "x": { "description": "a b", "type": "string" } },
+                "items": [{ "description": "c d" }]
+            })
+        );
+    }
+
+    #[test]
+    fn the_committed_crds_are_what_crdgen_writes() {
+        for (file, crd) in crds() {
+            let path = crds_dir().join(file);
+            let expected = render(&crd).expect("a CRD renders as YAML");
+            let committed = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                committed == expected,
+                "manifests/crds/{file} is not what the Rust types generate: run \
+                 `cargo run -p {} --bin crdgen` (and `kubectl apply -f manifests/crds/`)",
+                env!("CARGO_PKG_NAME")
+            );
+        }
+    }
+}

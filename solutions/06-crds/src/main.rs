@@ -1,0 +1,29 @@
+//! `cargo run -p solution-06-crds -- [--namespace NS] [--context CTX]`
+//!
+//! Install the CRDs first (`kubectl apply -f manifests/crds/`). The program creates the `hello`
+//! Task (once) and a new TaskRun of it each time it runs, then shows that the run's status stays
+//! empty. `kubectl get workshop` lists what it made.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = crds::Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let result = async {
+        let client = connect::client(args.context.clone()).await?;
+        crds::run(client, &args.namespace, &mut std::io::stdout()).await
+    };
+    match result.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
