@@ -3,8 +3,10 @@
 # against the cluster of your kubeconfig's current context, and writes what they printed to
 # book/src/transcripts/NN-name*.txt.
 #
-# usage: scripts/capture.sh [NN...|setup]   (default: every step that has captures below)
+# usage: scripts/capture.sh [NN...|setup|bench]   (default: every step that has captures below)
 #   setup  the Setup chapter's look at the Docker-free cluster (needs that cluster's context)
+#   bench  the "Measuring it" chapter's figures (about 10 minutes; the mirror benchmarks bring
+#          up throwaway clusters of their own, see scripts/bench.sh)
 #
 # A transcript is the command line, as `$ command`, then the command's real output (stdout and
 # stderr, unedited). To make reruns print the same thing, the commands work in one namespace,
@@ -14,7 +16,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-case "${1:-}" in -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 
 NS=book-demo
 OUT="$ROOT/book/src/transcripts"
@@ -36,12 +38,13 @@ record() {
   [ "$status" = "$expected" ] || { cat "$file" >&2; die "'$command' exited $status, expected $expected"; }
 }
 
-# await FILE TEXT [AFTER]: waits (at most 30s) until FILE has a line equal to TEXT after its
-# first AFTER lines.
+# await FILE TEXT [AFTER] [GREP_FLAGS]: waits (at most 30s) until FILE has a line matching TEXT
+# after its first AFTER lines. GREP_FLAGS say how it matches: -xF (the default) a whole line,
+# exactly; -E an extended regular expression anywhere in a line.
 await() {
-  local i after=${3:-0}
+  local i after=${3:-0} flags=${4:--xF}
   for i in $(seq 1 300); do
-    tail -n +"$((after + 1))" "$1" | grep -qxF -- "$2" && return 0
+    tail -n +"$((after + 1))" "$1" | grep -q "$flags" -- "$2" && return 0
     sleep 0.1
   done
   cat "$1" >&2
@@ -112,29 +115,46 @@ capture_01() {
 # ("" when it should print nothing: then it gets a second to prove it). Then sends SIGINT.
 watch_while() {
   local name=$1 command=$2; shift 2
+  in_background -xF "$name" "$command" "cache synced, watching..." "$@"
+}
+
+# run_while NAME COMMAND READY [KUBECTL_COMMAND EXPECTED]...: the same for programs that log
+# (the controllers of steps 03 to 05): READY and each EXPECTED are extended regular expressions
+# matched anywhere in a line that the program prints. READY "" starts the kubectl commands at
+# once (a level-triggered controller catches up with whatever happened before it was ready);
+# EXPECTED "" waits a second instead (for a kubectl command that only looks).
+run_while() {
+  local name=$1 command=$2 ready=$3; shift 3
+  in_background -E "$name" "$command" "$ready" "$@"
+}
+
+# in_background GREP_FLAGS NAME COMMAND READY [KUBECTL_COMMAND EXPECTED]...: what watch_while
+# and run_while share; GREP_FLAGS is how `await` matches READY and EXPECTED.
+in_background() {
+  local flags=$1 name=$2 command=$3 ready=$4; shift 4
   local t1 t2 status=0
   t1=$(start "$name.txt")
   [ $# -eq 0 ] || t2=$(start "$name-kubectl.txt")
   printf '$ %s\n' "$command" >>"$t1"
-  # SIGINT after 60s at the latest; normally we send it ourselves below, once all is seen.
-  timeout --preserve-status -s INT 60 bash -c "$command" >>"$t1" 2>&1 &
-  informer_pid=$!
-  # If anything below fails, stop the informer too.
-  trap 'kill -INT "$informer_pid" 2>/dev/null || true' EXIT
-  await "$t1" "cache synced, watching..."
+  # SIGINT after 90s at the latest; normally we send it ourselves below, once all is seen.
+  timeout --preserve-status -s INT 90 bash -c "$command" >>"$t1" 2>&1 &
+  background_pid=$!
+  # If anything below fails, stop the program too.
+  trap 'kill -INT "$background_pid" 2>/dev/null || true' EXIT
+  [ -z "$ready" ] || await "$t1" "$ready" 0 "$flags"
   local seen
   while [ $# -gt 0 ]; do
     seen=$(wc -l <"$t1")
     record "$t2" "$1"
-    if [ -n "$2" ]; then await "$t1" "$2" "$seen"; else sleep 1; fi
+    if [ -n "$2" ]; then await "$t1" "$2" "$seen" "$flags"; else sleep 1; fi
     shift 2
   done
   # Anything printed after the last expected line would show up here too.
   sleep 1
-  kill -INT "$informer_pid" 2>/dev/null || true
-  wait "$informer_pid" || status=$?
+  kill -INT "$background_pid" 2>/dev/null || true
+  wait "$background_pid" || status=$?
   trap - EXIT
-  [ "$status" = 0 ] || { cat "$t1" >&2; die "the informer exited $status after SIGINT, expected 0"; }
+  [ "$status" = 0 ] || { cat "$t1" >&2; die "'$command' exited $status after SIGINT, expected 0"; }
 }
 
 capture_02() {
@@ -167,12 +187,270 @@ capture_02() {
   record "$t" "scripts/check.sh 02 --solution"
 }
 
+capture_03() {
+  cargo build -q -p solution-03-workqueue -p step-03-workqueue
+  local t queue="cargo run -q -p solution-03-workqueue --"
+  fresh_namespace
+  t=$(start 03-workqueue-starter.txt)
+  record "$t" "cargo run -q -p step-03-workqueue -- --namespace $NS" 1
+  # The payoff: every key fails four times on purpose, backs off 5, 10, 20, 40 ms, then succeeds.
+  run_while 03-workqueue "$queue --namespace $NS --fail-first 4" "kube-root-ca\.crt +try 5 at .* ok$" \
+    "kubectl create configmap demo -n $NS --from-literal=color=red" "$NS/demo +try 5 at .* ok$"
+  # A key that keeps failing: the waits double until the program is stopped.
+  fresh_namespace
+  run_while 03-workqueue-forever "$queue --namespace $NS --fail-first 1000" "kube-root-ca\.crt +try 12 at "
+  kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null
+  t=$(start 03-workqueue-bench.txt)
+  # Each benchmark's name, time and throughput; not criterion's comparison with an earlier run.
+  record "$t" "cargo bench -q -p solution-03-workqueue 2>/dev/null | awk '/^workqueue\\//{print; on=1; next} /change:/{on=0} on && /time:|thrpt:/'"
+  t=$(start 03-workqueue-check-starter.txt)
+  record "$t" "scripts/check.sh 03" 1
+  t=$(start 03-workqueue-check.txt)
+  record "$t" "scripts/check.sh 03 --solution"
+}
+
+# The mirror's experiments, shared by steps 04 and 05. MIRROR is the command that runs the
+# controller, READY what it prints once its cache has synced ("" for none), PREFIX the
+# transcripts' file name prefix.
+mirror_captures() {
+  local mirror=$1 ready=$2 prefix=$3
+  # The payoff: the companion appears, heals, and goes with its source.
+  fresh_namespace
+  run_while "$prefix" "$mirror --namespace $NS" "$ready" \
+    "kubectl apply -n $NS -f manifests/samples/colors.yaml" "created companion" \
+    "kubectl get configmaps -n $NS" "" \
+    "kubectl delete configmap colors-synced -n $NS" "created companion" \
+    "kubectl get configmaps -n $NS" "" \
+    "kubectl delete configmap colors -n $NS" "" \
+    "kubectl wait --for=delete configmap/colors-synced -n $NS --timeout=30s" "" \
+    "kubectl get configmaps -n $NS" ""
+}
+
+capture_04() {
+  cargo build -q -p solution-04-mirror -p step-04-mirror
+  local t mirror="cargo run -q -p solution-04-mirror --"
+  fresh_namespace
+  t=$(start 04-mirror-starter.txt)
+  record "$t" "cargo run -q -p step-04-mirror -- --namespace $NS" 1
+  mirror_captures "$mirror" "cache synced" 04-mirror
+  # A hand edit is healed; the companion, up close.
+  fresh_namespace
+  run_while 04-mirror-edit "$mirror --namespace $NS" "cache synced" \
+    "kubectl apply -n $NS -f manifests/samples/colors.yaml" "created companion" \
+    "kubectl patch configmap colors-synced -n $NS --type merge -p '{\"data\":{\"red\":\"pink\",\"extra\":\"key\"}}'" "healed companion" \
+    "kubectl get configmap colors-synced -n $NS -o yaml" ""
+  # A ConfigMap that only has the companion's name is never touched.
+  fresh_namespace
+  run_while 04-mirror-foreign "$mirror --namespace $NS" "cache synced" \
+    "kubectl create configmap x-synced -n $NS --from-literal=mine=precious" "" \
+    "kubectl create configmap x -n $NS --from-literal=a=1" "" \
+    "kubectl label configmap x -n $NS workshop.io/managed=true" "attempt=6 " \
+    "kubectl get configmap x-synced -n $NS -o jsonpath='{.data}{\"\\n\"}'" "" \
+    "kubectl events -n $NS --for configmap/x" "" \
+    "kubectl delete configmap x-synced -n $NS" "created companion"
+  # Unmanaged: the label goes, the companion goes.
+  fresh_namespace
+  run_while 04-mirror-unmanage "$mirror --namespace $NS" "cache synced" \
+    "kubectl apply -n $NS -f manifests/samples/colors.yaml" "created companion" \
+    "kubectl label configmap colors -n $NS workshop.io/managed-" "deleted companion" \
+    "kubectl get configmaps -n $NS" ""
+  # A change that changes nothing in the companion writes nothing.
+  fresh_namespace
+  run_while 04-mirror-noop "$mirror --namespace $NS" "cache synced" \
+    "kubectl apply -n $NS -f manifests/samples/colors.yaml" "created companion" \
+    "kubectl get configmap colors-synced -n $NS -o jsonpath='{.metadata.resourceVersion}{\"\\n\"}'" "" \
+    "kubectl label configmap colors -n $NS unrelated=change" "" \
+    "kubectl get configmap colors-synced -n $NS -o jsonpath='{.metadata.resourceVersion}{\"\\n\"}'" ""
+  # Orphan the companion, then make a new source with the same name: a new uid, not its owner.
+  fresh_namespace
+  run_while 04-mirror-orphan "$mirror --namespace $NS" "cache synced" \
+    "kubectl apply -n $NS -f manifests/samples/colors.yaml" "created companion" \
+    "kubectl delete configmap colors -n $NS --cascade=orphan" "" \
+    "kubectl get configmap colors-synced -n $NS -o jsonpath='{.metadata.ownerReferences}{\"\\n\"}'" "" \
+    "kubectl apply -n $NS -f manifests/samples/colors.yaml" "attempt=3 " \
+    "kubectl events -n $NS --for configmap/colors" ""
+  kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null
+  # The ServiceAccount's permissions, exactly the verbs the mirror calls.
+  kubectl apply --server-side --force-conflicts --field-manager=workshop-tests -f manifests/rbac/mirror.yaml >/dev/null
+  t=$(start 04-mirror-rbac.txt)
+  local as="--as=system:serviceaccount:workshop-system:configmap-mirror"
+  record "$t" "kubectl auth can-i list configmaps $as"
+  record "$t" "kubectl auth can-i get configmaps $as" 1
+  record "$t" "kubectl auth can-i update configmaps $as"
+  record "$t" "kubectl auth can-i patch configmaps $as" 1
+  record "$t" "kubectl auth can-i create events.events.k8s.io $as"
+  record "$t" "kubectl auth can-i list secrets $as" 1
+  t=$(start 04-mirror-check-starter.txt)
+  record "$t" "scripts/check.sh 04" 1
+  t=$(start 04-mirror-check.txt)
+  record "$t" "scripts/check.sh 04 --solution"
+}
+
+capture_05() {
+  cargo build -q -p solution-05-controller -p step-05-controller
+  local t controller="cargo run -q -p solution-05-controller --"
+  fresh_namespace
+  t=$(start 05-controller-starter.txt)
+  record "$t" "cargo run -q -p step-05-controller -- --namespace $NS" 101
+  # The Controller logs nothing when its cache is ready: the kubectl commands start at once.
+  mirror_captures "$controller" "" 05-controller
+  # Every reconcile, and what the runtime does when the source is gone.
+  fresh_namespace
+  run_while 05-controller-debug "RUST_LOG=info,controller=debug $controller --namespace $NS" "kube-root-ca\.crt" \
+    "kubectl apply -n $NS -f manifests/samples/colors.yaml" "reconciled source=.*/colors-synced\\." \
+    "kubectl delete configmap colors -n $NS" "not found in local store"
+  # Per-object backoff, kept in the Context.
+  fresh_namespace
+  run_while 05-controller-fail-first "$controller --namespace $NS --fail-first 4" "kube-root-ca\.crt.*failure 4 of 4" \
+    "kubectl apply -n $NS -f manifests/samples/colors.yaml" "created companion"
+  kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null
+  # Lines of code per file, without tests (a file's #[cfg(test)] module, at its end), blank lines
+  # and comments: how much of steps 02 to 04 the runtime replaced.
+  local loc='awk '\''FNR == 1 { test = 0 } /^#\[cfg\(test\)\]/ { test = 1 } !test && !/^[[:space:]]*(\/\/|$)/ { n[FILENAME]++ } END { for (f in n) printf "%4d  %s\n", n[f], f }'\'' solutions/0[2-5]-*/src/*.rs | sort -k2'
+  t=$(start 05-controller-loc.txt)
+  record "$t" "$loc"
+  t=$(start 05-controller-check-starter.txt)
+  record "$t" "scripts/check.sh 05" 1
+  t=$(start 05-controller-check.txt)
+  record "$t" "scripts/check.sh 05 --solution"
+}
+
+# Step 06 talks to the API server only: the CRDs, the program, kubectl reading and rejecting.
+capture_06() {
+  cargo build -q -p solution-06-crds -p step-06-crds
+  local t run broken_task bad_runs typo
+  t=$(start 06-crds-apply.txt)
+  record "$t" "kubectl apply -f manifests/crds/"
+  record "$t" "kubectl wait --for=condition=Established crd/tasks.workshop.io crd/taskruns.workshop.io --timeout=30s"
+  record "$t" "kubectl api-resources --api-group=workshop.io"
+  fresh_namespace
+  t=$(start 06-crds-starter.txt)
+  record "$t" "cargo run -q -p step-06-crds -- --namespace $NS" 101
+  t=$(start 06-crds.txt)
+  record "$t" "cargo run -q -p solution-06-crds -- --namespace $NS"
+  t=$(start 06-crds-get.txt)
+  record "$t" "kubectl get taskruns -n $NS"
+  record "$t" "kubectl get tasks -n $NS"
+  record "$t" "kubectl get workshop -n $NS"
+  t=$(start 06-crds-explain.txt)
+  record "$t" "kubectl explain task.spec.steps"
+  # Invalid objects: every problem of one object is reported at once, and nothing is stored.
+  read -r -d '' broken_task <<'YAML' || true
+apiVersion: workshop.io/v1alpha1
+kind: Task
+metadata:
+  name: broken
+spec:
+  steps:
+    - name: Greet
+      image: ""
+      script: echo hi
+      command: [echo]
+    - name: count
+      image: busybox:1.37
+    - name: count
+      image: busybox:1.37
+YAML
+  t=$(start 06-crds-invalid-task.txt)
+  record "$t" "kubectl apply -n $NS -f - <<'EOF'
+$broken_task
+EOF" 1
+  read -r -d '' bad_runs <<'YAML' || true
+apiVersion: workshop.io/v1alpha1
+kind: TaskRun
+metadata:
+  name: whenever
+spec:
+  taskRef:
+    name: hello
+  timeout: 5 minutes
+---
+apiVersion: workshop.io/v1alpha1
+kind: TaskRun
+metadata:
+  name: too-soon
+spec:
+  taskRef:
+    name: hello
+  timeout: 0s
+YAML
+  t=$(start 06-crds-invalid-run.txt)
+  record "$t" "kubectl apply -n $NS -f - <<'EOF'
+$bad_runs
+EOF" 1
+  record "$t" "kubectl get taskruns -n $NS -o name"
+  # Play the controller: the spec cannot change, the status only through its subresource.
+  t=$(start 06-crds-status.txt)
+  record "$t" "kubectl create -n $NS -f manifests/samples/hello-taskrun.yaml"
+  run=$(sed -n 's#^taskrun.workshop.io/\(hello-[a-z0-9]*\) created$#\1#p' "$t")
+  [ -n "$run" ] || { cat "$t" >&2; die "no TaskRun name in $t"; }
+  record "$t" "kubectl patch taskrun $run -n $NS --type merge -p '{\"spec\":{\"timeout\":\"10m\"}}'" 1
+  record "$t" "kubectl label taskrun $run -n $NS team=workshop"
+  record "$t" "kubectl patch taskrun $run -n $NS --type merge -p '{\"status\":{\"phase\":\"Running\"}}'"
+  record "$t" "kubectl patch taskrun $run -n $NS --subresource=status --type merge -p '{\"status\":{\"phase\":\"Running\",\"podName\":\"pretend\"}}'"
+  record "$t" "kubectl get taskrun $run -n $NS"
+  # Break it: a misspelt field. Strict validation (kubectl's default) rejects it; without it,
+  # the API server drops what its schema does not know.
+  read -r -d '' typo <<'YAML' || true
+apiVersion: workshop.io/v1alpha1
+kind: Task
+metadata:
+  name: typo
+spec:
+  steps:
+    - name: greet
+      image: busybox:1.37
+      scirpt: echo hi
+YAML
+  t=$(start 06-crds-typo.txt)
+  record "$t" "kubectl apply -n $NS -f - <<'EOF'
+$typo
+EOF" 1
+  record "$t" "kubectl apply -n $NS --validate=warn -f - <<'EOF'
+$typo
+EOF"
+  record "$t" "kubectl get task typo -n $NS -o jsonpath='{.spec}{\"\\n\"}'"
+  kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null
+  t=$(start 06-crds-check-starter.txt)
+  record "$t" "scripts/check.sh 06" 1
+  t=$(start 06-crds-check.txt)
+  record "$t" "scripts/check.sh 06 --solution"
+}
+
+# The "Measuring it" chapter's figures: the tables the benchmarks print, copied under the command
+# that printed them. The mirror benchmarks (scripts/bench.sh, a throwaway cluster each, a few
+# minutes each) keep their figures in target/bench/mirror-NN.txt; the transcript is the table
+# from there, with the repository's path left out. Run one benchmark at a time: they compete for
+# the CPU, and so does anything else the machine is doing (bench-machine.txt says how busy it was).
+capture_bench() {
+  local t step command figures
+  t=$(start bench-machine.txt)
+  record "$t" "nproc"
+  record "$t" "cat /proc/loadavg"
+  for step in 04 05; do
+    command="scripts/bench.sh mirror"
+    [ "$step" = 04 ] || command+=" --step $step"
+    say "running $command (progress below; the table goes to book/src/transcripts/bench-mirror-$step.txt)"
+    # shellcheck disable=SC2086 # the command is words, split on purpose
+    $command >&2
+    figures="${CARGO_TARGET_DIR:-$ROOT/target}/bench/mirror-$step.txt"
+    t=$(start "bench-mirror-$step.txt")
+    printf '$ %s\n' "$command" >>"$t"
+    sed -n '/^mirror benchmark: /,$p' "$figures" | sed "s#$ROOT/##" >>"$t"
+    grep -q ' targets met$' "$t" || { cat "$figures" >&2; die "no table in $figures"; }
+  done
+  t=$(start bench-workqueue.txt)
+  # Each benchmark's name, time and throughput; not criterion's comparison with an earlier run.
+  record "$t" "cargo bench -q -p solution-03-workqueue 2>/dev/null | awk '/^workqueue\\//{print; on=1; next} /change:/{on=0} on && /time:|thrpt:/'"
+}
+
 steps=("$@")
 if [ ${#steps[@]} -eq 0 ]; then
   for dir in "$ROOT"/solutions/[0-9][0-9]-*/; do steps+=("$(basename "$dir" | cut -c1-2)"); done
 fi
 for nn in "${steps[@]}"; do
   if [ "$nn" = setup ]; then say "setup: capturing against context $(kubectl config current-context)"; capture_setup; continue; fi
+  if [ "$nn" = bench ]; then say "bench: the figures of the Measuring chapter (about 10 minutes)"; capture_bench; continue; fi
   nn=$(printf '%02d' "$((10#${nn//[!0-9]/}))")
   if ! declare -F "capture_$nn" >/dev/null; then
     if [ $# -gt 0 ]; then die "there is nothing to capture for step $nn (add capture_$nn to $0)"; fi

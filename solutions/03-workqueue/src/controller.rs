@@ -29,6 +29,7 @@ use tracing::Instrument;
 
 use crate::WorkQueue;
 
+// ANCHOR: reconciler
 /// The work a controller does for one key. Implemented by each step's controller.
 pub trait Reconciler: Send + Sync + 'static {
     type Error: Display + Send;
@@ -37,6 +38,7 @@ pub trait Reconciler: Send + Sync + 'static {
     /// again for the same key after any change, and after a failure; it must be safe to repeat.
     fn reconcile(&self, key: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
+// ANCHOR_END: reconciler
 
 /// What happened to one reconcile. The controller broadcasts these; step 03's program prints
 /// them as a timeline, and step 08 turns them into metrics.
@@ -113,6 +115,7 @@ where
         self.outcomes.subscribe()
     }
 
+    // ANCHOR: run
     /// Runs until `shutdown` completes: the handlers put the keys `keys_for` names into the
     /// queue, and once the cache has synced, `workers` workers reconcile them. On shutdown the
     /// queue stops taking keys and the workers finish what they hold.
@@ -183,8 +186,10 @@ where
         }
         Ok(())
     }
+    // ANCHOR_END: run
 }
 
+// ANCHOR: run_worker
 /// One worker: process keys until the queue shuts down.
 async fn run_worker<R: Reconciler>(
     queue: WorkQueue<String>,
@@ -202,7 +207,9 @@ async fn run_worker<R: Reconciler>(
         let _ = outcomes.send(outcome);
     }
 }
+// ANCHOR_END: run_worker
 
+// ANCHOR: process_next
 /// Takes one key, reconciles it, and tells the queue how it went. `None` once the queue has
 /// shut down and is empty.
 async fn process_next<R: Reconciler>(queue: &WorkQueue<String>, reconciler: &R) -> Option<Outcome> {
@@ -243,6 +250,7 @@ async fn process_next<R: Reconciler>(queue: &WorkQueue<String>, reconciler: &R) 
     })
     // END SOLUTION
 }
+// ANCHOR_END: process_next
 
 #[cfg(test)]
 mod tests {

@@ -69,6 +69,7 @@ pub struct Args {
     pub fail_first: u32,
 }
 
+// ANCHOR: controller
 /// Builds step 03's controller: the informer of step 02 feeding this crate's queue, and the
 /// [`reconcile::CacheLogger`]. Subscribe to its [`Controller::outcomes`] before running it.
 pub fn controller(
@@ -81,6 +82,7 @@ pub fn controller(
     let logger = reconcile::CacheLogger::new(informer.store(), args.fail_first);
     Controller::new(informer, std::sync::Arc::new(logger))
 }
+// ANCHOR_END: controller
 
 /// Runs `controller` until `shutdown`, enqueueing the key of every changed ConfigMap.
 pub async fn run(

@@ -76,6 +76,7 @@ impl CacheLogger {
     }
 }
 
+// ANCHOR: reconcile
 impl Reconciler for CacheLogger {
     type Error = Error;
 
@@ -95,6 +96,7 @@ impl Reconciler for CacheLogger {
         Ok(())
     }
 }
+// ANCHOR_END: reconcile
 
 #[cfg(test)]
 mod tests {

@@ -103,6 +103,7 @@ pub fn hello_task() -> Task {
 }
 // ANCHOR_END: hello_task
 
+// ANCHOR: check_crds
 /// Fails with [`Error::CrdsMissing`] unless the API server serves Tasks and TaskRuns.
 ///
 /// Listing (at most one object) is the cheapest request that needs the resource type to exist:
@@ -126,6 +127,7 @@ pub async fn check_crds_installed(client: &Client, namespace: &str) -> Result<()
         .map_err(|err| missing(err, "taskruns.workshop.io"))?;
     Ok(())
 }
+// ANCHOR_END: check_crds
 
 // ANCHOR: ensure_task
 /// Creates `task` unless a Task of that name exists, and returns the Task as the API server

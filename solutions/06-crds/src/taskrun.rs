@@ -15,9 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::task::{PARAM_NAME_PATTERN, TaskSpec};
 
+// ANCHOR: timeout_pattern
 /// The timeouts the schema accepts: hours, minutes and seconds, in that order, each optional,
 /// such as `30s`, `5m`, `1h30m` or `2h0m5s`. [`parse_timeout`] reads exactly this language.
 pub const TIMEOUT_PATTERN: &str = "^([0-9]+h)?([0-9]+m)?([0-9]+s)?$";
+// ANCHOR_END: timeout_pattern
 
 /// The type of the condition that summarises a run, as in Tekton: `True` once it succeeded,
 /// `False` once it failed, `Unknown` while it is still going.
@@ -365,6 +367,7 @@ mod tests {
         assert_eq!(parse_timeout(huge), Err(TimeoutError::TooLong(huge.into())));
     }
 
+    // ANCHOR: parser_agrees
     /// The API server checks [`TIMEOUT_PATTERN`] (plus "not zero"), the controller runs
     /// [`parse_timeout`]: they must agree, or a run the server accepted would fail later.
     #[test]
@@ -387,6 +390,7 @@ mod tests {
             );
         }
     }
+    // ANCHOR_END: parser_agrees
 
     #[test]
     fn only_succeeded_and_failed_are_terminal() {

@@ -76,6 +76,7 @@ struct Shared<K> {
     rate_limiter: Box<dyn RateLimiter<K>>,
 }
 
+// ANCHOR: state
 /// The three collections, and the rules that keep them consistent. Plain data, no locking or
 /// waking: `WorkQueue` does that around these methods.
 struct State<K> {
@@ -93,6 +94,7 @@ struct State<K> {
     /// Where `add_after` sends delayed keys; the delayer task starts with the first of them.
     delayer: Option<mpsc::UnboundedSender<Delayed<K>>>,
 }
+// ANCHOR_END: state
 
 /// What `State::add` did with a key.
 #[derive(Debug, PartialEq, Eq)]
@@ -119,6 +121,7 @@ impl<K: Clone + Eq + Hash> State<K> {
         }
     }
 
+    // ANCHOR: add
     /// Records that `key` needs processing.
     fn add(&mut self, key: K) -> Added {
         // TODO(exercise 3.1): Mark `key` dirty and queue it, unless it is dirty already or a worker is processing it.
@@ -130,7 +133,9 @@ impl<K: Clone + Eq + Hash> State<K> {
             "Exercise 3.1: Mark `key` dirty and queue it, unless it is dirty already or a worker is processing it."
         )
     }
+    // ANCHOR_END: add
 
+    // ANCHOR: pop
     /// Hands the oldest queued key to a worker, if there is one.
     fn pop(&mut self) -> Option<K> {
         // TODO(exercise 3.2): Take the oldest key off the queue and move it from dirty to processing.
@@ -141,7 +146,9 @@ impl<K: Clone + Eq + Hash> State<K> {
             "Exercise 3.2: Take the oldest key off the queue and move it from dirty to processing."
         )
     }
+    // ANCHOR_END: pop
 
+    // ANCHOR: done
     /// Records that a worker finished `key`. Returns whether the key went back on the queue.
     fn done(&mut self, key: &K) -> bool {
         // TODO(exercise 3.3): Release `key` from processing, and queue it again if it was added in the meantime.
@@ -153,6 +160,7 @@ impl<K: Clone + Eq + Hash> State<K> {
             "Exercise 3.3: Release `key` from processing, and queue it again if it was added in the meantime."
         )
     }
+    // ANCHOR_END: done
 }
 
 impl<K> WorkQueue<K>
@@ -196,6 +204,7 @@ where
         }
     }
 
+    // ANCHOR: get
     /// Waits for a key and hands it to the caller, who must call [`done`](Self::done) with it
     /// once finished. Returns `None` when the queue is shutting down and nothing is left in it.
     ///
@@ -220,6 +229,7 @@ where
             woken.await;
         }
     }
+    // ANCHOR_END: get
 
     /// Says the worker is finished with `key` (whether it succeeded or not). If the key was added
     /// again meanwhile, it goes back on the queue now.
@@ -237,6 +247,7 @@ where
         }
     }
 
+    // ANCHOR: add_after
     /// Adds `key` once `delay` has passed (at once if it is zero). Until then the key is not
     /// dirty: an `add` meanwhile queues it as usual, and when the delay ends it is added again,
     /// which does nothing if it is still waiting. Of several delays pending for one key, the
@@ -262,7 +273,9 @@ where
         // nothing would run the delay anyway.
         let _ = delayer.send(Delayed { due, key });
     }
+    // ANCHOR_END: add_after
 
+    // ANCHOR: add_rate_limited
     /// Adds `key` after the wait its rate limiter prescribes: the usual way to retry a key
     /// whose processing failed. Call `done` as usual, and [`forget`](Self::forget) once the
     /// key succeeds. Returns the wait chosen, so the caller can say when the retry comes.
@@ -271,6 +284,7 @@ where
         self.add_after(key, delay);
         delay
     }
+    // ANCHOR_END: add_rate_limited
 
     /// Tells the rate limiter that `key` succeeded, so its next failure backs off from the start.
     /// It does not remove the key from the queue, and does not replace `done`.
@@ -457,6 +471,7 @@ impl<K: Clone + Eq + Hash> Waiting<K> {
     }
 }
 
+// ANCHOR: delayer
 /// The delayer task: client-go's `waitingLoop`. It sleeps until the earliest delay ends or a new
 /// delayed key arrives, adds every key that is due, and repeats. It stops when its channel
 /// closes (the queue shut down or was dropped).
@@ -493,6 +508,7 @@ where
         }
     }
 }
+// ANCHOR_END: delayer
 
 #[cfg(test)]
 mod tests {

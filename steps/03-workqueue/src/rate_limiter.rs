@@ -39,6 +39,7 @@ pub const DEFAULT_RETRIES_PER_SECOND: u32 = 10;
 /// …with bursts of up to this many at once.
 pub const DEFAULT_BURST: u32 = 100;
 
+// ANCHOR: trait
 /// Decides how long a key waits before it is retried.
 ///
 /// The three methods are client-go's `When`, `Forget` and `NumRequeues`. They take `&self`: one
@@ -51,6 +52,7 @@ pub trait RateLimiter<K>: Send + Sync {
     /// How many times `key` has failed since it was last forgotten.
     fn num_requeues(&self, key: &K) -> u32;
 }
+// ANCHOR_END: trait
 
 /// Waits `base × 2^failures` for a key, never longer than `max`.
 #[derive(Debug)]
@@ -73,6 +75,7 @@ impl<K> ItemExponentialFailureRateLimiter<K> {
 }
 
 impl<K: Clone + Eq + Hash + Send + Sync> RateLimiter<K> for ItemExponentialFailureRateLimiter<K> {
+    // ANCHOR: when
     fn when(&self, key: &K) -> Duration {
         // TODO(exercise 3.4): Count one more failure of `key` and return base_delay × 2^(earlier failures), capped at max_delay.
         // `lock(&self.failures)` gives the map; `entry(key.clone()).or_insert(0)` is the count so far,
@@ -84,6 +87,7 @@ impl<K: Clone + Eq + Hash + Send + Sync> RateLimiter<K> for ItemExponentialFailu
             "Exercise 3.4: Count one more failure of `key` and return base_delay × 2^(earlier failures), capped at max_delay."
         )
     }
+    // ANCHOR_END: when
 
     fn forget(&self, key: &K) {
         lock(&self.failures).remove(key);
@@ -126,6 +130,7 @@ impl BucketRateLimiter {
     }
 }
 
+// ANCHOR: bucket
 impl<K> RateLimiter<K> for BucketRateLimiter {
     fn when(&self, _key: &K) -> Duration {
         let now = Instant::now();
@@ -142,6 +147,7 @@ impl<K> RateLimiter<K> for BucketRateLimiter {
         0
     }
 }
+// ANCHOR_END: bucket
 
 /// Asks every limiter it holds and waits for the longest answer.
 pub struct MaxOfRateLimiter<K> {
@@ -189,6 +195,7 @@ impl<K> fmt::Debug for MaxOfRateLimiter<K> {
     }
 }
 
+// ANCHOR: default
 /// client-go's `DefaultControllerRateLimiter`: per-key exponential backoff from 5 ms to 1000 s,
 /// and at most 10 retries a second overall (bursts of 100), whichever waits longer.
 pub fn default_controller_rate_limiter<K>() -> MaxOfRateLimiter<K>
@@ -206,6 +213,7 @@ where
         )),
     ])
 }
+// ANCHOR_END: default
 
 /// Locks `mutex` even if a thread panicked while holding it. Every update behind these locks is
 /// a single assignment or map operation, so a panic elsewhere cannot leave the data half-changed:

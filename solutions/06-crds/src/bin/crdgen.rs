@@ -14,10 +14,12 @@ use crds::{Task, TaskRun};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
+// ANCHOR: crds
 /// The files this program writes, under the repository's `manifests/crds/`, and their CRDs.
 fn crds() -> [(&'static str, CustomResourceDefinition); 2] {
     [("task.yaml", Task::crd()), ("taskrun.yaml", TaskRun::crd())]
 }
+// ANCHOR_END: crds
 
 fn crds_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests/crds")
@@ -63,7 +65,6 @@ fn unwrap_descriptions(value: &mut serde_json::Value) {
         _ => {}
     }
 }
-// ANCHOR_END: render
 
 fn main() -> ExitCode {
     let dir = crds_dir();
@@ -105,6 +106,7 @@ mod tests {
         );
     }
 
+    // ANCHOR: drift_test
     #[test]
     fn the_committed_crds_are_what_crdgen_writes() {
         for (file, crd) in crds() {
@@ -119,4 +121,5 @@ mod tests {
             );
         }
     }
+    // ANCHOR_END: drift_test
 }
