@@ -98,7 +98,7 @@ impl Harness {
         within: Duration,
     ) -> anyhow::Result<(ConfigMap, Duration)> {
         let what = format!("{name}-synced to mirror {name}");
-        wait_until(&what, within, || async {
+        self.wait(&what, within, || async {
             let source = self.api.get(name).await?;
             let Some(companion) = self.api.get_opt(&format!("{name}-synced")).await? else {
                 return Ok(None);
@@ -106,6 +106,32 @@ impl Harness {
             Ok(mirrors(&source, &companion).then_some(companion))
         })
         .await
+    }
+}
+
+impl Harness {
+    /// [`wait_until`], but failing at once if the controller under test stops: a controller
+    /// that hit an error or a `todo!()` will never put things right, so waiting out the bound
+    /// would only hide why.
+    pub async fn wait<T, F, Fut>(
+        &self,
+        what: &str,
+        within: Duration,
+        check: F,
+    ) -> anyhow::Result<(T, Duration)>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+    {
+        let stopped = async {
+            while !self.controller.is_finished() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::select! {
+            waited = wait_until(what, within, check) => waited,
+            () = stopped => anyhow::bail!("the controller under test stopped while waiting for {what} (its error or panic is above)"),
+        }
     }
 }
 
@@ -210,18 +236,19 @@ pub async fn garbage_collector_removes_the_companion_with_its_source(
     h.create("colors", true, &[("red", "#f00")]).await?;
     h.converged("colors", FAST).await?;
     h.api.delete("colors", &DeleteParams::background()).await?;
-    let (_, took) = wait_until(
-        "the garbage collector to delete colors-synced",
-        Duration::from_secs(30),
-        || async {
-            Ok(h.api
-                .get_opt("colors-synced")
-                .await?
-                .is_none()
-                .then_some(()))
-        },
-    )
-    .await?;
+    let (_, took) = h
+        .wait(
+            "the garbage collector to delete colors-synced",
+            Duration::from_secs(30),
+            || async {
+                Ok(h.api
+                    .get_opt("colors-synced")
+                    .await?
+                    .is_none()
+                    .then_some(()))
+            },
+        )
+        .await?;
     eprintln!("companion garbage-collected in {took:?}");
     h.assert_running();
     Ok(())
@@ -234,7 +261,7 @@ pub async fn never_touches_a_foreign_companion(start: Start) -> anyhow::Result<(
 
     // The controller says so with an Event on the source...
     let events: Api<Event> = Api::namespaced(h.admin.clone(), h.ns.name());
-    wait_until(
+    h.wait(
         "a CompanionExists Event on x",
         Duration::from_secs(10),
         || async {
@@ -283,7 +310,7 @@ pub async fn a_source_named_like_a_companion_works_and_unmanaging_removes_its_co
             &Patch::Merge(&unmanage),
         )
         .await?;
-    wait_until("y-synced-synced to be deleted", FAST, || async {
+    h.wait("y-synced-synced to be deleted", FAST, || async {
         Ok(h.api
             .get_opt("y-synced-synced")
             .await?
@@ -337,7 +364,7 @@ pub async fn two_hundred_sources_created_at_once_all_converge(start: Start) -> a
     for created in futures::future::join_all(creates).await {
         created?;
     }
-    wait_until(
+    h.wait(
         "200 correct companions",
         Duration::from_secs(60),
         || async {
