@@ -8,7 +8,9 @@
 #                    binary: a Docker-free control plane (etcd, kube-apiserver,
 #                            kube-controller-manager, kube-scheduler) running as local processes,
 #                            with one fake node from KWOK, where Pods are scheduled and go Running
-#                            though no container really runs.
+#                            though no container really runs; a Pod with restartPolicy Never then
+#                            ends as its scripts say (`sleep N`, `exit N`: the KWOK Stages in
+#                            manifests/local-cluster/kwok-stages.yaml).
 #                    auto (default): kind when `docker info` works and kind is installed,
 #                            otherwise binary.
 #   --binaries       where the binary runtime gets its binaries. auto (default): the ones built
@@ -17,6 +19,8 @@
 #
 # The new context is added to $KUBECONFIG (or ~/.kube/config) and made current. Idempotent: a
 # second run finds the cluster, restarts it if its processes are gone, and returns in seconds.
+# A local cluster made before the Stages changed is reused with a warning that says how to
+# recreate it (the test cluster, workshop-test, is recreated without asking).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$ROOT/scripts/lib/cluster.sh"
@@ -27,7 +31,7 @@ while [ $# -gt 0 ]; do
     --name) name=${2:?--name needs a value}; shift 2 ;;
     --runtime) runtime=${2:?--runtime needs a value}; shift 2 ;;
     --binaries) binaries=${2:?--binaries needs a value}; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see scripts/cluster-up.sh --help)" ;;
   esac
 done

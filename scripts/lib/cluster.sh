@@ -4,6 +4,20 @@
 
 KWOK_CLUSTERS="${KWOK_WORKDIR:-$HOME/.kwok}/clusters"
 
+# The Stages that tell KWOK's fake kubelet what becomes of Pods (see the file's header): without
+# them a Pod that is not a Job's stays Running forever, and the TaskRuns of step 07 never finish.
+KWOK_STAGES="$ROOT/manifests/local-cluster/kwok-stages.yaml"
+# The name of the cluster scripts/test.sh makes and throws away: recreated without asking.
+TEST_CLUSTER=workshop-test
+
+# kwokctl reads the Stages only when it creates a cluster. We note which ones a cluster got
+# (their checksum, next to kwokctl's own state) to notice a cluster made before they changed.
+stages_sum() {
+  if have sha256sum; then sha256sum "$KWOK_STAGES"; else shasum -a 256 "$KWOK_STAGES"; fi | cut -d ' ' -f 1
+}
+stages_file() { echo "$KWOK_CLUSTERS/$1/workshop-stages.sha256"; }
+stages_current() { [ "$(cat "$(stages_file "$1")" 2>/dev/null)" = "$(stages_sum)" ]; }
+
 # The kwokctl to drive the binary runtime with: the one we built, else one the user installed.
 kwokctl_bin() {
   if [ -x "$WORKSHOP_BIN/kwokctl-$KWOK_VERSION" ]; then echo "$WORKSHOP_BIN/kwokctl-$KWOK_VERSION"
@@ -22,7 +36,7 @@ binaries_built() {
 # binary_cluster_up NAME BINARIES(auto|build|download)
 binary_cluster_up() {
   local name=$1 binaries=$2 kwokctl
-  local -a flags=(--runtime binary --kube-authorization=true --wait 3m)
+  local -a flags=(--runtime binary --kube-authorization=true --wait 3m --config "$KWOK_STAGES")
 
   if [ "$binaries" = auto ]; then
     if binaries_built; then binaries=build
@@ -45,6 +59,17 @@ binary_cluster_up() {
     export KWOK_KUBE_VERSION=$KUBERNETES_VERSION
   fi
 
+  if [ -d "$KWOK_CLUSTERS/$name" ] && ! stages_current "$name"; then
+    if [ "$name" = "$TEST_CLUSTER" ]; then
+      say "local cluster '$name' was made with other KWOK Stages; recreating it (a test cluster)"
+      "$kwokctl" delete cluster --name "$name" || true
+    else
+      warn "local cluster '$name' was made without the current KWOK Stages ($KWOK_STAGES):
+         its Pods may never finish, and then step 07's TaskRuns stay Running.
+         Steps 01-06 work as they are. To get the Stages, recreate the cluster (its objects are lost):
+           scripts/cluster-down.sh --name $name && scripts/cluster-up.sh --name $name"
+    fi
+  fi
   if [ -d "$KWOK_CLUSTERS/$name" ]; then
     if kubectl --context "kwok-$name" get --raw /readyz >/dev/null 2>&1; then
       say "local cluster '$name' is running; reusing it"
@@ -54,11 +79,13 @@ binary_cluster_up() {
         warn "could not restart '$name'; recreating it"
         "$kwokctl" delete cluster --name "$name" || true
         "$kwokctl" create cluster --name "$name" "${flags[@]}"
+        stages_sum >"$(stages_file "$name")"
       fi
     fi
   else
     say "creating local cluster '$name' (KWOK binary runtime, Kubernetes $KUBERNETES_VERSION)"
     "$kwokctl" create cluster --name "$name" "${flags[@]}"
+    stages_sum >"$(stages_file "$name")"
   fi
   # One fake node that Pods are scheduled to. Scaling to a count is idempotent.
   "$kwokctl" scale node --replicas 1 --name "$name" >/dev/null 2>&1 || die "could not add the fake node (kwokctl scale node --name $name)"
