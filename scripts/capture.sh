@@ -417,6 +417,28 @@ EOF"
   record "$t" "scripts/check.sh 06 --solution"
 }
 
+capture_07() {
+  cargo build -q -p solution-07-taskrun -p step-07-taskrun --bins
+  # `kubectl task` is the plugin program kubectl-task, found on PATH (cargo install puts it there).
+  local t saved_path=$PATH
+  export PATH="${CARGO_TARGET_DIR:-$ROOT/target}/debug:$PATH"
+  kubectl apply -f manifests/crds/ >/dev/null
+  fresh_namespace
+  run_while 07-taskrun "cargo run -q -p solution-07-taskrun -- --namespace $NS" "" \
+    "kubectl apply -n $NS -f manifests/samples/hello-task.yaml" "" \
+    "kubectl task start hello -n $NS -p who=book --follow" "" \
+    "kubectl get taskruns -n $NS" "" \
+    "kubectl get pods -n $NS" ""
+  t=$(start 07-taskrun-events.txt)
+  record "$t" "kubectl get events -n $NS --field-selector involvedObject.kind=TaskRun --sort-by=.metadata.creationTimestamp -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message"
+  kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null
+  export PATH=$saved_path
+  t=$(start 07-taskrun-check-starter.txt)
+  record "$t" "scripts/check.sh 07" 1
+  t=$(start 07-taskrun-check.txt)
+  record "$t" "scripts/check.sh 07 --solution"
+}
+
 # The "Measuring it" chapter's figures: the tables the benchmarks print, copied under the command
 # that printed them. The mirror benchmarks (scripts/bench.sh, a throwaway cluster each, a few
 # minutes each) keep their figures in target/bench/mirror-NN.txt; the transcript is the table

@@ -1,0 +1,34 @@
+//! `cargo run -p solution-07-taskrun -- [--namespace NS] [--context CTX] [--workers N]`
+//!
+//! The Mini Task Runner; runs until Ctrl-C. Install the CRDs first (`kubectl apply -f
+//! manifests/crds/`), then start a run: `kubectl create -f manifests/samples/hello-taskrun.yaml`,
+//! or with the plugin, `kubectl task start hello --follow`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = taskrun::Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let client = match connect::client(args.context.clone()).await {
+        Ok(client) => client,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shutdown = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    taskrun::start(client, args.namespace.as_deref(), args.workers, shutdown).await;
+    ExitCode::SUCCESS
+}

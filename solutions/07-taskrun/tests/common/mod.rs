@@ -1,0 +1,322 @@
+//! What the end-to-end tests of step 07 share: a namespace with the controller running in it as
+//! its ServiceAccount, Tasks made of shell scripts, and bounded waits on runs.
+//!
+//! The Tasks use only `echo`, `sleep N` and `exit N` in `busybox`. On kind they really run; on the
+//! Docker-free cluster the KWOK Stages of `manifests/local-cluster/kwok-stages.yaml` play them
+//! (a Pod lasts as long as its `sleep`s, `exit N` exits N), so the same tests pass on both.
+// Each test file uses its own part of this module.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use crds::{Param, Step, Task, TaskRun, TaskRunPhase, TaskSpec};
+use futures::{FutureExt, StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ListParams, PostParams};
+use kube::runtime::watcher;
+use kube::{Api, Client, CustomResourceExt, ResourceExt};
+use workshop_testkit::{TestNamespace, apply_manifest, service_account_client, wait_until};
+
+pub const RBAC: &str = "rbac/taskrun.yaml";
+pub const SA_NAMESPACE: &str = "workshop-system";
+pub const SA_NAME: &str = "taskrun-controller";
+pub const IMAGE: &str = "busybox:1.37";
+/// How long a run may take to finish in these tests: seconds on the Docker-free cluster; on kind
+/// the first run also pulls the image.
+pub const FINISH: Duration = Duration::from_secs(120);
+/// How long the controller may take to react to a change.
+pub const REACT: Duration = Duration::from_secs(10);
+
+/// What a wait for a run to finish says when it times out, so nobody is left guessing.
+const KWOK_HINT: &str = "on the Docker-free cluster, Pods finish only with the KWOK Stages of \
+     manifests/local-cluster/kwok-stages.yaml; scripts/cluster-up.sh warns when the cluster \
+     was made without them";
+
+/// Installs both CRDs and waits until the API server serves them (condition Established).
+pub async fn install_crds(client: &Client) -> anyhow::Result<()> {
+    apply_manifest("crds/task.yaml").await;
+    apply_manifest("crds/taskrun.yaml").await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for name in [Task::crd_name(), TaskRun::crd_name()] {
+        wait_until(
+            &format!("the CRD {name} to be Established"),
+            Duration::from_secs(30),
+            || async {
+                let crd = crds.get(name).await?;
+                let conditions = crd.status.and_then(|s| s.conditions).unwrap_or_default();
+                let established = conditions
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True");
+                Ok(established.then_some(()))
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A namespace with the controller under test running in it, as its ServiceAccount.
+pub struct Harness {
+    pub admin: Client,
+    pub ns: TestNamespace,
+    pub tasks: Api<Task>,
+    pub runs: Api<TaskRun>,
+    pub pods: Api<Pod>,
+    controller: Option<Running>,
+}
+
+/// The controller under test, running in a task of its own, and how it stopped, once it has.
+struct Running {
+    task: tokio::task::JoinHandle<()>,
+    stopped: tokio::sync::watch::Receiver<Option<String>>,
+}
+
+impl std::fmt::Debug for Harness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Harness")
+            .field("ns", &self.ns)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Harness {
+    /// A fresh namespace, and the controller running in it.
+    pub async fn start(prefix: &str) -> anyhow::Result<Self> {
+        let mut harness = Self::without_controller(prefix).await?;
+        harness.start_controller().await;
+        Ok(harness)
+    }
+
+    /// A fresh namespace, the CRDs and the RBAC installed, but no controller yet.
+    pub async fn without_controller(prefix: &str) -> anyhow::Result<Self> {
+        let admin = workshop_testkit::client().await;
+        install_crds(&admin).await?;
+        apply_manifest(RBAC).await;
+        let ns = TestNamespace::create(&admin, prefix).await?;
+        Ok(Self {
+            tasks: Api::namespaced(admin.clone(), ns.name()),
+            runs: Api::namespaced(admin.clone(), ns.name()),
+            pods: Api::namespaced(admin.clone(), ns.name()),
+            admin,
+            ns,
+            controller: None,
+        })
+    }
+
+    /// Starts the controller, scoped to this namespace, as the ServiceAccount of
+    /// `manifests/rbac/taskrun.yaml`.
+    pub async fn start_controller(&mut self) {
+        let as_controller = service_account_client(SA_NAMESPACE, SA_NAME).await;
+        let namespace = self.ns.name().to_string();
+        let (report, stopped) = tokio::sync::watch::channel(None);
+        let task = tokio::spawn(async move {
+            let controller =
+                taskrun::start(as_controller, Some(&namespace), 2, std::future::pending());
+            // A panic in the controller (a `todo!()` not done yet) ends it: report why, so the
+            // test fails at once with that message instead of waiting for its time to run out.
+            let why = match AssertUnwindSafe(controller).catch_unwind().await {
+                Ok(()) => "it returned".to_string(),
+                Err(panic) => panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "it panicked".into()),
+            };
+            let _ = report.send(Some(why));
+        });
+        self.controller = Some(Running { task, stopped });
+    }
+
+    /// Stops the controller at once, wherever it is: as a crash would.
+    pub async fn crash_controller(&mut self) {
+        if let Some(controller) = self.controller.take() {
+            controller.task.abort();
+            let _ = controller.task.await;
+        }
+    }
+
+    /// Why the controller stopped, once it has; never, while it runs (or if none was started).
+    pub async fn stopped(&self) -> String {
+        let Some(controller) = &self.controller else {
+            return std::future::pending().await;
+        };
+        let mut stopped = controller.stopped.clone();
+        match stopped.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
+            Err(_) => "it was stopped".into(),
+        }
+    }
+
+    /// Runs `work`, but fails as soon as the controller stops, with the reason it stopped.
+    pub async fn unless_stopped<T>(
+        &self,
+        work: impl Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        tokio::select! {
+            result = work => result,
+            why = self.stopped() => anyhow::bail!("the controller under test stopped: {why}"),
+        }
+    }
+
+    /// Fails if the controller stopped (say, it was denied a permission it needs).
+    pub fn assert_running(&self) {
+        assert!(
+            self.controller
+                .as_ref()
+                .is_some_and(|controller| !controller.task.is_finished()),
+            "the controller under test is not running"
+        );
+    }
+
+    /// Creates a Task named `name` whose steps are `(name, script)` pairs run in busybox, with
+    /// one parameter, `who`, defaulting to `world`.
+    pub async fn task(&self, name: &str, steps: &[(&str, &str)]) -> anyhow::Result<Task> {
+        let spec = TaskSpec {
+            description: Some(format!("test Task {name}")),
+            params: vec![crds::ParamSpec {
+                name: "who".into(),
+                description: None,
+                default: Some("world".into()),
+            }],
+            steps: steps
+                .iter()
+                .map(|(step, script)| Step::script(step, IMAGE, script))
+                .collect(),
+        };
+        Ok(self
+            .tasks
+            .create(&PostParams::default(), &Task::new(name, spec))
+            .await?)
+    }
+
+    /// The TaskRun `name` of the Task `task`, not yet created.
+    pub fn run_of(&self, name: &str, task: &str, params: Vec<Param>) -> TaskRun {
+        let mut run = TaskRun::for_task(task, params);
+        run.metadata.generate_name = None;
+        run.metadata.name = Some(name.into());
+        run
+    }
+
+    /// Creates a TaskRun `name` of the Task `task`, with an optional timeout.
+    pub async fn run(
+        &self,
+        name: &str,
+        task: &str,
+        timeout: Option<&str>,
+    ) -> anyhow::Result<TaskRun> {
+        let mut run = self.run_of(name, task, Vec::new());
+        run.spec.timeout = timeout.map(String::from);
+        Ok(self.runs.create(&PostParams::default(), &run).await?)
+    }
+
+    /// Creates `run` and records every phase it goes through until it finishes (consecutive
+    /// repeats collapsed), from a watch started before the run exists, so none is missed.
+    /// Returns the phases and the finished run.
+    pub async fn create_and_watch(
+        &self,
+        run: &TaskRun,
+        within: Duration,
+    ) -> anyhow::Result<(Vec<TaskRunPhase>, TaskRun)> {
+        let name = run.name_any();
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let mut events = watcher(self.runs.clone(), config).boxed();
+        // The watch is running once its initial (empty) list is done.
+        while let Some(event) = events.try_next().await? {
+            if matches!(event, watcher::Event::InitDone) {
+                break;
+            }
+        }
+        self.runs.create(&PostParams::default(), run).await?;
+        let mut phases: Vec<TaskRunPhase> = Vec::new();
+        let watch = async {
+            while let Some(event) = events.try_next().await? {
+                let (watcher::Event::Apply(run) | watcher::Event::InitApply(run)) = event else {
+                    continue;
+                };
+                if let Some(phase) = run.phase() {
+                    if phases.last() != Some(&phase) {
+                        phases.push(phase);
+                    }
+                    if phase.is_terminal() {
+                        return Ok(run);
+                    }
+                }
+            }
+            anyhow::bail!("the watch of {name} ended")
+        };
+        match tokio::time::timeout(within, self.unless_stopped(watch)).await {
+            Ok(Ok(run)) => Ok((phases, run)),
+            Ok(Err(err)) => Err(err),
+            Err(_) => anyhow::bail!(
+                "run {name} did not finish within {within:?} (phases so far: {phases:?}); {KWOK_HINT}"
+            ),
+        }
+    }
+
+    /// Waits until run `name` satisfies `check`; returns it.
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        what: &str,
+        within: Duration,
+        check: impl Fn(&TaskRun) -> bool,
+    ) -> anyhow::Result<TaskRun> {
+        let what = format!("run {name} to be {what}");
+        let waited = wait_until(&what, within, || async {
+            let run = self.runs.get(name).await?;
+            Ok(check(&run).then_some(run))
+        });
+        let (run, took) = self.unless_stopped(waited).await?;
+        eprintln!("{what}: {took:?}");
+        Ok(run)
+    }
+
+    /// Waits until run `name` is in `phase`.
+    pub async fn wait_for_phase(
+        &self,
+        name: &str,
+        phase: TaskRunPhase,
+        within: Duration,
+    ) -> anyhow::Result<TaskRun> {
+        let waited = self
+            .wait_for(name, &phase.to_string(), within, |run| {
+                run.phase() == Some(phase)
+            })
+            .await;
+        // A run that never finishes on the Docker-free cluster usually means missing Stages.
+        waited.map_err(|err| match phase.is_terminal() {
+            true => err.context(KWOK_HINT),
+            false => err,
+        })
+    }
+
+    /// The Pods of run `name`, found by label.
+    pub async fn pods_of(&self, name: &str) -> anyhow::Result<Vec<Pod>> {
+        let selector = format!("{}={name}", taskrun::pod::RUN_LABEL);
+        Ok(self
+            .pods
+            .list(&ListParams::default().labels(&selector))
+            .await?
+            .items)
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(controller) = self.controller.take() {
+            controller.task.abort();
+        }
+    }
+}
+
+/// The reason of a run's `Succeeded` condition, and its message.
+pub fn reason_of(run: &TaskRun) -> (String, String) {
+    run.status
+        .as_ref()
+        .and_then(taskrun::status::succeeded_condition)
+        .map(|c| (c.reason.clone(), c.message.clone()))
+        .unwrap_or_default()
+}

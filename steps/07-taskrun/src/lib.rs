@@ -1,0 +1,127 @@
+//! Step 07: the Mini Task Runner, a controller that runs TaskRuns, and `kubectl task`.
+//!
+//! Step 06 taught the API server two kinds, Task and TaskRun, and showed that nothing acted on
+//! them. This controller does: for every TaskRun it creates one Pod that runs the Task's steps
+//! in order, follows the Pod, and reports in the run's status what happened, step by step.
+//!
+//! The pieces, each in its module:
+//!
+//! - [`params`]: the run's parameter values, and `$(params.<name>)` replaced in the steps;
+//! - [`pod`]: the Pod a run needs (steps as init containers, then the last as the main one);
+//! - [`status`]: the status a run should have, read off its Pod;
+//! - [`reconcile`]: the I/O around them: create the Pod, write the status, fail a run whose Pod
+//!   is gone or whose time is up, publish Events;
+//! - [`plugin`]: `kubectl task start|list|logs`, the user's side.
+//!
+//! The first three are pure functions, tested without a cluster. [`start`] wires reconcile into
+//! kube-runtime's `Controller`, as in step 05, with two more sources of triggers: the Pods the
+//! runs own, and the Tasks that runs wait for.
+
+pub mod params;
+pub mod plugin;
+pub mod pod;
+pub mod reconcile;
+pub mod status;
+
+use std::future::Future;
+
+use crds::{Task, TaskRun};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::{Api, Client, ResourceExt};
+
+use crate::pod::{CONTROLLER_NAME, MANAGED_BY_LABEL};
+use crate::reconcile::{Context, error_policy, reconcile, runs_waiting_for};
+
+/// Command-line flags of the controller, parsed in `main.rs`.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(about = "The Mini Task Runner: runs every TaskRun in a Pod and reports its outcome")]
+pub struct Args {
+    /// Run the TaskRuns of one namespace only (default: all namespaces).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// Kubeconfig context to use (default: the current context).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// How many runs are reconciled at once (one run is never reconciled by two at a time).
+    #[arg(long, default_value_t = 4)]
+    pub workers: u16,
+}
+
+/// An `Api` for one namespace, or for all of them.
+fn api<K>(client: Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client, namespace),
+        None => Api::all(client),
+    }
+}
+
+// ANCHOR: start
+/// Runs the Mini Task Runner until `shutdown` completes.
+pub async fn start(
+    client: Client,
+    namespace: Option<&str>,
+    workers: u16,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let runs: Api<TaskRun> = api(client.clone(), namespace);
+    let tasks: Api<Task> = api(client.clone(), namespace);
+    let pods: Api<Pod> = api(client.clone(), namespace);
+
+    // The Pods we made, in a cache of our own: `owns` would trigger on them too, but keeps no
+    // cache reconcile can read. Watching only Pods with our managed-by label keeps it small;
+    // `touched_objects` (not `applied_objects`) so that a deleted Pod wakes its run up.
+    let (pod_store, pod_writer) = reflector::store();
+    let ours = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={CONTROLLER_NAME}"));
+    let pod_changes = watcher(pods, ours)
+        .default_backoff()
+        .modify(|pod| pod.managed_fields_mut().clear())
+        .reflect(pod_writer)
+        .touched_objects();
+
+    let controller = Controller::new(runs, watcher::Config::default());
+    // The Controller's own cache of runs, to find the runs a Task change concerns.
+    let run_store = controller.store();
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(());
+    });
+
+    controller
+        .owns_stream(pod_changes)
+        .watches(tasks, watcher::Config::default(), move |task| {
+            runs_waiting_for(&task, &run_store)
+        })
+        .with_config(controller::Config::default().concurrency(workers))
+        .graceful_shutdown_on(async move {
+            let _ = stopped.await;
+        })
+        .run(reconcile, error_policy, Context::new(client, pod_store))
+        .for_each(|result| async move {
+            match result {
+                Ok((run, _)) => tracing::debug!(run = %run, "reconciled"),
+                // Reconcile errors were logged by error_policy; these are the runtime's own.
+                Err(err) => tracing::debug!(error = %err, "controller event"),
+            }
+        })
+        .await;
+}
+// ANCHOR_END: start
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flags_are_well_formed() {
+        <Args as clap::CommandFactory>::command().debug_assert();
+    }
+}

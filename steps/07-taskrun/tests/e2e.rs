@@ -1,0 +1,405 @@
+//! End-to-end tests of the Mini Task Runner against a real API server.
+//!
+//! Run them with `scripts/check.sh 07` (or `cargo test -p step-07-taskrun -- --include-ignored`
+//! with a cluster in your kubeconfig). Each test works in a namespace of its own, with the
+//! controller started in the test process, scoped to that namespace, and running as the
+//! `taskrun-controller` ServiceAccount of `manifests/rbac/taskrun.yaml` (impersonation).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{FINISH, Harness, REACT, reason_of};
+use crds::{Param, Step, TaskRunPhase};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::{Api, ResourceExt};
+use taskrun::pod::{MANAGED_BY_LABEL, RUN_LABEL, TASK_LABEL};
+use taskrun::status::reason;
+
+// ANCHOR: e2e_success
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
+async fn a_run_goes_pending_running_succeeded() -> anyhow::Result<()> {
+    let h = Harness::start("taskrun-ok").await?;
+    let task = h
+        .task(
+            "greet",
+            &[
+                ("hello", "echo \"Hello, $(params.who)!\""),
+                ("wait", "sleep 1"),
+                ("bye", "echo bye"),
+            ],
+        )
+        .await?;
+    let run = h.run_of("greet-1", "greet", vec![Param::new("who", "e2e")]);
+    let (phases, run) = h.create_and_watch(&run, FINISH).await?;
+    assert_eq!(
+        phases,
+        [
+            TaskRunPhase::Pending,
+            TaskRunPhase::Running,
+            TaskRunPhase::Succeeded
+        ]
+    );
+
+    let status = run.status.clone().unwrap_or_default();
+    assert_eq!(status.pod_name.as_deref(), Some("greet-1-pod"));
+    let (start, end) = (status.start_time.clone(), status.completion_time.clone());
+    assert!(
+        matches!((&start, &end), (Some(s), Some(e)) if s <= e),
+        "startTime {start:?} then completionTime {end:?}"
+    );
+    let steps: Vec<_> = status
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.exit_code, s.reason.as_deref()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("hello", Some(0), Some("Completed")),
+            ("wait", Some(0), Some("Completed")),
+            ("bye", Some(0), Some("Completed")),
+        ]
+    );
+    assert_eq!(
+        reason_of(&run),
+        (reason::SUCCEEDED.into(), "all 3 steps succeeded".into())
+    );
+    assert_eq!(status.observed_generation, run.metadata.generation);
+    assert_eq!(status.task_spec.as_ref(), Some(&task.spec), "the snapshot");
+
+    // The Pod: the steps in order, the parameter in place, owned by and labelled with the run.
+    let pod = h.pods.get("greet-1-pod").await?;
+    let spec = pod.spec.clone().unwrap_or_default();
+    let init: Vec<_> = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(init, ["hello", "wait"]);
+    assert_eq!(spec.containers[0].name, "bye");
+    assert_eq!(spec.restart_policy.as_deref(), Some("Never"));
+    let hello = spec.init_containers.iter().flatten().next();
+    assert_eq!(
+        hello.and_then(|c| c.command.clone()),
+        Some(vec![
+            "sh".into(),
+            "-c".into(),
+            "echo \"Hello, e2e!\"".into()
+        ])
+    );
+    let owner = pod.owner_references().first().cloned().unwrap_or_default();
+    assert_eq!(
+        (owner.kind.as_str(), owner.uid.as_str()),
+        ("TaskRun", run.uid().unwrap_or_default().as_str())
+    );
+    assert_eq!(owner.controller, Some(true));
+    let labels = pod.labels();
+    assert_eq!(labels.get(RUN_LABEL).map(String::as_str), Some("greet-1"));
+    assert_eq!(labels.get(TASK_LABEL).map(String::as_str), Some("greet"));
+    assert_eq!(
+        labels.get(MANAGED_BY_LABEL).map(String::as_str),
+        Some("taskrun-controller")
+    );
+
+    // An Event for each transition, on the run.
+    let events: Api<Event> = Api::namespaced(h.admin.clone(), h.ns.name());
+    let reasons: Vec<String> = events
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("greet-1"))
+        .filter_map(|e| e.reason)
+        .collect();
+    for expected in [reason::PENDING, reason::RUNNING, reason::SUCCEEDED] {
+        assert!(
+            reasons.iter().any(|r| r == expected),
+            "Event {expected} in {reasons:?}"
+        );
+    }
+
+    // Final means final: with its Pod deleted, a Succeeded run is left as it is.
+    h.pods
+        .delete("greet-1-pod", &DeleteParams::default())
+        .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = h.runs.get("greet-1").await?;
+    assert_eq!(
+        after.resource_version(),
+        run.resource_version(),
+        "a final run was written to"
+    );
+    h.assert_running();
+    Ok(())
+}
+// ANCHOR_END: e2e_success
+
+// ANCHOR: e2e_failure
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
+async fn the_second_of_three_steps_fails_and_the_third_never_runs() -> anyhow::Result<()> {
+    let h = Harness::start("taskrun-fail").await?;
+    h.task(
+        "flaky",
+        &[
+            ("first", "echo one"),
+            ("second", "echo failing; exit 3"),
+            ("third", "echo three"),
+        ],
+    )
+    .await?;
+    let run = h.run_of("flaky-1", "flaky", Vec::new());
+    let (phases, run) = h.create_and_watch(&run, FINISH).await?;
+    assert_eq!(phases.last(), Some(&TaskRunPhase::Failed), "{phases:?}");
+    assert_eq!(
+        reason_of(&run),
+        (
+            reason::STEP_FAILED.into(),
+            "step second failed with exit code 3 (Error)".into()
+        )
+    );
+    let status = run.status.unwrap_or_default();
+    let codes: Vec<_> = status
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.exit_code))
+        .collect();
+    assert_eq!(
+        codes,
+        [("first", Some(0)), ("second", Some(3)), ("third", None)]
+    );
+    assert!(status.completion_time.is_some());
+    h.assert_running();
+    Ok(())
+}
+// ANCHOR_END: e2e_failure
+
+// ANCHOR: e2e_task_not_found
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
+async fn a_run_created_before_its_task_waits_for_it() -> anyhow::Result<()> {
+    let h = Harness::start("taskrun-later").await?;
+    h.run("early-1", "later", None).await?;
+    let run = h
+        .wait_for("early-1", "Pending with TaskNotFound", REACT, |run| {
+            run.phase() == Some(TaskRunPhase::Pending) && reason_of(run).0 == reason::TASK_NOT_FOUND
+        })
+        .await?;
+    let (_, message) = reason_of(&run);
+    assert!(message.contains("Task later not found"), "{message}");
+    assert!(
+        h.pods_of("early-1").await?.is_empty(),
+        "no Pod without a Task"
+    );
+
+    h.task("later", &[("only", "echo at last")]).await?;
+    let run = h
+        .wait_for_phase("early-1", TaskRunPhase::Succeeded, FINISH)
+        .await?;
+    assert_eq!(h.pods_of("early-1").await?.len(), 1);
+    assert_eq!(reason_of(&run).0, reason::SUCCEEDED);
+    h.assert_running();
+    Ok(())
+}
+// ANCHOR_END: e2e_task_not_found
+
+// ANCHOR: e2e_pod_deleted
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
+async fn a_deleted_pod_fails_the_run_and_is_not_replaced() -> anyhow::Result<()> {
+    let h = Harness::start("taskrun-podgone").await?;
+    h.task("long", &[("sleep", "sleep 3600")]).await?;
+    h.run("long-1", "long", None).await?;
+    h.wait_for_phase("long-1", TaskRunPhase::Running, FINISH)
+        .await?;
+    let pod = h.pods.get("long-1-pod").await?;
+
+    h.pods
+        .delete("long-1-pod", &DeleteParams::default())
+        .await?;
+    let run = h
+        .wait_for_phase("long-1", TaskRunPhase::Failed, REACT)
+        .await?;
+    assert_eq!(
+        reason_of(&run),
+        (
+            reason::POD_DELETED.into(),
+            "Pod long-1-pod was deleted before the run finished".into()
+        )
+    );
+    // Give a (wrong) controller time to make another Pod: there must be none.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for other in h.pods_of("long-1").await? {
+        assert_eq!(other.uid(), pod.uid(), "a second Pod was created");
+    }
+    h.assert_running();
+    Ok(())
+}
+// ANCHOR_END: e2e_pod_deleted
+
+// ANCHOR: e2e_timeout
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
+async fn a_run_that_times_out_fails_and_loses_its_pod() -> anyhow::Result<()> {
+    let h = Harness::start("taskrun-timeout").await?;
+    h.task("long", &[("sleep", "sleep 3600")]).await?;
+    h.run("slow-1", "long", Some("3s")).await?;
+    // The clock starts with the Pod, even while its image is pulled (kind): no wait for Running.
+    let run = h
+        .wait_for_phase("slow-1", TaskRunPhase::Failed, FINISH)
+        .await?;
+    assert_eq!(
+        reason_of(&run),
+        (
+            reason::TIMED_OUT.into(),
+            "the run did not finish within 3s; its Pod was deleted".into()
+        )
+    );
+    let status = run.status.unwrap_or_default();
+    if let (Some(start), Some(end)) = (status.start_time, status.completion_time) {
+        let took = end.0.as_second() - start.0.as_second();
+        assert!(
+            (3..10).contains(&took),
+            "timed out after {took}s, expected 3s"
+        );
+    }
+    // Deleted: gone, or on a real kubelet still shutting down its containers.
+    let pod = h.pods.get_opt("slow-1-pod").await?;
+    assert!(
+        pod.is_none_or(|p| p.metadata.deletion_timestamp.is_some()),
+        "the Pod of a run that timed out is deleted"
+    );
+    h.assert_running();
+    Ok(())
+}
+// ANCHOR_END: e2e_timeout
+
+// ANCHOR: e2e_restart
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
+async fn a_controller_restarted_mid_run_finishes_it_with_one_pod() -> anyhow::Result<()> {
+    let mut h = Harness::start("taskrun-restart").await?;
+    h.task("nap", &[("nap", "sleep 4"), ("done", "echo done")])
+        .await?;
+    h.run("nap-1", "nap", None).await?;
+    h.wait_for_phase("nap-1", TaskRunPhase::Running, FINISH)
+        .await?;
+    let pod = h.pods.get("nap-1-pod").await?;
+
+    h.crash_controller().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    h.start_controller().await;
+
+    let run = h
+        .wait_for_phase("nap-1", TaskRunPhase::Succeeded, FINISH)
+        .await?;
+    let pods = h.pods_of("nap-1").await?;
+    assert_eq!(pods.len(), 1, "exactly one Pod");
+    assert_eq!(pods[0].uid(), pod.uid(), "the same Pod");
+    assert_eq!(reason_of(&run).0, reason::SUCCEEDED);
+    h.assert_running();
+    Ok(())
+}
+// ANCHOR_END: e2e_restart
+
+// ANCHOR: e2e_adopt
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
+async fn a_pod_created_just_before_a_crash_is_adopted_not_doubled() -> anyhow::Result<()> {
+    // The controller created the Pod, then crashed before it could write the run's status:
+    // the run has no status, its Pod exists. We stage exactly that, with no controller running.
+    let mut h = Harness::without_controller("taskrun-adopt").await?;
+    let task = h.task("quick", &[("only", "echo quick")]).await?;
+    let run = h.run("quick-1", "quick", None).await?;
+    let orphan = taskrun::pod::desired_pod(&run, &task.spec)?;
+    let orphan = h.pods.create(&PostParams::default(), &orphan).await?;
+
+    h.start_controller().await;
+    let run = h
+        .wait_for_phase("quick-1", TaskRunPhase::Succeeded, FINISH)
+        .await?;
+    let pods = h.pods_of("quick-1").await?;
+    assert_eq!(pods.len(), 1, "exactly one Pod");
+    assert_eq!(pods[0].uid(), orphan.uid(), "the Pod that was there");
+    let status = run.status.unwrap_or_default();
+    assert_eq!(status.pod_name.as_deref(), Some("quick-1-pod"));
+    assert_eq!(
+        status.start_time, orphan.metadata.creation_timestamp,
+        "started with its Pod"
+    );
+    h.assert_running();
+    Ok(())
+}
+// ANCHOR_END: e2e_adopt
+
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
+async fn a_task_edited_after_the_run_started_does_not_change_the_run() -> anyhow::Result<()> {
+    let h = Harness::start("taskrun-snapshot").await?;
+    let original = h.task("edit", &[("nap", "sleep 2")]).await?;
+    h.run("edit-1", "edit", None).await?;
+    h.wait_for_phase("edit-1", TaskRunPhase::Running, FINISH)
+        .await?;
+
+    let mut edited = h.tasks.get("edit").await?;
+    edited.spec.steps = vec![Step::script("other", common::IMAGE, "exit 1")];
+    h.tasks
+        .replace("edit", &PostParams::default(), &edited)
+        .await?;
+
+    let run = h
+        .wait_for_phase("edit-1", TaskRunPhase::Succeeded, FINISH)
+        .await?;
+    let status = run.status.unwrap_or_default();
+    assert_eq!(
+        status.task_spec,
+        Some(original.spec),
+        "the spec it started with"
+    );
+    let names: Vec<_> = status.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["nap"]);
+    h.assert_running();
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
+async fn an_invalid_run_fails_without_a_pod() -> anyhow::Result<()> {
+    let h = Harness::start("taskrun-invalid").await?;
+    h.task("greet", &[("hello", "echo $(params.who)")]).await?;
+    let run = h.run_of("typo-1", "greet", vec![Param::new("whom", "typo")]);
+    h.runs.create(&PostParams::default(), &run).await?;
+    let run = h
+        .wait_for_phase("typo-1", TaskRunPhase::Failed, REACT)
+        .await?;
+    let (reason, message) = reason_of(&run);
+    assert_eq!(reason, reason::INVALID_RUN);
+    assert!(message.contains("\"whom\""), "{message}");
+    assert!(
+        h.pods_of("typo-1").await?.is_empty(),
+        "no Pod for an invalid run"
+    );
+
+    // A Pod the API server refuses fails the run too, instead of being retried forever.
+    let mut task = h.tasks.get("greet").await?;
+    task.metadata = Default::default();
+    task.metadata.name = Some("spaced".into());
+    task.spec.steps[0].image = " busybox:1.37".into();
+    h.tasks.create(&PostParams::default(), &task).await?;
+    h.run("spaced-1", "spaced", None).await?;
+    let run = h
+        .wait_for_phase("spaced-1", TaskRunPhase::Failed, REACT)
+        .await?;
+    let (reason, message) = reason_of(&run);
+    assert_eq!(reason, reason::INVALID_RUN);
+    assert!(
+        message.contains("the API server refused its Pod"),
+        "{message}"
+    );
+    h.assert_running();
+    Ok(())
+}
