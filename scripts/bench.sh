@@ -2,10 +2,14 @@
 # Benchmarks, each against a throwaway cluster of its own.
 #
 # usage: scripts/bench.sh mirror [--step 04|05] [--keep-cluster]
+#        scripts/bench.sh taskrun [--keep-cluster]
 #
 #   mirror   the ConfigMap mirror of step 04 (default) or 05: how long 1000 sources take to
 #            converge, self-heal latency (p50/p99/max), API writes while idle, and the
 #            controller's peak memory with 10 000 ConfigMaps in the cluster. A few minutes.
+#   taskrun  the Mini Task Runner of step 07: 500 TaskRuns of a three-step Task created at once,
+#            how long until all are terminal, create-to-Running latency (p50/p99), and the
+#            controller's peak memory. About a minute.
 #   --keep-cluster  leave the benchmark cluster running afterwards (for a closer look)
 #
 # Builds in release mode, brings up its own cluster (name workshop-bench, its own kubeconfig and
@@ -15,7 +19,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-usage() { die "usage: scripts/bench.sh mirror [--step 04|05] [--keep-cluster]  (--help for more)"; }
+usage() { die "usage: scripts/bench.sh mirror [--step 04|05] [--keep-cluster] | taskrun [--keep-cluster]  (--help for more)"; }
 
 cd "$ROOT"
 target_dir=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -70,9 +74,37 @@ bench_mirror() {
   say "figures saved in $results/mirror-$step.txt"
 }
 
+# The TaskRun controller of step 07, run by solutions/testkit/src/bin/bench-taskrun.rs.
+bench_taskrun() {
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --keep-cluster) keep=true; shift ;;
+      *) usage ;;
+    esac
+  done
+  local package=solution-07-taskrun
+  [ -d solutions/07-taskrun ] || die "solutions/07-taskrun does not exist in this checkout"
+
+  say "building $package and the benchmark (release)"
+  cargo build --release -p "$package" -p workshop-testkit --bin "$package" --bin bench-taskrun
+
+  bench_cluster_up
+  say "installing the CRDs"
+  kubectl apply -f manifests/crds/ >&2
+  kubectl wait --for condition=Established --timeout 60s crd/tasks.workshop.io crd/taskruns.workshop.io >&2
+  mkdir -p "$results"
+  local cmd=("$target_dir/release/bench-taskrun"
+             --controller "$target_dir/release/$package"
+             --controller-log "$results/taskrun-controller.log")
+  say "running: ${cmd[*]}"
+  "${cmd[@]}" | tee "$results/taskrun.txt"
+  say "figures saved in $results/taskrun.txt"
+}
+
 # One subcommand per benchmark, each a bench_NAME function above.
 case "${1:-}" in
   mirror) shift; bench_mirror "$@" ;;
-  -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' ;;
+  taskrun) shift; bench_taskrun "$@" ;;
+  -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' ;;
   *) usage ;;
 esac

@@ -101,6 +101,19 @@ demo_05() {
   mirror_demo solution-05-controller
 }
 
+demo_07() {
+  say "step 07, the Mini Task Runner: kubectl task start hello --follow"
+  fresh_namespace
+  kubectl apply -f "$ROOT/manifests/crds/" >/dev/null
+  kubectl wait --for=condition=Established crd/tasks.workshop.io crd/taskruns.workshop.io --timeout=60s >/dev/null
+  "$target_dir/debug/solution-07-taskrun" --namespace "$ns" 2>"$target_dir/demo-controller.log" & pids+=($!)
+  kubectl -n "$ns" apply -f "$ROOT/manifests/samples/hello-task.yaml"
+  # kubectl finds plugins on PATH by their name: kubectl-task.
+  PATH="$target_dir/debug:$PATH" timeout 120 kubectl task start hello -n "$ns" --follow \
+    || die "the run did not succeed (a local cluster made before its KWOK Stages never finishes Pods: see scripts/cluster-up.sh --help)"
+  kubectl -n "$ns" get taskruns
+}
+
 if [ -z "$step" ]; then
   # The furthest step that has a demo above.
   step=$(declare -F | sed -n 's/^declare -f demo_\([0-9][0-9]\)$/\1/p' | sort | tail -n 1)
