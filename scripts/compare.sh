@@ -20,7 +20,11 @@ solution=${solution%/}
 learner=${2:-$ROOT/steps/$(basename "$solution")}
 [ -d "$learner" ] || die "no such directory: $learner"
 
-echo "solution: ${solution#"$ROOT"/}"
+# Paths inside this checkout are shown relative to it, as a reader would type them.
+cd "$ROOT"
+solution=${solution#"$ROOT"/}
+learner=$(cd "$learner" && pwd); learner=${learner#"$ROOT"/}
+echo "solution: $solution"
 echo "learner:  $learner"
 echo
 # A todo!'s message starts with "Exercise N.M:" (scripts/gen-steps.sh writes them so).
