@@ -1,8 +1,9 @@
 //! End-to-end tests of step 01 against a real API server.
 //!
 //! Run them with `scripts/check.sh 01` (or `cargo test -p step-01-connect -- --include-ignored`
-//! with a cluster in your kubeconfig). They are `#[ignore]`d only so a plain `cargo test`, which
-//! may have no cluster, stays fast; with no cluster they fail, they never pass by skipping.
+//! with a cluster in your kubeconfig). They carry `#[ignore = "..."]` only so that a plain
+//! `cargo test`, which may have no cluster, stays fast; with no cluster they fail, they never
+//! pass by skipping.
 
 use std::time::Duration;
 

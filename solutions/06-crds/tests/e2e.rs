@@ -12,7 +12,6 @@
 use std::time::Duration;
 
 use crds::{Param, Task, TaskRun, TaskRunPhase, TaskRunStatus};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt, ResourceExt};
 use serde_json::json;
@@ -20,25 +19,8 @@ use workshop_testkit::{TestNamespace, wait_until};
 
 /// Installs both CRDs and waits until the API server serves them (condition Established).
 async fn install_crds(client: &Client) -> anyhow::Result<()> {
-    workshop_testkit::apply_manifest("crds/task.yaml").await;
-    workshop_testkit::apply_manifest("crds/taskrun.yaml").await;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for name in [Task::crd_name(), TaskRun::crd_name()] {
-        wait_until(
-            &format!("the CRD {name} to be Established"),
-            Duration::from_secs(30),
-            || async {
-                let crd = crds.get(name).await?;
-                let conditions = crd.status.and_then(|s| s.conditions).unwrap_or_default();
-                let established = conditions
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True");
-                Ok(established.then_some(()))
-            },
-        )
-        .await?;
-    }
-    Ok(())
+    workshop_testkit::install_crd(client, "crds/task.yaml", Task::crd_name()).await?;
+    workshop_testkit::install_crd(client, "crds/taskrun.yaml", TaskRun::crd_name()).await
 }
 
 /// Runs kubectl against the test cluster and returns what it printed.

@@ -83,6 +83,28 @@ pub async fn apply_manifest(relative: &str) {
     applied.push(relative.to_string());
 }
 
+/// Applies the CRD in `manifests/<manifest>` and waits until the API server serves it (its
+/// condition `Established`): before that, creating one of its objects fails with a 404.
+pub async fn install_crd(client: &Client, manifest: &str, crd_name: &str) -> anyhow::Result<()> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    apply_manifest(manifest).await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    wait_until(
+        &format!("the CRD {crd_name} to be Established"),
+        Duration::from_secs(30),
+        || async {
+            let crd = crds.get(crd_name).await?;
+            let conditions = crd.status.and_then(|s| s.conditions).unwrap_or_default();
+            let established = conditions
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            Ok(established.then_some(()))
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// A client that acts as the ServiceAccount `namespace/name` (impersonation): requests are
 /// authorized with that account's RBAC, exactly as if the controller ran in a Pod with it.
 pub async fn service_account_client(namespace: &str, name: &str) -> Client {

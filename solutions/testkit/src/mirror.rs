@@ -111,7 +111,7 @@ impl Harness {
 
 impl Harness {
     /// [`wait_until`], but failing at once if the controller under test stops: a controller
-    /// that hit an error or a `todo!()` will never put things right, so waiting out the bound
+    /// that hit an error or a `todo!` will never put things right, so waiting out the bound
     /// would only hide why.
     pub async fn wait<T, F, Fut>(
         &self,

@@ -14,7 +14,6 @@ use std::time::Duration;
 use crds::{Param, Step, Task, TaskRun, TaskRunPhase, TaskSpec};
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, PostParams};
 use kube::runtime::watcher;
 use kube::{Api, Client, CustomResourceExt, ResourceExt};
@@ -37,25 +36,8 @@ const KWOK_HINT: &str = "on the Docker-free cluster, Pods finish only with the K
 
 /// Installs both CRDs and waits until the API server serves them (condition Established).
 pub async fn install_crds(client: &Client) -> anyhow::Result<()> {
-    apply_manifest("crds/task.yaml").await;
-    apply_manifest("crds/taskrun.yaml").await;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for name in [Task::crd_name(), TaskRun::crd_name()] {
-        wait_until(
-            &format!("the CRD {name} to be Established"),
-            Duration::from_secs(30),
-            || async {
-                let crd = crds.get(name).await?;
-                let conditions = crd.status.and_then(|s| s.conditions).unwrap_or_default();
-                let established = conditions
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True");
-                Ok(established.then_some(()))
-            },
-        )
-        .await?;
-    }
-    Ok(())
+    workshop_testkit::install_crd(client, "crds/task.yaml", Task::crd_name()).await?;
+    workshop_testkit::install_crd(client, "crds/taskrun.yaml", TaskRun::crd_name()).await
 }
 
 /// A namespace with the controller under test running in it, as its ServiceAccount.
@@ -115,7 +97,7 @@ impl Harness {
         let task = tokio::spawn(async move {
             let controller =
                 taskrun::start(as_controller, Some(&namespace), 2, std::future::pending());
-            // A panic in the controller (a `todo!()` not done yet) ends it: report why, so the
+            // A panic in the controller (a `todo!` not done yet) ends it: report why, so the
             // test fails at once with that message instead of waiting for its time to run out.
             let why = match AssertUnwindSafe(controller).catch_unwind().await {
                 Ok(()) => "it returned".to_string(),
