@@ -417,6 +417,45 @@ EOF"
   record "$t" "scripts/check.sh 06 --solution"
 }
 
+# Step 07's "Break it": a run that waits for its Task, and a Pod deleted in the middle of a run.
+capture_07_break() {
+  local t pid
+  "${CARGO_TARGET_DIR:-$ROOT/target}/debug/solution-07-taskrun" --namespace "$NS" 2>/dev/null &
+  pid=$!
+  t=$(start 07-taskrun-break.txt)
+  record "$t" "kubectl create -n $NS -f - <<'YAML'
+apiVersion: workshop.io/v1alpha1
+kind: TaskRun
+metadata: { name: early }
+spec: { taskRef: { name: later } }
+YAML"
+  record "$t" "sleep 2; kubectl get taskrun early -n $NS -o custom-columns=PHASE:.status.phase,REASON:.status.conditions[0].reason"
+  record "$t" "kubectl create -n $NS -f - <<'YAML'
+apiVersion: workshop.io/v1alpha1
+kind: Task
+metadata: { name: later }
+spec: { steps: [ { name: hi, image: busybox:1.37, script: echo hi } ] }
+YAML"
+  record "$t" "kubectl wait taskrun/early -n $NS --for=jsonpath='{.status.phase}'=Succeeded --timeout=60s"
+  record "$t" "kubectl create -n $NS -f - <<'YAML'
+apiVersion: workshop.io/v1alpha1
+kind: Task
+metadata: { name: slow }
+spec: { steps: [ { name: nap, image: busybox:1.37, script: sleep 600 } ] }
+---
+apiVersion: workshop.io/v1alpha1
+kind: TaskRun
+metadata: { name: interrupted }
+spec: { taskRef: { name: slow } }
+YAML"
+  record "$t" "kubectl wait taskrun/interrupted -n $NS --for=jsonpath='{.status.phase}'=Running --timeout=60s"
+  record "$t" "kubectl delete pod interrupted-pod -n $NS"
+  record "$t" "kubectl wait taskrun/interrupted -n $NS --for=jsonpath='{.status.phase}'=Failed --timeout=60s"
+  record "$t" "kubectl get taskrun interrupted -n $NS -o custom-columns=PHASE:.status.phase,REASON:.status.conditions[0].reason,MESSAGE:.status.conditions[0].message"
+  record "$t" "sleep 2; kubectl get pods -n $NS -l workshop.io/taskrun=interrupted"
+  kill "$pid" 2>/dev/null || true
+}
+
 capture_07() {
   cargo build -q -p solution-07-taskrun -p step-07-taskrun --bins
   # `kubectl task` is the plugin program kubectl-task, found on PATH (cargo install puts it there).
@@ -429,6 +468,7 @@ capture_07() {
     "kubectl task start hello -n $NS -p who=book --follow" "" \
     "kubectl get taskruns -n $NS" "" \
     "kubectl get pods -n $NS" ""
+  capture_07_break
   t=$(start 07-taskrun-events.txt)
   record "$t" "kubectl get events -n $NS --field-selector involvedObject.kind=TaskRun --sort-by=.metadata.creationTimestamp -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message"
   kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null
