@@ -146,6 +146,18 @@ pub async fn connect(config: Config) -> Result<(Client, Info), ConnectError> {
 }
 // ANCHOR_END: connect
 
+/// Sets up logging for a step's program: to stderr (stdout is the program's output), filtered
+/// by `RUST_LOG` when it is set (`RUST_LOG=debug` shows every request kube sends), else by
+/// `default`, e.g. `"info"` or `"warn,workqueue::controller=error"`.
+pub fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 /// Loads the configuration and connects: how every later step's program gets its client.
 pub async fn client(context: Option<String>) -> Result<Client, ConnectError> {
     let config = load_config(context).await?;

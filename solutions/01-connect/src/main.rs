@@ -11,10 +11,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = connect::Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    connect::init_tracing("error");
     match connect::run(&args, &mut std::io::stdout()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -11,13 +11,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = workqueue::Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,workqueue::controller=error".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    connect::init_tracing("warn,workqueue::controller=error");
     let result = async {
         let client = connect::client(args.watch.context.clone()).await?;
         let controller = workqueue::controller(client, &args);

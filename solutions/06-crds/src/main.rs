@@ -11,10 +11,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = crds::Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    connect::init_tracing("error");
     let result = async {
         let client = connect::client(args.context.clone()).await?;
         crds::run(client, &args.namespace, &mut std::io::stdout()).await

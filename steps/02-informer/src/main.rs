@@ -10,12 +10,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = informer::Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    connect::init_tracing("warn");
     // ANCHOR: ctrl_c
     match informer::run(&args, &mut std::io::stdout(), informer::ctrl_c()).await {
         Ok(()) => ExitCode::SUCCESS,

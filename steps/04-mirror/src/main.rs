@@ -10,12 +10,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = mirror::Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    connect::init_tracing("info");
     let result = async {
         let client = connect::client(args.context.clone()).await?;
         mirror::start(

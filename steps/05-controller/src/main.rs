@@ -9,12 +9,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = controller::Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    connect::init_tracing("info");
     let client = match connect::client(args.mirror.context.clone()).await {
         Ok(client) => client,
         Err(err) => {
