@@ -50,7 +50,14 @@ echo
 grep -E '^test .* \.\.\. ok$' "$log" | sed -E 's/^test (.*) \.\.\. ok$/  pass  \1/' || true
 # For each failure, the first line of its panic says what is missing (a todo!'s message, an assertion).
 { grep -E '^test .* \.\.\. FAILED$' "$log" || true; } | sed -E 's/^test (.*) \.\.\. FAILED$/\1/' | while read -r t; do
-  why=$(grep -m 1 -A 1 -E "^thread '$t' .*panicked" "$log" | tail -n 1)
+  # Why it failed: the panic message, or the error a test returned ("Error: ..."), from the
+  # test's own section of the output.
+  why=$(awk -v t="$t" '
+    $0 == "---- " t " stdout ----" { mine = 1; next }
+    /^---- .* stdout ----$/ { mine = 0 }
+    mine && /^thread .*panicked/ { getline; print; exit }
+    mine && /^Error: / { print; exit }
+  ' "$log")
   printf '  FAIL  %s\n        %s\n' "$t" "${why:-see the output of cargo test -p $package -- --include-ignored}"
 done
 echo

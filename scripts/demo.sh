@@ -46,6 +46,10 @@ wait_for() {
   done
   die "gave up waiting: $what"
 }
+# kubectl apply, quiet unless something is wrong (not its note on objects made by `kubectl create`).
+apply_quietly() {
+  kubectl apply "$@" > /dev/null 2> >(grep -v 'last-applied-configuration' >&2)
+}
 companion_exists() { kubectl -n "$ns" get configmap colors-synced; }
 companion_gone() { ! kubectl -n "$ns" get configmap colors-synced; }
 
@@ -104,7 +108,7 @@ demo_05() {
 demo_07() {
   say "step 07, the Mini Task Runner: kubectl task start hello --follow"
   fresh_namespace
-  kubectl apply -f "$ROOT/manifests/crds/" >/dev/null
+  apply_quietly -f "$ROOT/manifests/crds/"
   kubectl wait --for=condition=Established crd/tasks.workshop.io crd/taskruns.workshop.io --timeout=60s >/dev/null
   "$target_dir/debug/solution-07-taskrun" --namespace "$ns" 2>"$target_dir/demo-controller.log" & pids+=($!)
   kubectl -n "$ns" apply -f "$ROOT/manifests/samples/hello-task.yaml"
@@ -112,6 +116,44 @@ demo_07() {
   PATH="$target_dir/debug:$PATH" timeout 120 kubectl task start hello -n "$ns" --follow \
     || die "the run did not succeed (a local cluster made before its KWOK Stages never finishes Pods: see scripts/cluster-up.sh --help)"
   kubectl -n "$ns" get taskruns
+}
+
+# holder: who holds the demo's Lease.
+holder() {
+  kubectl -n workshop-system get lease taskrun-controller-demo -o jsonpath='{.spec.holderIdentity}' 2>/dev/null
+}
+leads() { [ "$(holder)" = "$1" ]; }
+
+demo_08() {
+  say "step 08, production: two replicas, one leader; kill the leader, the standby takes over"
+  fresh_namespace
+  have curl || die "curl is not installed: install it (it reads the replicas' /metrics), then run this again"
+  apply_quietly -f "$ROOT/manifests/crds/" -f "$ROOT/manifests/deploy/00-namespace.yaml"
+  kubectl wait --for=condition=Established crd/tasks.workshop.io crd/taskruns.workshop.io --timeout=60s >/dev/null
+  kubectl -n "$ns" apply -f "$ROOT/manifests/samples/hello-task.yaml" >/dev/null
+  # A short lease (6 s instead of 15) so the failover is quick to watch.
+  local replica port lease=(--lease-name taskrun-controller-demo --lease-duration 6 --renew-deadline 4 --retry-period 1)
+  for replica in a b; do
+    port=$([ "$replica" = a ] && echo 8081 || echo 8082)
+    "$target_dir/debug/solution-08-production" --namespace "$ns" --identity "replica-$replica" \
+      --listen "127.0.0.1:$port" "${lease[@]}" 2>"$target_dir/demo-replica-$replica.log" & pids+=($!)
+    [ "$replica" = b ] || wait_for "replica-a leads" leads replica-a
+  done
+  local replica_a=${pids[-2]}
+  wait_for "replica-b ready (its caches synced)" curl -sf http://127.0.0.1:8082/readyz
+  say "the Lease: $(holder) holds it; /metrics of each replica:"
+  for port in 8081 8082; do
+    printf '    :%s  %s\n' "$port" "$(curl -s "http://127.0.0.1:$port/metrics" | grep -E '^taskrun_controller_(leader|reconciles_total\{result="success"\})' | tr '\n' ' ')"
+  done
+  PATH="$target_dir/debug:$PATH" timeout 120 kubectl task start hello -n "$ns" --follow \
+    || die "the run did not succeed (a local cluster made before its KWOK Stages never finishes Pods: see scripts/cluster-up.sh --help)"
+  say "kill -KILL replica-a (no chance to release the Lease): replica-b takes over when the lease expires"
+  kill -KILL "$replica_a"
+  wait_for "replica-b leads" leads replica-b
+  PATH="$target_dir/debug:$PATH" timeout 120 kubectl task start hello -n "$ns" --follow \
+    || die "the run did not succeed after the failover"
+  printf '    :8082  %s\n' "$(curl -s http://127.0.0.1:8082/metrics | grep -E '^taskrun_controller_(leader|reconciles_total\{result="success"\})' | tr '\n' ' ')"
+  say "logs: $target_dir/demo-replica-a.log and $target_dir/demo-replica-b.log"
 }
 
 if [ -z "$step" ]; then

@@ -15,8 +15,9 @@
 # and the starter gets the same comments under "TODO(exercise 1.3)" with the code replaced by
 #     todo!("Exercise 1.3: List the ConfigMaps in `namespace` and return how many there are.")
 # Everything else is copied as it is, and the package is renamed solution-NN-x -> step-NN-x,
-# except files with a line `// gen-steps: solution only` (maintainers' tools like crdgen), which
-# the starter does not get.
+# except files with a line `// gen-steps: solution only` (or `# gen-steps: ...` in a file whose
+# comments start with #), which the starter does not get: maintainers' tools like crdgen, and
+# step 08's Dockerfile, which builds either package.
 # Maintainers only: regenerating overwrites whatever a learner wrote in steps/.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -83,7 +84,7 @@ generate() {
   mkdir -p "$dest"
   while IFS= read -r -d '' f; do
     rel=${f#"$src"/}
-    if grep -q '^// gen-steps: solution only' "$f"; then continue; fi
+    if grep -qE '^(//|#) gen-steps: solution only' "$f"; then continue; fi
     mkdir -p "$dest/$(dirname "$rel")"
     case "$rel" in
       Cargo.toml)

@@ -112,13 +112,52 @@ pub async fn service_account_client(namespace: &str, name: &str) -> Client {
         panic!("no usable kubeconfig ({err}); start a cluster with scripts/cluster-up.sh")
     });
     config.auth_info.impersonate = Some(format!("system:serviceaccount:{namespace}:{name}"));
-    config.auth_info.impersonate_groups = Some(vec![
+    config.auth_info.impersonate_groups = Some(service_account_groups(namespace));
+    Client::try_from(config)
+        .unwrap_or_else(|err| panic!("cannot build an impersonating client: {err}"))
+}
+
+/// The groups a ServiceAccount's requests carry, as the API server gives them.
+fn service_account_groups(namespace: &str) -> Vec<String> {
+    vec![
         "system:serviceaccounts".into(),
         format!("system:serviceaccounts:{namespace}"),
         "system:authenticated".into(),
-    ]);
-    Client::try_from(config)
-        .unwrap_or_else(|err| panic!("cannot build an impersonating client: {err}"))
+    ]
+}
+
+/// A kubeconfig file with which a controller *process* acts as the ServiceAccount
+/// `namespace/name`, like [`service_account_client`] does for a client: a copy of the test
+/// cluster's kubeconfig, impersonating. Removed when dropped.
+#[derive(Debug)]
+pub struct ServiceAccountKubeconfig {
+    path: std::path::PathBuf,
+}
+
+impl ServiceAccountKubeconfig {
+    pub fn create(namespace: &str, name: &str) -> anyhow::Result<Self> {
+        let mut kubeconfig = kube::config::Kubeconfig::read()?;
+        for named in &mut kubeconfig.auth_infos {
+            if let Some(auth) = named.auth_info.as_mut() {
+                auth.impersonate = Some(format!("system:serviceaccount:{namespace}:{name}"));
+                auth.impersonate_groups = Some(service_account_groups(namespace));
+            }
+        }
+        let path = std::env::temp_dir().join(format!("{}.kubeconfig", unique_name(name)));
+        // JSON is YAML too: every kubeconfig reader accepts it.
+        std::fs::write(&path, serde_json::to_vec(&kubeconfig)?)?;
+        Ok(Self { path })
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl Drop for ServiceAccountKubeconfig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// A namespace that exists for one test and is deleted when the test ends (pass or fail).

@@ -130,16 +130,35 @@ pub async fn connect(config: Config) -> Result<(Client, Info), ConnectError> {
 }
 // ANCHOR_END: connect
 
+/// How log lines look: `text` for people at a terminal, `json` (one object per line, with every
+/// field) for a log pipeline to index, as a controller in a cluster usually wants.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
 /// Sets up logging for a step's program: to stderr (stdout is the program's output), filtered
 /// by `RUST_LOG` when it is set (`RUST_LOG=debug` shows every request kube sends), else by
 /// `default`, e.g. `"info"` or `"warn,workqueue::controller=error"`.
 pub fn init_tracing(default: &str) {
+    init_logging(default, LogFormat::Text);
+}
+
+/// [`init_tracing`], in the format asked for.
+pub fn init_logging(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    // Colours only for a person at a terminal, not in a file or a log collector.
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 }
 
 /// Loads the configuration and connects: how every later step's program gets its client.

@@ -26,9 +26,10 @@ pub mod status;
 use std::future::Future;
 
 use crds::{Task, TaskRun};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector::Store;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, ResourceExt};
 
@@ -51,7 +52,7 @@ pub struct Args {
 }
 
 /// An `Api` for one namespace, or for all of them.
-fn api<K>(client: Client, namespace: Option<&str>) -> Api<K>
+pub fn api<K>(client: Client, namespace: Option<&str>) -> Api<K>
 where
     K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
     K::DynamicType: Default,
@@ -61,6 +62,28 @@ where
         None => Api::all(client),
     }
 }
+
+// ANCHOR: pod_cache
+/// The Pods this controller made, in a cache of our own, and the stream of their changes that
+/// keeps it filled. `owns` would trigger on them too, but keeps no cache reconcile can read.
+/// Watching only Pods with our managed-by label keeps it small; `touched_objects` (not
+/// `applied_objects`) so that a deleted Pod wakes its run up.
+pub fn pod_cache(
+    pods: Api<Pod>,
+) -> (
+    Store<Pod>,
+    impl Stream<Item = Result<Pod, watcher::Error>> + Send + 'static,
+) {
+    let (pod_store, pod_writer) = reflector::store();
+    let ours = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={CONTROLLER_NAME}"));
+    let pod_changes = watcher(pods, ours)
+        .default_backoff()
+        .modify(|pod| pod.managed_fields_mut().clear())
+        .reflect(pod_writer)
+        .touched_objects();
+    (pod_store, pod_changes)
+}
+// ANCHOR_END: pod_cache
 
 // ANCHOR: start
 /// Runs the Mini Task Runner until `shutdown` completes.
@@ -74,17 +97,7 @@ pub async fn start(
     let tasks: Api<Task> = api(client.clone(), namespace);
     let pods: Api<Pod> = api(client.clone(), namespace);
 
-    // The Pods we made, in a cache of our own: `owns` would trigger on them too, but keeps no
-    // cache reconcile can read. Watching only Pods with our managed-by label keeps it small;
-    // `touched_objects` (not `applied_objects`) so that a deleted Pod wakes its run up.
-    let (pod_store, pod_writer) = reflector::store();
-    let ours = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={CONTROLLER_NAME}"));
-    let pod_changes = watcher(pods, ours)
-        .default_backoff()
-        .modify(|pod| pod.managed_fields_mut().clear())
-        .reflect(pod_writer)
-        .touched_objects();
-
+    let (pod_store, pod_changes) = pod_cache(pods);
     let controller = Controller::new(runs, watcher::Config::default());
     // The Controller's own cache of runs, to find the runs a Task change concerns.
     let run_store = controller.store();

@@ -1,0 +1,103 @@
+//! The controller's HTTP endpoints: `/metrics`, `/healthz` and `/readyz`.
+//!
+//! Kubernetes asks a Pod two different questions, and the Deployment wires a probe to each:
+//!
+//! - **liveness** (`/healthz`): is the process alive and not stuck? A failing answer gets the
+//!   container *restarted*. So it must not depend on anything outside the process: an API
+//!   server that is slow for a minute must not make the kubelet kill every replica.
+//! - **readiness** (`/readyz`): is it ready to do its job? A failing answer keeps the Pod out
+//!   of rotation (and holds a rolling update back) but restarts nothing. Here it turns ready once
+//!   the caches have synced: before that, the controller would act on a partial view of the
+//!   cluster. Every replica watches, the standby too (a warm standby takes over without a long
+//!   re-list), so every replica becomes ready, and a rolling update of two replicas can proceed.
+//!
+//! `/metrics` serves [`crate::metrics::Metrics`] to Prometheus.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State as Shared;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use crate::metrics::Metrics;
+
+/// What the endpoints report: the metrics, and whether the caches have synced.
+#[derive(Debug, Default)]
+pub struct State {
+    pub metrics: Metrics,
+    ready: AtomicBool,
+}
+
+impl State {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// The caches have synced: from now on `/readyz` answers 200.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
+
+/// The three routes.
+pub fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+/// Serves the routes on `listener` until `stop` completes.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<State>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(stop)
+        .await
+}
+
+async fn metrics(Shared(state): Shared<Arc<State>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}
+
+/// Alive: answering at all is the proof.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+// ANCHOR: readyz
+// EXERCISE 8.4: Answer the readiness probe: 200 "ok" once `state.is_ready()`, before that
+// 503 (StatusCode::SERVICE_UNAVAILABLE) with a body saying what is awaited. A tuple
+// `(StatusCode, &'static str)` is a response axum knows how to send.
+// Book: "Step 08 > Metrics and health"
+async fn readyz(Shared(state): Shared<Arc<State>>) -> (StatusCode, &'static str) {
+    // BEGIN SOLUTION
+    if state.is_ready() {
+        (StatusCode::OK, "ok")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "waiting for the caches to sync",
+        )
+    }
+    // END SOLUTION
+}
+// ANCHOR_END: readyz

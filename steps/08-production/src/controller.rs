@@ -1,0 +1,242 @@
+//! Step 07's controller, wired for production: measured, and reconciling only while leading.
+//!
+//! Every replica runs the same Controller with the same watches, so every replica keeps warm
+//! caches (and turns ready when they have synced). What the election decides is only whether
+//! `reconcile` does anything: a standby's reconcile returns at once. When a standby becomes the
+//! leader, `reconcile_all_on` walks every run in its cache through reconcile, so nothing that
+//! changed while it stood by is missed.
+//!
+//! The reconcile logic itself is step 07's, unchanged: [`taskrun::reconcile::reconcile`].
+// Starter code: the imports and parameters that the TODOs below need are unused until you
+// write them. Once they are done, delete the `allow` below and the compiler checks you left none.
+#![allow(unused)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crds::TaskRun;
+use futures::{Stream, StreamExt, TryStreamExt, future};
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::{Client, Resource, ResourceExt};
+use taskrun::reconcile::{self as step07, runs_waiting_for};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::health::State;
+
+/// What every reconcile shares: step 07's context, the metrics, and whether we lead.
+pub struct Context {
+    inner: Arc<step07::Context>,
+    state: Arc<State>,
+    leading: watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("inner", &self.inner)
+            .field("leading", &*self.leading.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+// ANCHOR: reconcile
+// TODO(exercise 8.5): Reconcile only while leading, and measure it. First mark the run as no longer
+// waiting (`ctx.state.metrics.done_waiting`, with `ObjectRef::from_obj(run.as_ref())`): it left
+// the queue, whoever we are. Then, if `*ctx.leading.borrow()` is false, return
+// `Ok(Action::await_change())` without doing anything. Otherwise call step 07's
+// `step07::reconcile(run, ctx.inner.clone())`, time it (`Instant::now()`, `elapsed()`), record it
+// with `ctx.state.metrics.reconciled(result.is_ok(), took)`, and return its result.
+// Book: "Step 08 > Only the leader reconciles"
+pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action, step07::Error> {
+    todo!(
+        "Exercise 8.5: Reconcile only while leading, and measure it. First mark the run as no longer"
+    )
+}
+// ANCHOR_END: reconcile
+
+/// Step 07's error policy: per-run backoff.
+fn error_policy(run: Arc<TaskRun>, error: &step07::Error, ctx: Arc<Context>) -> Action {
+    step07::error_policy(run, error, ctx.inner.clone())
+}
+
+/// The run a Pod belongs to, through its controller owner reference.
+fn owner_run(pod: &Pod) -> Option<ObjectRef<TaskRun>> {
+    let owner = pod.owner_references().iter().find(|owner| {
+        owner.controller == Some(true) && owner.kind == TaskRun::kind(&()).as_ref()
+    })?;
+    Some(ObjectRef::new(&owner.name).within(&pod.namespace()?))
+}
+
+/// Waits until `cache` holds its first full list; false if it never will (its writer is gone).
+///
+/// Why not just `cache.wait_until_ready().await`: in kube 5, when several tasks wait on one
+/// store at once, only the last to ask is woken, and the Controller waits on the runs' store
+/// too. Asking again every 100 ms sidesteps that.
+async fn synced<K>(cache: &Store<K>) -> bool
+where
+    K: kube::runtime::reflector::Lookup + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        let wait = cache.wait_until_ready();
+        match tokio::time::timeout(Duration::from_millis(100), wait).await {
+            Ok(synced) => return synced.is_ok(),
+            Err(_) => continue,
+        }
+    }
+}
+
+/// Yields once each time this replica becomes the leader.
+fn becoming_leader(leading: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold(leading, |mut leading| async move {
+        leading.changed().await.ok()?;
+        let now_leading = *leading.borrow_and_update();
+        Some((now_leading, leading))
+    })
+    .filter(|now_leading| future::ready(*now_leading))
+    .map(|_| ())
+}
+
+// ANCHOR: run
+/// Runs the controller until `stop` is cancelled, then finishes the reconciles in flight.
+pub async fn run(
+    client: Client,
+    args: &taskrun::Args,
+    state: Arc<State>,
+    leading: watch::Receiver<bool>,
+    stop: CancellationToken,
+) {
+    let namespace = args.namespace.as_deref();
+    let metrics = || state.clone();
+
+    // The runs, cached, with every change marking its run as waiting.
+    let (run_store, run_writer) = reflector::store();
+    let seen = metrics();
+    let run_changes = watcher(
+        taskrun::api::<TaskRun>(client.clone(), namespace),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(|run| run.managed_fields_mut().clear())
+    .reflect(run_writer)
+    .inspect_ok(move |event| match event {
+        watcher::Event::Apply(run) | watcher::Event::InitApply(run) => {
+            seen.metrics.waiting(ObjectRef::from_obj(run));
+        }
+        watcher::Event::Delete(run) => seen.metrics.done_waiting(&ObjectRef::from_obj(run)),
+        watcher::Event::Init | watcher::Event::InitDone => {}
+    })
+    .applied_objects();
+
+    // Step 07's Pod cache; a change to a Pod marks its run as waiting.
+    let (pod_store, pod_changes) = taskrun::pod_cache(taskrun::api(client.clone(), namespace));
+    let seen = metrics();
+    let pod_changes = pod_changes.inspect_ok(move |pod| {
+        if let Some(run) = owner_run(pod) {
+            seen.metrics.waiting(run);
+        }
+    });
+
+    // Ready once both caches hold a full list.
+    let ready = metrics();
+    let (runs_synced, pods_synced) = (run_store.clone(), pod_store.clone());
+    tokio::spawn(async move {
+        if synced(&runs_synced).await && synced(&pods_synced).await {
+            tracing::info!("caches synced: ready");
+            ready.set_ready();
+        }
+    });
+
+    // On becoming the leader: every run we know is waiting, and reconcile_all_on queues them.
+    let (all_runs, seen) = (run_store.clone(), metrics());
+    let catch_up = becoming_leader(leading.clone()).inspect(move |()| {
+        for run in all_runs.state() {
+            seen.metrics.waiting(ObjectRef::from_obj(run.as_ref()));
+        }
+    });
+
+    let (waiting_runs, seen) = (run_store.clone(), metrics());
+    let context = Arc::new(Context {
+        inner: step07::Context::new(client.clone(), pod_store),
+        state: state.clone(),
+        leading,
+    });
+    Controller::for_stream(run_changes, run_store)
+        .owns_stream(pod_changes)
+        .watches(
+            taskrun::api::<crds::Task>(client, namespace),
+            watcher::Config::default(),
+            move |task| {
+                let runs = runs_waiting_for(&task, &waiting_runs);
+                for run in &runs {
+                    seen.metrics.waiting(run.clone());
+                }
+                runs
+            },
+        )
+        .reconcile_all_on(catch_up)
+        .with_config(controller::Config::default().concurrency(args.workers))
+        .graceful_shutdown_on(stop.cancelled_owned())
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            match result {
+                Ok((run, _)) => tracing::debug!(run = %run, "reconciled"),
+                Err(err) => tracing::debug!(error = %err, "controller event"),
+            }
+        })
+        .await;
+}
+// ANCHOR_END: run
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+    fn pod_owned_by(kind: &str, controller: bool) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some("hello-abc-pod".into()),
+                namespace: Some("ns".into()),
+                owner_references: Some(vec![OwnerReference {
+                    api_version: "workshop.io/v1alpha1".into(),
+                    kind: kind.into(),
+                    name: "hello-abc".into(),
+                    uid: "uid".into(),
+                    controller: Some(controller),
+                    ..OwnerReference::default()
+                }]),
+                ..ObjectMeta::default()
+            },
+            ..Pod::default()
+        }
+    }
+
+    #[test]
+    fn a_pod_belongs_to_the_run_that_controls_it() {
+        assert_eq!(
+            owner_run(&pod_owned_by("TaskRun", true)),
+            Some(ObjectRef::new("hello-abc").within("ns"))
+        );
+        assert_eq!(owner_run(&pod_owned_by("TaskRun", false)), None);
+        assert_eq!(owner_run(&pod_owned_by("ReplicaSet", true)), None);
+        assert_eq!(owner_run(&Pod::default()), None);
+    }
+
+    #[tokio::test]
+    async fn becoming_leader_yields_once_per_election_won() {
+        let (tx, rx) = watch::channel(false);
+        let mut elections = std::pin::pin!(becoming_leader(rx));
+        tx.send_replace(true);
+        assert_eq!(elections.next().await, Some(()));
+        tx.send_replace(false);
+        tx.send_replace(true);
+        assert_eq!(elections.next().await, Some(()));
+        drop(tx);
+        assert_eq!(elections.next().await, None);
+    }
+}
