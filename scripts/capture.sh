@@ -479,6 +479,58 @@ capture_07() {
   record "$t" "scripts/check.sh 07 --solution"
 }
 
+# Step 08: two replicas, one leader; the leader killed, then the other stopped cleanly.
+capture_08() {
+  cargo build -q -p solution-08-production -p step-08-production -p solution-07-taskrun --bins
+  local t a b program="target/debug/solution-08-production" saved_path=$PATH
+  export PATH="${CARGO_TARGET_DIR:-$ROOT/target}/debug:$PATH"
+  kubectl apply -f manifests/crds/ >/dev/null
+  kubectl apply -f manifests/deploy/00-namespace.yaml >/dev/null
+  kubectl delete lease taskrun-controller -n workshop-system --ignore-not-found >/dev/null
+  fresh_namespace
+  kubectl apply -n "$NS" -f manifests/samples/hello-task.yaml >/dev/null
+  a=$(start 08-production-a.txt)
+  b=$(start 08-production-b.txt)
+  printf '$ %s\n' "$program --namespace $NS --identity replica-a --listen 127.0.0.1:8081" >>"$a"
+  "$program" --namespace "$NS" --identity replica-a --listen 127.0.0.1:8081 >>"$a" 2>&1 &
+  local pid_a=$!
+  await "$a" "became the leader" 0 -E
+  printf '$ %s\n' "$program --namespace $NS --identity replica-b --listen 127.0.0.1:8082" >>"$b"
+  "$program" --namespace "$NS" --identity replica-b --listen 127.0.0.1:8082 >>"$b" 2>&1 &
+  local pid_b=$!
+  trap 'kill -KILL "$pid_a" "$pid_b" 2>/dev/null || true' EXIT
+  await "$b" "caches synced" 0 -E
+  local lease="kubectl get lease taskrun-controller -n workshop-system -o custom-columns=HOLDER:.spec.holderIdentity,SECONDS:.spec.leaseDurationSeconds,TRANSITIONS:.spec.leaseTransitions"
+  local metrics="grep -E '^taskrun_controller_(leader|reconciles_total)'"
+  t=$(start 08-production-failover.txt)
+  record "$t" "$lease"
+  record "$t" "kubectl task start hello -n $NS --follow"
+  record "$t" "curl -s localhost:8081/metrics | $metrics"
+  record "$t" "curl -s localhost:8082/metrics | $metrics"
+  record "$t" "curl -s -o /dev/null -w '%{http_code}\\n' localhost:8082/readyz"
+  printf '$ %s\n' "kill -KILL $pid_a    # replica-a" >>"$t"
+  kill -KILL "$pid_a"
+  record "$t" "time kubectl task start hello -n $NS --follow"
+  record "$t" "$lease"
+  record "$t" "curl -s localhost:8082/metrics | $metrics"
+  t=$(start 08-production-shutdown.txt)
+  printf '$ %s\n' "kill -TERM $pid_b    # replica-b" >>"$t"
+  kill -TERM "$pid_b"
+  local status=0
+  wait "$pid_b" || status=$?
+  [ "$status" = 0 ] || { cat "$b" >&2; die "replica-b exited $status after SIGTERM, expected 0"; }
+  record "$t" "$lease"
+  trap - EXIT
+  kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null
+  export PATH=$saved_path
+  t=$(start 08-production-json.txt)
+  record "$t" "timeout -s INT 2 $program --namespace $NS --listen 127.0.0.1:0 --log-format json 2>&1 | head -n 2"
+  t=$(start 08-production-check-starter.txt)
+  record "$t" "scripts/check.sh 08" 1
+  t=$(start 08-production-check.txt)
+  record "$t" "scripts/check.sh 08 --solution"
+}
+
 # The "Measuring it" chapter's figures: the tables the benchmarks print, copied under the command
 # that printed them. The mirror benchmarks (scripts/bench.sh, a throwaway cluster each, a few
 # minutes each) keep their figures in target/bench/mirror-NN.txt; the transcript is the table

@@ -173,7 +173,7 @@ pub async fn run(
         state: state.clone(),
         leading,
     });
-    Controller::for_stream(run_changes, run_store)
+    let results = Controller::for_stream(run_changes, run_store)
         .owns_stream(pod_changes)
         .watches(
             taskrun::api::<crds::Task>(client, namespace),
@@ -189,14 +189,8 @@ pub async fn run(
         .reconcile_all_on(catch_up)
         .with_config(controller::Config::default().concurrency(args.workers))
         .graceful_shutdown_on(stop.cancelled_owned())
-        .run(reconcile, error_policy, context)
-        .for_each(|result| async move {
-            match result {
-                Ok((run, _)) => tracing::debug!(run = %run, "reconciled"),
-                Err(err) => tracing::debug!(error = %err, "controller event"),
-            }
-        })
-        .await;
+        .run(reconcile, error_policy, context);
+    taskrun::log_results(results).await;
 }
 // ANCHOR_END: run
 

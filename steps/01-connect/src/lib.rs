@@ -150,10 +150,14 @@ pub fn init_tracing(default: &str) {
 pub fn init_logging(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Colours only for a person at a terminal, not in a file or a log collector.
+    // Colours only for a person at a terminal, not in a file or a log collector. A log line
+    // that cannot be written (stderr piped into `head`, which has exited) is dropped quietly:
+    // by default the logger would report it with `eprintln!`, which panics on that same closed
+    // stderr, and take down whatever task was logging (a shutdown handler, say).
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .log_internal_errors(false)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => logs.init(),

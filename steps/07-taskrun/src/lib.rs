@@ -28,7 +28,7 @@ use std::future::Future;
 use crds::{Task, TaskRun};
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
-use kube::runtime::controller::{self, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::Store;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -108,7 +108,7 @@ pub async fn start(
         let _ = stop.send(());
     });
 
-    controller
+    let results = controller
         .owns_stream(pod_changes)
         .watches(tasks, watcher::Config::default(), move |task| {
             runs_waiting_for(&task, &run_store)
@@ -117,17 +117,28 @@ pub async fn start(
         .graceful_shutdown_on(async move {
             let _ = stopped.await;
         })
-        .run(reconcile, error_policy, Context::new(client, pod_store))
+        .run(reconcile, error_policy, Context::new(client, pod_store));
+    log_results(results).await;
+}
+// ANCHOR_END: start
+
+/// Drives a Controller's stream of results to its end (nothing happens unless it is polled),
+/// logging each at debug level. Reconcile errors were logged by `error_policy` already; the
+/// errors here are the runtime's own (a watch that failed and is retried, say).
+pub async fn log_results<T, E>(results: impl Stream<Item = Result<(T, Action), E>>)
+where
+    T: std::fmt::Display,
+    E: std::fmt::Display,
+{
+    results
         .for_each(|result| async move {
             match result {
-                Ok((run, _)) => tracing::debug!(run = %run, "reconciled"),
-                // Reconcile errors were logged by error_policy; these are the runtime's own.
+                Ok((object, _)) => tracing::debug!(%object, "reconciled"),
                 Err(err) => tracing::debug!(error = %err, "controller event"),
             }
         })
         .await;
 }
-// ANCHOR_END: start
 
 #[cfg(test)]
 mod tests {

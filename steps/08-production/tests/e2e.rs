@@ -93,26 +93,43 @@ impl Setup {
         Ok(())
     }
 
-    /// Waits until run `name` passes `check`; returns how long that took.
+    /// Waits until run `name` passes `check`, while `replicas` keep running; returns how long
+    /// that took. A replica that exits (a panic, say) ends the wait at once, with its log.
     async fn wait_run(
         &self,
         name: &str,
         what: &str,
         within: Duration,
         check: impl Fn(&TaskRun) -> bool,
+        replicas: &[&Replica],
     ) -> anyhow::Result<Duration> {
-        let (_, took) = wait_until(&format!("run {name} to be {what}"), within, || async {
+        let what = format!("run {name} to be {what}");
+        let waited = wait_until(&what, within, || async {
             let run = self.runs.get(name).await?;
             Ok(check(&run).then_some(()))
-        })
-        .await?;
-        Ok(took)
+        });
+        let exited = async {
+            loop {
+                for replica in replicas {
+                    replica.assert_running()?;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        tokio::select! {
+            waited = waited => Ok(waited?.1),
+            exited = exited => exited,
+        }
     }
 
-    async fn succeeded(&self, name: &str) -> anyhow::Result<Duration> {
-        self.wait_run(name, "Succeeded", FINISH, |run| {
-            run.phase() == Some(TaskRunPhase::Succeeded)
-        })
+    async fn succeeded(&self, name: &str, replicas: &[&Replica]) -> anyhow::Result<Duration> {
+        self.wait_run(
+            name,
+            "Succeeded",
+            FINISH,
+            |run| run.phase() == Some(TaskRunPhase::Succeeded),
+            replicas,
+        )
         .await
     }
 
@@ -255,7 +272,7 @@ impl Replica {
         // A handler that panics closes the connection: its message is in the replica's log.
         let response = client.get(uri).await.with_context(|| {
             let log = self.log();
-            let panicked = log.lines().filter(|line| line.contains("panicked")).last();
+            let panicked = log.lines().rfind(|line| line.contains("panicked"));
             format!(
                 "GET {path} from replica {} failed{}",
                 self.name,
@@ -278,6 +295,17 @@ impl Replica {
     /// The sum of all samples of metric `name` (all label values), 0 if it has none yet.
     async fn metric(&self, name: &str) -> anyhow::Result<f64> {
         Ok(sum(&self.scrape().await?, name))
+    }
+
+    /// Waits until `/readyz` answers 200.
+    async fn wait_ready(&self) -> anyhow::Result<Duration> {
+        let what = format!("replica {} to be ready", self.name);
+        let (_, took) = wait_until(&what, START, || async {
+            self.assert_running()?;
+            Ok((self.get("/readyz").await?.0 == 200).then_some(()))
+        })
+        .await?;
+        Ok(took)
     }
 
     async fn reconciles(&self) -> anyhow::Result<f64> {
@@ -342,13 +370,10 @@ async fn only_the_leader_reconciles_and_the_standby_takes_over_after_a_sigkill()
     let mut a = setup.replica("replica-a").await?;
     setup.wait_leader(&a, START).await?;
     let b = setup.replica("replica-b").await?;
-    wait_until("replica-b to be ready", START, || async {
-        Ok((b.get("/readyz").await?.0 == 200).then_some(()))
-    })
-    .await?;
+    b.wait_ready().await?;
 
     setup.run("before").await?;
-    setup.succeeded("before").await?;
+    setup.succeeded("before", &[&a, &b]).await?;
     assert!(a.reconciles().await? > 0.0, "the leader reconciled nothing");
     assert_eq!(b.reconciles().await?, 0.0, "the standby reconciled");
     assert_eq!(b.metric("taskrun_controller_leader").await?, 0.0);
@@ -359,7 +384,13 @@ async fn only_the_leader_reconciles_and_the_standby_takes_over_after_a_sigkill()
     a.exited(Duration::from_secs(10)).await?;
     setup.run("after").await?;
     setup
-        .wait_run("after", "picked up", FINISH, |run| run.phase().is_some())
+        .wait_run(
+            "after",
+            "picked up",
+            FINISH,
+            |run| run.phase().is_some(),
+            &[&b],
+        )
         .await?;
     let failover = killed.elapsed();
     eprintln!(
@@ -373,7 +404,7 @@ async fn only_the_leader_reconciles_and_the_standby_takes_over_after_a_sigkill()
         failover <= Duration::from_secs(LEASE_SECONDS + 1),
         "the standby took {failover:?} to take over"
     );
-    setup.succeeded("after").await?;
+    setup.succeeded("after", &[&b]).await?;
     assert!(b.reconciles().await? > 0.0);
     Ok(())
 }
@@ -385,10 +416,7 @@ async fn a_clean_shutdown_releases_the_lease_and_hands_over_at_once() -> anyhow:
     let mut a = setup.replica("replica-a").await?;
     setup.wait_leader(&a, START).await?;
     let b = setup.replica("replica-b").await?;
-    wait_until("replica-b to be ready", START, || async {
-        Ok((b.get("/readyz").await?.0 == 200).then_some(()))
-    })
-    .await?;
+    b.wait_ready().await?;
 
     a.terminate().await?;
     let asked = Instant::now();
@@ -413,7 +441,7 @@ async fn a_clean_shutdown_releases_the_lease_and_hands_over_at_once() -> anyhow:
         "the standby took {took_over:?} to take over a released Lease"
     );
     setup.run("after").await?;
-    setup.succeeded("after").await?;
+    setup.succeeded("after", &[&b]).await?;
     Ok(())
 }
 
@@ -504,7 +532,7 @@ async fn metrics_parse_as_prometheus_text_and_count_the_work() -> anyhow::Result
         setup.run(name).await?;
     }
     for name in ["one", "two", "three"] {
-        setup.succeeded(name).await?;
+        setup.succeeded(name, &[&replica]).await?;
     }
     let scrape = replica.scrape().await?;
     let after = sum(&scrape, "taskrun_controller_reconciles_total");
