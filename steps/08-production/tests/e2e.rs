@@ -250,12 +250,11 @@ impl Replica {
     }
 
     fn assert_running(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            !self.exited.load(Ordering::Acquire),
-            "replica {} has exited; its log:\n{}",
-            self.name,
-            self.log()
-        );
+        if self.exited.load(Ordering::Acquire) {
+            let log = self.log();
+            let why = panic_in(&log).unwrap_or_else(|| "see its log".into());
+            anyhow::bail!("replica {} has exited ({why}); its log:\n{log}", self.name);
+        }
         Ok(())
     }
 
@@ -271,12 +270,12 @@ impl Replica {
         let uri: http::Uri = format!("http://{}{path}", self.address).parse()?;
         // A handler that panics closes the connection: its message is in the replica's log.
         let response = client.get(uri).await.with_context(|| {
-            let log = self.log();
-            let panicked = log.lines().rfind(|line| line.contains("panicked"));
             format!(
                 "GET {path} from replica {} failed{}",
                 self.name,
-                panicked.map(|line| format!(": {line}")).unwrap_or_default()
+                panic_in(&self.log())
+                    .map(|why| format!(": {why}"))
+                    .unwrap_or_default()
             )
         })?;
         let status = response.status().as_u16();
@@ -334,6 +333,16 @@ impl Replica {
             ),
         }
     }
+}
+
+/// The last panic in a replica's log, with its message (the line after "panicked at").
+fn panic_in(log: &str) -> Option<String> {
+    let lines: Vec<&str> = log.lines().collect();
+    let at = lines
+        .iter()
+        .rposition(|line| line.contains("panicked at"))?;
+    let message = lines.get(at + 1).copied().unwrap_or_default();
+    Some(format!("{} {message}", lines[at].trim_end_matches(':')))
 }
 
 /// The sum of all samples of metric `name` in one scrape.
