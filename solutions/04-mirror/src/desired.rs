@@ -53,8 +53,8 @@ pub fn checksum(
     data: Option<&BTreeMap<String, String>>,
     binary_data: Option<&BTreeMap<String, ByteString>>,
 ) -> String {
-    // EXERCISE 4.1: Hash the content canonically: for `data` then `binaryData`, a tag, the
-    // number of entries, then each key and value (sorted, as a BTreeMap iterates), each preceded
+    // EXERCISE 4.1: Hash the content canonically, so equal content always gives the same sum.
+    // For `data` then `binaryData`: a tag, the number of entries, then each key and value (sorted, as a BTreeMap iterates), each preceded
     // by its length. Use `Sha256::new()`, `update(..)` with `len.to_be_bytes()` for lengths, and
     // `hex::encode(hasher.finalize())`. Book: "Step 04 > A checksum you can trust".
     // BEGIN SOLUTION

@@ -41,9 +41,9 @@ impl std::fmt::Debug for Context {
 }
 
 // ANCHOR: reconcile
-// EXERCISE 8.5: Reconcile only while leading, and measure it. First mark the run as no longer
-// waiting (`ctx.state.metrics.done_waiting`, with `ObjectRef::from_obj(run.as_ref())`): it left
-// the queue, whoever we are. Then, if `*ctx.leading.borrow()` is false, return
+// EXERCISE 8.5: Reconcile only while leading, and measure each reconcile.
+// First mark the run as no longer waiting (`ctx.state.metrics.done_waiting`, with
+// `ObjectRef::from_obj(run.as_ref())`): it left the queue, whoever we are. Then, if `*ctx.leading.borrow()` is false, return
 // `Ok(Action::await_change())` without doing anything. Otherwise call step 07's
 // `step07::reconcile(run, ctx.inner.clone())`, time it (`Instant::now()`, `elapsed()`), record it
 // with `ctx.state.metrics.reconciled(result.is_ok(), took)`, and return its result.

@@ -84,8 +84,9 @@ async fn healthz() -> &'static str {
 }
 
 // ANCHOR: readyz
-// EXERCISE 8.4: Answer the readiness probe: 200 "ok" once `state.is_ready()`, before that
-// 503 (StatusCode::SERVICE_UNAVAILABLE) with a body saying what is awaited. A tuple
+// EXERCISE 8.4: Answer the readiness probe: ready only once the caches have synced.
+// That is 200 "ok" once `state.is_ready()`, and before that 503
+// (StatusCode::SERVICE_UNAVAILABLE) with a body saying what is awaited. A tuple
 // `(StatusCode, &'static str)` is a response axum knows how to send.
 // Book: "Step 08 > Metrics and health"
 async fn readyz(Shared(state): Shared<Arc<State>>) -> (StatusCode, &'static str) {

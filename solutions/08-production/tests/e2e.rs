@@ -252,7 +252,7 @@ impl Replica {
     fn assert_running(&self) -> anyhow::Result<()> {
         if self.exited.load(Ordering::Acquire) {
             let log = self.log();
-            let why = panic_in(&log).unwrap_or_else(|| "see its log".into());
+            let why = panic_in(&log, false).unwrap_or_else(|| "see its log".into());
             anyhow::bail!("replica {} has exited ({why}); its log:\n{log}", self.name);
         }
         Ok(())
@@ -273,7 +273,7 @@ impl Replica {
             format!(
                 "GET {path} from replica {} failed{}",
                 self.name,
-                panic_in(&self.log())
+                panic_in(&self.log(), true)
                     .map(|why| format!(": {why}"))
                     .unwrap_or_default()
             )
@@ -335,12 +335,16 @@ impl Replica {
     }
 }
 
-/// The last panic in a replica's log, with its message (the line after "panicked at").
-fn panic_in(log: &str) -> Option<String> {
+/// A panic in a replica's log, with its message: the first (the cause of any that follow), or
+/// the last (what a request just made it do).
+fn panic_in(log: &str, last: bool) -> Option<String> {
     let lines: Vec<&str> = log.lines().collect();
-    let at = lines
-        .iter()
-        .rposition(|line| line.contains("panicked at"))?;
+    let panicked = |line: &&str| line.contains("panicked at");
+    let at = if last {
+        lines.iter().rposition(panicked)?
+    } else {
+        lines.iter().position(panicked)?
+    };
     let message = lines.get(at + 1).copied().unwrap_or_default();
     Some(format!("{} {message}", lines[at].trim_end_matches(':')))
 }

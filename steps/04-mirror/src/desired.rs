@@ -56,11 +56,11 @@ pub fn checksum(
     data: Option<&BTreeMap<String, String>>,
     binary_data: Option<&BTreeMap<String, ByteString>>,
 ) -> String {
-    // TODO(exercise 4.1): Hash the content canonically: for `data` then `binaryData`, a tag, the
-    // number of entries, then each key and value (sorted, as a BTreeMap iterates), each preceded
+    // TODO(exercise 4.1): Hash the content canonically, so equal content always gives the same sum.
+    // For `data` then `binaryData`: a tag, the number of entries, then each key and value (sorted, as a BTreeMap iterates), each preceded
     // by its length. Use `Sha256::new()`, `update(..)` with `len.to_be_bytes()` for lengths, and
     // `hex::encode(hasher.finalize())`. Book: "Step 04 > A checksum you can trust".
-    todo!("Exercise 4.1: Hash the content canonically: for `data` then `binaryData`, a tag, the")
+    todo!("Exercise 4.1: Hash the content canonically, so equal content always gives the same sum.")
 }
 // ANCHOR_END: checksum
 

@@ -44,17 +44,15 @@ impl std::fmt::Debug for Context {
 }
 
 // ANCHOR: reconcile
-// TODO(exercise 8.5): Reconcile only while leading, and measure it. First mark the run as no longer
-// waiting (`ctx.state.metrics.done_waiting`, with `ObjectRef::from_obj(run.as_ref())`): it left
-// the queue, whoever we are. Then, if `*ctx.leading.borrow()` is false, return
+// TODO(exercise 8.5): Reconcile only while leading, and measure each reconcile.
+// First mark the run as no longer waiting (`ctx.state.metrics.done_waiting`, with
+// `ObjectRef::from_obj(run.as_ref())`): it left the queue, whoever we are. Then, if `*ctx.leading.borrow()` is false, return
 // `Ok(Action::await_change())` without doing anything. Otherwise call step 07's
 // `step07::reconcile(run, ctx.inner.clone())`, time it (`Instant::now()`, `elapsed()`), record it
 // with `ctx.state.metrics.reconciled(result.is_ok(), took)`, and return its result.
 // Book: "Step 08 > Only the leader reconciles"
 pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action, step07::Error> {
-    todo!(
-        "Exercise 8.5: Reconcile only while leading, and measure it. First mark the run as no longer"
-    )
+    todo!("Exercise 8.5: Reconcile only while leading, and measure each reconcile.")
 }
 // ANCHOR_END: reconcile
 

@@ -111,12 +111,15 @@ impl Metrics {
     }
 
     // ANCHOR: reconciled
-    // TODO(exercise 8.3): Record one finished reconcile: add one to the counter of its result
-    // (`self.reconciles.get_or_create(&ResultLabel { result: "success" })`, or "error"), and
-    // observe how long it took, in seconds, in the `self.duration` histogram.
+    // TODO(exercise 8.3): Count one finished reconcile by its result, and record how long it took.
+    // Add one to the counter of its result (`self.reconciles.get_or_create(&ResultLabel {
+    // result: "success" })`, or "error"), and observe the time, in seconds, in the
+    // `self.duration` histogram.
     // Book: "Step 08 > Metrics and health"
     pub fn reconciled(&self, success: bool, took: Duration) {
-        todo!("Exercise 8.3: Record one finished reconcile: add one to the counter of its result")
+        todo!(
+            "Exercise 8.3: Count one finished reconcile by its result, and record how long it took."
+        )
     }
     // ANCHOR_END: reconciled
 
