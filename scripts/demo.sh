@@ -123,6 +123,10 @@ holder() {
   kubectl -n workshop-system get lease taskrun-controller-demo -o jsonpath='{.spec.holderIdentity}' 2>/dev/null
 }
 leads() { [ "$(holder)" = "$1" ]; }
+# show_metrics PORT: the leader gauge and the success count of the replica serving on PORT.
+show_metrics() {
+  printf '    :%s  %s\n' "$1" "$(curl -s "http://127.0.0.1:$1/metrics" | grep -E '^taskrun_controller_(leader|reconciles_total\{result="success"\})' | tr '\n' ' ')"
+}
 
 demo_08() {
   say "step 08, production: two replicas, one leader; kill the leader, the standby takes over"
@@ -142,9 +146,8 @@ demo_08() {
   local replica_a=${pids[-2]}
   wait_for "replica-b ready (its caches synced)" curl -sf http://127.0.0.1:8082/readyz
   say "the Lease: $(holder) holds it; /metrics of each replica:"
-  for port in 8081 8082; do
-    printf '    :%s  %s\n' "$port" "$(curl -s "http://127.0.0.1:$port/metrics" | grep -E '^taskrun_controller_(leader|reconciles_total\{result="success"\})' | tr '\n' ' ')"
-  done
+  show_metrics 8081
+  show_metrics 8082
   PATH="$target_dir/debug:$PATH" timeout 120 kubectl task start hello -n "$ns" --follow \
     || die "the run did not succeed (a local cluster made before its KWOK Stages never finishes Pods: see scripts/cluster-up.sh --help)"
   say "kill -KILL replica-a (no chance to release the Lease): replica-b takes over when the lease expires"
@@ -152,7 +155,7 @@ demo_08() {
   wait_for "replica-b leads" leads replica-b
   PATH="$target_dir/debug:$PATH" timeout 120 kubectl task start hello -n "$ns" --follow \
     || die "the run did not succeed after the failover"
-  printf '    :8082  %s\n' "$(curl -s http://127.0.0.1:8082/metrics | grep -E '^taskrun_controller_(leader|reconciles_total\{result="success"\})' | tr '\n' ' ')"
+  show_metrics 8082
   say "logs: $target_dir/demo-replica-a.log and $target_dir/demo-replica-b.log"
 }
 

@@ -26,9 +26,9 @@ pub mod status;
 use std::future::Future;
 
 use crds::{Task, TaskRun};
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use k8s_openapi::api::core::v1::Pod;
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::Store;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -118,27 +118,9 @@ pub async fn start(
             let _ = stopped.await;
         })
         .run(reconcile, error_policy, Context::new(client, pod_store));
-    log_results(results).await;
+    connect::log_results(results).await;
 }
 // ANCHOR_END: start
-
-/// Drives a Controller's stream of results to its end (nothing happens unless it is polled),
-/// logging each at debug level. Reconcile errors were logged by `error_policy` already; the
-/// errors here are the runtime's own (a watch that failed and is retried, say).
-pub async fn log_results<T, E>(results: impl Stream<Item = Result<(T, Action), E>>)
-where
-    T: std::fmt::Display,
-    E: std::fmt::Display,
-{
-    results
-        .for_each(|result| async move {
-            match result {
-                Ok((object, _)) => tracing::debug!(%object, "reconciled"),
-                Err(err) => tracing::debug!(error = %err, "controller event"),
-            }
-        })
-        .await;
-}
 
 #[cfg(test)]
 mod tests {

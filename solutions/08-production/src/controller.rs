@@ -119,11 +119,10 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     let namespace = args.namespace.as_deref();
-    let metrics = || state.clone();
 
     // The runs, cached, with every change marking its run as waiting.
     let (run_store, run_writer) = reflector::store();
-    let seen = metrics();
+    let metrics = state.metrics.clone();
     let run_changes = watcher(
         taskrun::api::<TaskRun>(client.clone(), namespace),
         watcher::Config::default(),
@@ -133,25 +132,24 @@ pub async fn run(
     .reflect(run_writer)
     .inspect_ok(move |event| match event {
         watcher::Event::Apply(run) | watcher::Event::InitApply(run) => {
-            seen.metrics.waiting(ObjectRef::from_obj(run));
+            metrics.waiting(ObjectRef::from_obj(run));
         }
-        watcher::Event::Delete(run) => seen.metrics.done_waiting(&ObjectRef::from_obj(run)),
+        watcher::Event::Delete(run) => metrics.done_waiting(&ObjectRef::from_obj(run)),
         watcher::Event::Init | watcher::Event::InitDone => {}
     })
     .applied_objects();
 
     // Step 07's Pod cache; a change to a Pod marks its run as waiting.
     let (pod_store, pod_changes) = taskrun::pod_cache(taskrun::api(client.clone(), namespace));
-    let seen = metrics();
+    let metrics = state.metrics.clone();
     let pod_changes = pod_changes.inspect_ok(move |pod| {
         if let Some(run) = owner_run(pod) {
-            seen.metrics.waiting(run);
+            metrics.waiting(run);
         }
     });
 
     // Ready once both caches hold a full list.
-    let ready = metrics();
-    let (runs_synced, pods_synced) = (run_store.clone(), pod_store.clone());
+    let (ready, runs_synced, pods_synced) = (state.clone(), run_store.clone(), pod_store.clone());
     tokio::spawn(async move {
         if synced(&runs_synced).await && synced(&pods_synced).await {
             tracing::info!("caches synced: ready");
@@ -160,17 +158,17 @@ pub async fn run(
     });
 
     // On becoming the leader: every run we know is waiting, and reconcile_all_on queues them.
-    let (all_runs, seen) = (run_store.clone(), metrics());
+    let (all_runs, metrics) = (run_store.clone(), state.metrics.clone());
     let catch_up = becoming_leader(leading.clone()).inspect(move |()| {
         for run in all_runs.state() {
-            seen.metrics.waiting(ObjectRef::from_obj(run.as_ref()));
+            metrics.waiting(ObjectRef::from_obj(run.as_ref()));
         }
     });
 
-    let (waiting_runs, seen) = (run_store.clone(), metrics());
+    let (waiting_runs, metrics) = (run_store.clone(), state.metrics.clone());
     let context = Arc::new(Context {
         inner: step07::Context::new(client.clone(), pod_store),
-        state: state.clone(),
+        state,
         leading,
     });
     let results = Controller::for_stream(run_changes, run_store)
@@ -181,7 +179,7 @@ pub async fn run(
             move |task| {
                 let runs = runs_waiting_for(&task, &waiting_runs);
                 for run in &runs {
-                    seen.metrics.waiting(run.clone());
+                    metrics.waiting(run.clone());
                 }
                 runs
             },
@@ -190,7 +188,7 @@ pub async fn run(
         .with_config(controller::Config::default().concurrency(args.workers))
         .graceful_shutdown_on(stop.cancelled_owned())
         .run(reconcile, error_policy, context);
-    taskrun::log_results(results).await;
+    connect::log_results(results).await;
 }
 // ANCHOR_END: run
 

@@ -2,8 +2,10 @@
 //!
 //! Every test starts the step's own program (not a function call: `SIGKILL` and `SIGTERM` must
 //! hit a process) with the permissions of `manifests/deploy/` (a kubeconfig that impersonates
-//! the ServiceAccount), in a namespace of its own, with a Lease of its own. The lease is short
-//! (4 s, renewed every second) so that a failover takes seconds, not the default 15.
+//! the ServiceAccount), in a namespace of its own. The Lease is in that namespace too, granted
+//! by a RoleBinding to the manifests' leader-election ClusterRole (as `workshop-system` grants
+//! it), so it goes when the namespace does. The lease is short (4 s, renewed every second) so
+//! that a failover takes seconds, not the default 15.
 //!
 //! `scripts/check.sh 08` runs them; they print the failover times they measure.
 
@@ -24,13 +26,14 @@ use kube::{Api, Client};
 use serde::Deserialize as _;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use workshop_testkit::{
-    ServiceAccountKubeconfig, TestNamespace, apply_manifest, unique_name, wait_until,
-};
+use workshop_testkit::{ServiceAccountKubeconfig, TestNamespace, apply_manifest, wait_until};
 
 const RBAC: &str = "deploy/10-rbac.yaml";
 const SA_NAMESPACE: &str = "workshop-system";
 const SA_NAME: &str = "taskrun-controller";
+/// The deploy manifests' ClusterRole for the Lease.
+const LEADER_ELECTION: &str = "taskrun-controller-leader-election";
+const LEASE: &str = "taskrun-controller";
 const LEASE_SECONDS: u64 = 4;
 /// How long a run of one `echo` may take to finish (on kind, the first pulls busybox).
 const FINISH: Duration = Duration::from_secs(120);
@@ -44,13 +47,13 @@ fn program() -> &'static str {
         .expect("the package's controller binary is built for its tests")
 }
 
-/// A namespace, the CRDs and the deploy RBAC, a Task `hello`, and a fresh Lease name.
+/// A namespace, the CRDs and the deploy RBAC, the right to hold a Lease in the namespace, and
+/// a Task `hello`.
 struct Setup {
     admin: Client,
     ns: TestNamespace,
     runs: Api<TaskRun>,
     leases: Api<Lease>,
-    lease: String,
 }
 
 impl Setup {
@@ -60,6 +63,7 @@ impl Setup {
         workshop_testkit::install_crd(&admin, "crds/taskrun.yaml", "taskruns.workshop.io").await?;
         apply_manifest(RBAC).await;
         let ns = TestNamespace::create(&admin, prefix).await?;
+        bind(&admin, ns.name(), LEADER_ELECTION, SA_NAMESPACE, SA_NAME).await?;
         let tasks: Api<Task> = Api::namespaced(admin.clone(), ns.name());
         let spec = TaskSpec {
             description: Some("says hello".into()),
@@ -71,17 +75,16 @@ impl Setup {
             .await?;
         Ok(Self {
             runs: Api::namespaced(admin.clone(), ns.name()),
-            leases: Api::namespaced(admin.clone(), SA_NAMESPACE),
-            lease: unique_name("wt-lease"),
+            leases: Api::namespaced(admin.clone(), ns.name()),
             admin,
             ns,
         })
     }
 
-    /// Starts replica `name` with the deploy manifests' permissions, its Lease in workshop-system.
+    /// Starts replica `name` with the deploy manifests' permissions.
     async fn replica(&self, name: &str) -> anyhow::Result<Replica> {
         let kubeconfig = ServiceAccountKubeconfig::create(SA_NAMESPACE, SA_NAME)?;
-        Replica::start(name, kubeconfig, self.ns.name(), SA_NAMESPACE, &self.lease).await
+        Replica::start(name, kubeconfig, self.ns.name()).await
     }
 
     /// Creates a run of `hello` named `name`.
@@ -135,7 +138,7 @@ impl Setup {
 
     /// Who holds the Lease, per the API server.
     async fn holder(&self) -> anyhow::Result<Option<String>> {
-        let lease = self.leases.get_opt(&self.lease).await?;
+        let lease = self.leases.get_opt(LEASE).await?;
         Ok(lease
             .and_then(|lease| lease.spec)
             .and_then(|spec| spec.holder_identity)
@@ -155,18 +158,6 @@ impl Setup {
     }
 }
 
-impl Drop for Setup {
-    fn drop(&mut self) {
-        // The Lease lives in workshop-system, not in the test's namespace: delete it too.
-        let (leases, lease) = (self.leases.clone(), self.lease.clone());
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                let _ = leases.delete(&lease, &Default::default()).await;
-            });
-        }
-    }
-}
-
 /// One controller process, its log lines (JSON), and the address of its HTTP server.
 struct Replica {
     name: String,
@@ -183,24 +174,11 @@ impl Replica {
         name: &str,
         kubeconfig: ServiceAccountKubeconfig,
         namespace: &str,
-        lease_namespace: &str,
-        lease: &str,
     ) -> anyhow::Result<Self> {
         let mut child = Command::new(program())
-            .args([
-                "--namespace",
-                namespace,
-                "--identity",
-                name,
-                "--lease-name",
-                lease,
-            ])
-            .args([
-                "--lease-namespace",
-                lease_namespace,
-                "--listen",
-                "127.0.0.1:0",
-            ])
+            .args(["--namespace", namespace, "--identity", name])
+            .args(["--lease-name", LEASE, "--lease-namespace", namespace])
+            .args(["--listen", "127.0.0.1:0"])
             .args(["--lease-duration", &LEASE_SECONDS.to_string()])
             .args(["--renew-deadline", "3", "--retry-period", "1"])
             .args(["--shutdown-timeout", "5", "--log-format", "json"])
@@ -349,6 +327,38 @@ fn panic_in(log: &str, last: bool) -> Option<String> {
     Some(format!("{} {message}", lines[at].trim_end_matches(':')))
 }
 
+/// Grants the ClusterRole `role` of the deploy manifests, in namespace `ns` only, to the
+/// ServiceAccount `sa_namespace/sa_name`: a RoleBinding, as `manifests/deploy/` grants Leases.
+async fn bind(
+    admin: &Client,
+    ns: &str,
+    role: &str,
+    sa_namespace: &str,
+    sa_name: &str,
+) -> anyhow::Result<()> {
+    let binding = RoleBinding {
+        metadata: ObjectMeta {
+            name: Some(format!("{role}-{sa_name}")),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: role.into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: sa_name.into(),
+            namespace: Some(sa_namespace.into()),
+            ..Subject::default()
+        }]),
+    };
+    Api::<RoleBinding>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &binding)
+        .await?;
+    Ok(())
+}
+
 /// The sum of all samples of metric `name` in one scrape.
 fn sum(scrape: &prometheus_parse::Scrape, name: &str) -> f64 {
     scrape
@@ -474,7 +484,7 @@ async fn readyz_is_not_ready_before_the_caches_sync_and_ready_after() -> anyhow:
     };
     accounts.create(&PostParams::default(), &account).await?;
     let kubeconfig = ServiceAccountKubeconfig::create(ns, "late")?;
-    let replica = Replica::start("replica", kubeconfig, ns, ns, &setup.lease).await?;
+    let replica = Replica::start("replica", kubeconfig, ns).await?;
 
     assert_eq!(replica.get("/healthz").await?, (200, "ok".to_string()));
     for _ in 0..3 {
@@ -484,26 +494,8 @@ async fn readyz_is_not_ready_before_the_caches_sync_and_ready_after() -> anyhow:
     }
 
     // Grant the deploy manifests' roles in this namespace: the watches retry and sync.
-    let bindings: Api<RoleBinding> = Api::namespaced(setup.admin.clone(), ns);
-    for role in ["taskrun-controller", "taskrun-controller-leader-election"] {
-        let binding = RoleBinding {
-            metadata: ObjectMeta {
-                name: Some(role.into()),
-                ..ObjectMeta::default()
-            },
-            role_ref: RoleRef {
-                api_group: "rbac.authorization.k8s.io".into(),
-                kind: "ClusterRole".into(),
-                name: role.into(),
-            },
-            subjects: Some(vec![Subject {
-                kind: "ServiceAccount".into(),
-                name: "late".into(),
-                namespace: Some(ns.into()),
-                ..Subject::default()
-            }]),
-        };
-        bindings.create(&PostParams::default(), &binding).await?;
+    for role in ["taskrun-controller", LEADER_ELECTION] {
+        bind(&setup.admin, ns, role, ns, "late").await?;
     }
     let granted = Instant::now();
     wait_until("/readyz to answer 200", Duration::from_secs(60), || async {

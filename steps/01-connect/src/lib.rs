@@ -21,10 +21,12 @@
 use std::io::Write;
 use std::time::Duration;
 
+use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::version::Info;
 use kube::api::ListParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::controller::Action;
 use kube::{Api, Client, Config};
 
 // ANCHOR: args
@@ -163,6 +165,25 @@ pub fn init_logging(default: &str, format: LogFormat) {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),
     }
+}
+
+/// Drives a kube-runtime `Controller`'s stream of results to its end, logging each at debug
+/// level: how every controller from step 05 on runs. Nothing happens until the stream is polled.
+/// Reconcile errors were logged by the controller's `error_policy` already; the errors here are
+/// the runtime's own (a watch that failed and is retried, say).
+pub async fn log_results<T, E>(results: impl Stream<Item = Result<(T, Action), E>>)
+where
+    T: std::fmt::Display,
+    E: std::fmt::Display,
+{
+    results
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => tracing::debug!(%object, "reconciled"),
+                Err(err) => tracing::debug!(error = %err, "controller event"),
+            }
+        })
+        .await;
 }
 
 /// Loads the configuration and connects: how every later step's program gets its client.

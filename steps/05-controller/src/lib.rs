@@ -155,22 +155,14 @@ pub async fn start(
         let _ = stop.send(());
     });
 
-    Controller::for_stream(sources, store)
+    let results = Controller::for_stream(sources, store)
         .owns(api, companions)
         .with_config(controller::Config::default().concurrency(workers))
         .graceful_shutdown_on(async move {
             let _ = stopped.await;
         })
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            match result {
-                Ok((source, _)) => tracing::debug!(source = %source, "reconciled"),
-                // Reconcile errors were logged by error_policy; these are the runtime's own
-                // (a watch that failed, an object gone from the cache).
-                Err(err) => tracing::debug!(error = %err, "controller event"),
-            }
-        })
-        .await;
+        .run(reconcile, error_policy, ctx);
+    connect::log_results(results).await;
 }
 // ANCHOR_END: start
 

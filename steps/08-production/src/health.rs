@@ -32,7 +32,8 @@ use crate::metrics::Metrics;
 /// What the endpoints report: the metrics, and whether the caches have synced.
 #[derive(Debug, Default)]
 pub struct State {
-    pub metrics: Metrics,
+    /// Shared with the watches that count waiting runs, hence the `Arc`.
+    pub metrics: Arc<Metrics>,
     ready: AtomicBool,
 }
 

@@ -123,7 +123,7 @@ impl Metrics {
     }
     // ANCHOR_END: reconciled
 
-    /// Sets the leader gauge.
+    /// Follows the election: 1 while this replica leads, 0 while it stands by.
     pub fn set_leader(&self, leading: bool) {
         self.leader.set(i64::from(leading));
     }
