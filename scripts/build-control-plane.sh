@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
 # Builds the binaries of the Docker-free local cluster from their Go modules, once per version:
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and kwokctl.
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and kwokctl; with
+# --with-node also the kubelet and kube-proxy of the real node (scripts/lib/node.sh).
 #
 # Used where they cannot be downloaded (no internet, only a Go module proxy). The binaries land
 # in the workshop cache (scripts/lib/common.sh: $WORKSHOP_BIN) named <binary>-<version>, so a
 # second run, or a new pin in scripts/versions.env, only builds what is missing.
 #
-# usage: scripts/build-control-plane.sh [--print-dir]
+# usage: scripts/build-control-plane.sh [--with-node] [--print-dir]
+#   --with-node  also build kubelet and kube-proxy (about 5 more minutes on 2 cores)
 #   --print-dir  print the directory holding the binaries once they are all there
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-print_dir=false
-case "${1:-}" in
-  --print-dir) print_dir=true ;;
-  "") ;;
-  -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-  *) die "unknown argument '$1' (usage: scripts/build-control-plane.sh [--print-dir])" ;;
-esac
+print_dir=false with_node=false
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --print-dir) print_dir=true ;;
+    --with-node) with_node=true ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) die "unknown argument '$1' (usage: scripts/build-control-plane.sh [--with-node] [--print-dir])" ;;
+  esac
+  shift
+done
 
 have go || die "building the local cluster needs the Go toolchain (https://go.dev/dl/, 1.26 or newer), or use kind with Docker: scripts/cluster-up.sh --runtime kind"
 
@@ -39,8 +44,12 @@ declare -A version=(
   [kube-scheduler]=$KUBERNETES_VERSION
   [kwok]=$KWOK_VERSION
   [kwokctl]=$KWOK_VERSION
+  [kubelet]=$KUBERNETES_VERSION
+  [kube-proxy]=$KUBERNETES_VERSION
 )
 order=(etcd kwokctl kwok kube-apiserver kube-controller-manager kube-scheduler)
+# The real node's binaries come from the same module and share most of its build cache.
+if $with_node; then order+=(kubelet kube-proxy); fi
 
 missing=()
 for b in "${order[@]}"; do
@@ -48,7 +57,7 @@ for b in "${order[@]}"; do
 done
 
 if [ ${#missing[@]} -gt 0 ]; then
-  say "building ${missing[*]} from Go modules into $WORKSHOP_BIN (about 10 minutes on 2 cores; cached afterwards)"
+  say "building ${missing[*]} from Go modules into $WORKSHOP_BIN (about 2 minutes a binary on 2 cores; cached afterwards)"
   work=$(mktemp -d "${TMPDIR:-/tmp}/workshop-build.XXXXXX")
   trap 'rm -rf "$work"' EXIT
   export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
