@@ -44,7 +44,7 @@ pub trait Reconciler: Send + Sync + 'static {
 // ANCHOR_END: reconciler
 
 /// What happened to one reconcile. The controller broadcasts these; step 03's program prints
-/// them as a timeline, and step 08 turns them into metrics.
+/// them as a timeline, and the tests read them to see the retries and their delays.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub key: String,
