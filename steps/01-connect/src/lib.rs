@@ -312,6 +312,7 @@ mod tests {
         let buffer = Buffer::default();
         let writer = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
             .event_format(Compact)
             .with_writer(move || writer.clone())
             .finish();
