@@ -29,7 +29,8 @@ export NO_COLOR=1
 # Log lines as the book shows them: level, message, fields.
 export LOG_FORMAT=compact
 # How many columns of code the book's page shows: mdBook's default theme fits 86 characters of
-# code on a line, the 87th is cut off.
+# code on a line, the 87th is cut off (PAGE_COLUMNS in solutions/testkit/tests/book.rs, which
+# fails on any wider line of a transcript).
 BOOK_COLUMNS=86
 # Transcripts written after this moment are wrapped to the page at the end.
 STARTED="${CARGO_TARGET_DIR:-$ROOT/target}/capture-started"
@@ -100,8 +101,9 @@ capture_01() {
   local t
   t=$(start 01-connect-starter.txt)
   record "$t" "cargo run -q -p step-01-connect" 101
+  fresh_namespace
   t=$(start 01-connect.txt)
-  record "$t" "cargo run -q -p solution-01-connect"
+  record "$t" "cargo run -q -p solution-01-connect -- --namespace $NS"
   t=$(start 01-connect-debug.txt)
   record "$t" "RUST_LOG=kube_client=debug cargo run -q -p solution-01-connect"
   t=$(start 01-connect-no-such-context.txt)
@@ -466,7 +468,8 @@ YAML"
   record "$t" "kubectl wait taskrun/interrupted -n $NS --for=jsonpath='{.status.phase}'=Running --timeout=60s"
   record "$t" "kubectl delete pod interrupted-pod -n $NS"
   record "$t" "kubectl wait taskrun/interrupted -n $NS --for=jsonpath='{.status.phase}'=Failed --timeout=60s"
-  record "$t" "kubectl get taskrun interrupted -n $NS -o custom-columns=PHASE:.status.phase,REASON:.status.conditions[0].reason,MESSAGE:.status.conditions[0].message"
+  record "$t" "kubectl get taskrun interrupted -n $NS -o custom-columns=PHASE:.status.phase,REASON:.status.conditions[0].reason"
+  record "$t" "kubectl get taskrun interrupted -n $NS -o jsonpath='{.status.conditions[0].message}{\"\\n\"}'"
   record "$t" "sleep 2; kubectl get pods -n $NS -l workshop.io/taskrun=interrupted"
   kill "$pid" 2>/dev/null || true
 }
