@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# Mutation testing of the exercises: does each step's check reject wrong answers?
+#
+# usage: scripts/mutants.sh [--list] [NN ...]
+#   NN      the steps to test, e.g. 03 04 (default: every step in solutions/)
+#   --list  only list each exercise's mutants (no build, no tests, no cluster)
+#
+# For each step, cargo-mutants makes small wrong versions ("mutants") of the code between
+# `// BEGIN SOLUTION` and `// END SOLUTION` in solutions/NN-name, one at a time (a `<` turned into
+# `<=`, a `!` deleted, a function body replaced by a default value), and runs the step's whole
+# check against each: its unit and end-to-end tests, as scripts/check.sh runs them. A mutant the
+# tests reject is caught; one they pass is missed, a wrong answer the check would accept. A mutant
+# that does not compile is unviable; one whose tests run past the timeout has not passed them
+# either, and is counted apart.
+#
+# A mutant that no test can catch, because it behaves exactly like the solution, is excluded with
+# its reason in scripts/mutants.toml and counted as explained. The run fails on any other missed
+# mutant; kill it with a test that fails on it.
+#
+# Needs a cluster: the end-to-end tests run against your kubeconfig's current context. Slow (a few
+# minutes for a step whose tests are pure, much longer for one whose tests need the cluster) and
+# not part of scripts/test.sh. To reuse target/ it mutates solutions/ in place and restores each
+# file after each mutant: do not edit solutions/ while it runs. The first run installs
+# cargo-mutants (pinned as CARGO_MUTANTS_VERSION in scripts/versions.env) from crates.io into the
+# workshop cache. Reports go to target/mutants/: a summary in report.txt, and cargo-mutants' own
+# output (a log per mutant) in NN/mutants.out/.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+usage="usage: scripts/mutants.sh [--list] [NN ...]"
+list=false steps=()
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --list) list=true ;;
+    [0-9]|[0-9][0-9]) steps+=("$(printf '%02d' "$((10#$arg))")") ;;
+    *) die "$usage" ;;
+  esac
+done
+if [ ${#steps[@]} -eq 0 ]; then
+  for dir in "$ROOT"/solutions/[0-9][0-9]-*/; do steps+=("$(basename "$dir" | cut -c1-2)"); done
+fi
+
+MUTANTS="$WORKSHOP_CACHE/tools/bin/cargo-mutants"
+CONFIG="$ROOT/scripts/mutants.toml"
+OUT="$ROOT/target/mutants"
+MARKER='~ changed by cargo-mutants ~'
+
+# Installs cargo-mutants at the pinned version unless that exact version is already in the cache.
+install_cargo_mutants() {
+  if [ -x "$MUTANTS" ] && [ "$("$MUTANTS" mutants --version 2>/dev/null)" = "cargo-mutants $CARGO_MUTANTS_VERSION" ]; then
+    return 0
+  fi
+  have cargo || die "cargo is not installed: install Rust from https://rustup.rs, then run this again"
+  say "installing cargo-mutants $CARGO_MUTANTS_VERSION from crates.io into $WORKSHOP_CACHE/tools (once; a few minutes)"
+  mkdir -p "$WORKSHOP_CACHE/tools"
+  run_with_progress "cargo install cargo-mutants $CARGO_MUTANTS_VERSION" "$WORKSHOP_CACHE/tools/cargo-mutants-install.log" \
+    cargo install cargo-mutants --version "$CARGO_MUTANTS_VERSION" --locked --root "$WORKSHOP_CACHE/tools" --force
+  [ "$("$MUTANTS" mutants --version)" = "cargo-mutants $CARGO_MUTANTS_VERSION" ] \
+    || die "$MUTANTS is not cargo-mutants $CARGO_MUTANTS_VERSION after installing it (see $WORKSHOP_CACHE/tools/cargo-mutants-install.log)"
+}
+
+# regions DIR: one line per exercise region of the solution in DIR:
+# "FILE FIRST LAST NUMBER", FILE relative to the repository, FIRST..LAST the lines of code between
+# the markers, NUMBER the exercise's (from the EXERCISE or DIAGNOSE comment above it).
+regions() {
+  (cd "$ROOT" && find "${1#"$ROOT"/}" -path '*/src/*' -name '*.rs' | sort | while read -r file; do
+    awk -v file="$file" '
+      /^[[:space:]]*\/\/ (EXERCISE|DIAGNOSE) [0-9]+(\.[0-9]+)*: / {
+        number = $0; sub(/^[[:space:]]*\/\/ [A-Z]+ /, "", number); sub(/:.*/, "", number)
+      }
+      /^[[:space:]]*\/\/ BEGIN SOLUTION[[:space:]]*$/ { first = NR + 1 }
+      /^[[:space:]]*\/\/ END SOLUTION[[:space:]]*$/ { print file, first, NR - 1, number }
+    ' "$file"
+  done)
+}
+
+# region_diff REGIONS: a unified diff whose added lines are exactly the regions' lines, as if the
+# exercises had just been written into otherwise unchanged files: cargo-mutants' --in-diff then
+# keeps only the mutants that touch an exercise.
+region_diff() {
+  local file tmp
+  tmp=$(mktemp)
+  for file in $(cut -d' ' -f1 "$1" | sort -u); do
+    awk -v file="$file" '
+      $1 == file { for (i = $2; i <= $3; i++) skip[i] = 1 }
+      END {
+        while ((getline line < file) > 0) { n++; if (!(n in skip)) print line }
+      }
+    ' "$1" >"$tmp"
+    (cd "$ROOT" && diff -u --label "a/$file" --label "b/$file" "$tmp" "$file") || true
+  done
+  rm -f "$tmp"
+}
+
+# exercise_of REGIONS: reads mutant names ("FILE:LINE:COL: description") on stdin and prints each
+# prefixed by its exercise number: the region it starts in, or else the first region after it in
+# the same file (a mutant that replaces a whole function body starts at the function's `{`).
+exercise_of() {
+  awk '
+    NR == FNR { file[NR] = $1; first[NR] = $2; last[NR] = $3; number[NR] = $4; n = NR; next }
+    {
+      split($0, part, ":"); best = ""; bestfirst = 0
+      for (i = 1; i <= n; i++) {
+        if (file[i] != part[1] || last[i] < part[2] + 0) continue
+        if (best == "" || first[i] < bestfirst) { best = number[i]; bestfirst = first[i] }
+      }
+      print (best == "" ? "?" : best), $0
+    }
+  ' "$1" -
+}
+
+# Everything cargo-mutants says about a step goes through one function: the exercise regions
+# only, the reviewed exclusions, that step's package.
+cargo_mutants() {
+  local package=$1 diff=$2; shift 2
+  (cd "$ROOT" && "$MUTANTS" mutants --package "$package" --in-diff "$diff" "$@")
+}
+
+# Restores nothing by itself, but refuses to end quietly if a mutant was left in a file.
+check_restored() {
+  local left
+  left=$(cd "$ROOT" && grep -rlF -- "$MARKER" solutions 2>/dev/null || true)
+  [ -z "$left" ] || die "cargo-mutants left a mutant in: $left (restore with git checkout -- <file>, after saving your own edits)"
+}
+
+install_cargo_mutants
+if ! $list; then
+  if ! kubectl get --raw /readyz >/dev/null 2>&1; then
+    die "no cluster answers for context '$(kubectl config current-context 2>/dev/null || echo none)': the checks' end-to-end tests need one. Start one with scripts/cluster-up.sh, then run scripts/mutants.sh again."
+  fi
+  trap check_restored EXIT
+fi
+
+mkdir -p "$OUT"
+report="$OUT/report.txt"
+$list || : >"$report"
+unexplained=0
+for nn in "${steps[@]}"; do
+  dir=$(ls -d "$ROOT"/solutions/"$nn"-*/ 2>/dev/null | head -n 1) || true
+  [ -n "$dir" ] || die "there is no step $nn (steps: $(ls "$ROOT/solutions" | grep '^[0-9]' | tr '\n' ' '))"
+  dir=${dir%/}
+  package=$(sed -n 's/^name = "\(.*\)"$/\1/p' "$dir/Cargo.toml" | head -n 1)
+  work="$OUT/$nn"
+  mkdir -p "$work"
+  regions "$dir" >"$work/regions.txt"
+  if [ ! -s "$work/regions.txt" ]; then
+    say "step $nn ($package) has no exercise regions; nothing to mutate"
+    continue
+  fi
+  region_diff "$work/regions.txt" >"$work/regions.diff"
+
+  # What the exercises offer (no config), and what is left once the explained ones are excluded.
+  cargo_mutants "$package" "$work/regions.diff" --list --no-config | sort >"$work/all.txt"
+  cargo_mutants "$package" "$work/regions.diff" --list --config "$CONFIG" | sort >"$work/to-test.txt"
+  comm -23 "$work/all.txt" "$work/to-test.txt" >"$work/explained.txt"
+  if $list; then
+    say "step $nn ($package): $(wc -l <"$work/to-test.txt") mutants to test, $(wc -l <"$work/explained.txt") explained in scripts/mutants.toml"
+    exercise_of "$work/regions.txt" <"$work/to-test.txt" | sed 's/^/    /'
+    exercise_of "$work/regions.txt" <"$work/explained.txt" | sed 's/^/    (explained) /'
+    continue
+  fi
+
+  # The unmutated check must pass first; how long it takes sets the timeout for the mutants.
+  say "step $nn ($package): building and running its check unmutated (cargo test -p $package -- --include-ignored)"
+  run_with_progress "build $package's tests" "$work/baseline-build.log" \
+    bash -c "cd '$ROOT' && cargo test -p '$package' --no-run"
+  start=$(now)
+  run_with_progress "$package's check, unmutated" "$work/baseline.log" \
+    bash -c "cd '$ROOT' && cargo test -p '$package' -- --include-ignored" \
+    || die "step $nn's check fails on the solution itself (see $work/baseline.log); fix that first"
+  baseline=$(( $(now) - start ))
+  timeout=$(( baseline * 4 > 60 ? baseline * 4 : 60 ))
+  say "step $nn ($package): $(wc -l <"$work/to-test.txt") mutants, each tested against the check (${baseline}s unmutated; timeout ${timeout}s)"
+  start=$(now)
+  set +e
+  cargo_mutants "$package" "$work/regions.diff" --config "$CONFIG" --in-place --baseline=skip \
+    --timeout "$timeout" --output "$work" --no-shuffle -- -- --include-ignored
+  status=$?
+  set -e
+  check_restored
+  elapsed=$(( $(now) - start ))
+  case $status in
+    0|2|3) ;;
+    *) die "cargo-mutants failed on step $nn (exit $status); see $work/mutants.out" ;;
+  esac
+
+  # The report: per exercise, how many mutants each outcome had.
+  results="$work/mutants.out"
+  for outcome in caught missed timeout unviable; do
+    touch "$results/$outcome.txt"
+    exercise_of "$work/regions.txt" <"$results/$outcome.txt" | sed "s/^/$outcome /"
+  done >"$work/outcomes.txt"
+  exercise_of "$work/regions.txt" <"$work/explained.txt" | sed 's/^/explained /' >>"$work/outcomes.txt"
+  {
+    printf 'step %s (%s): %s mutants in %ss (check %ss unmutated)\n' "$nn" "$package" \
+      "$(wc -l <"$work/to-test.txt")" "$elapsed" "$baseline"
+    printf '  %-9s %6s %7s %7s %9s %9s %10s\n' exercise tried caught missed unviable timeouts explained
+    cut -d' ' -f4 "$work/regions.txt" | sort -u -V | while read -r number; do
+      awk -v n="$number" '
+        $2 == n { count[$1]++; if ($1 != "explained") tried++ }
+        END {
+          printf "  %-9s %6d %7d %7d %9d %9d %10d\n", n, tried, count["caught"], count["missed"],
+            count["unviable"], count["timeout"], count["explained"]
+        }
+      ' "$work/outcomes.txt"
+    done
+    awk '$1 == "missed" { $1 = "  MISSED"; print }' "$work/outcomes.txt"
+  } | tee -a "$report"
+  missed=$(grep -c '^missed ' "$work/outcomes.txt" || true)
+  unexplained=$(( unexplained + missed ))
+done
+
+$list && exit 0
+echo
+if [ "$unexplained" -gt 0 ]; then
+  echo "$unexplained mutants survived the checks (MISSED above): each is a wrong answer a check accepts." >&2
+  echo "Kill each with a test that fails on it, or, if it behaves exactly like the solution, explain it in scripts/mutants.toml." >&2
+  echo "report: ${report#"$ROOT"/}" >&2
+  exit 1
+fi
+say "every mutant of the exercises was caught or is explained; report: ${report#"$ROOT"/}"
