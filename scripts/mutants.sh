@@ -11,7 +11,9 @@
 # check against each: its unit and end-to-end tests, as scripts/check.sh runs them. A mutant the
 # tests reject is caught; one they pass is missed, a wrong answer the check would accept. A mutant
 # that does not compile is unviable; one whose tests run past the timeout has not passed them
-# either, and is counted apart.
+# either, and is counted apart. To save builds, a step whose library has unit tests runs each
+# mutant against those first (one test binary, no cluster); only the mutants they miss run
+# against the whole check.
 #
 # A mutant that no test can catch, because it behaves exactly like the solution, is excluded with
 # its reason in scripts/mutants.toml and counted as explained. The run fails on any other missed
@@ -31,7 +33,7 @@ usage="usage: scripts/mutants.sh [--list] [NN ...]"
 list=false steps=()
 for arg in "$@"; do
   case "$arg" in
-    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --list) list=true ;;
     [0-9]|[0-9][0-9]) steps+=("$(printf '%02d' "$((10#$arg))")") ;;
     *) die "$usage" ;;
@@ -117,6 +119,35 @@ cargo_mutants() {
   (cd "$ROOT" && "$MUTANTS" mutants --package "$package" --in-diff "$diff" "$@")
 }
 
+# mutate PACKAGE DIFF OUTPUT TIMEOUT ONLY -- [--lib] [TEST_BINARY_ARGS...]: tests the exercises' mutants
+# in place, each against `cargo test -p PACKAGE [--lib] -- TEST_BINARY_ARGS`; ONLY, unless /dev/null, is a
+# list of the mutants to test (cargo-mutants' names). Results in OUTPUT/mutants.out.
+mutate() {
+  local package=$1 diff=$2 output=$3 timeout=$4 only=$5 status name
+  shift 6
+  local cargo_test_args=()
+  [ "${1:-}" = --lib ] && { cargo_test_args=(--lib); shift; }
+  local filters=()
+  if [ "$only" != /dev/null ]; then
+    while read -r name; do
+      filters+=(--re "^$(printf '%s' "$name" | sed 's#[][\.*^$+?(){}|]#\\&#g')\$")
+    done <"$only"
+  fi
+  mkdir -p "$output"
+  set +e
+  cargo_mutants "$package" "$diff" --config "$CONFIG" --in-place --baseline=skip --no-shuffle \
+    --timeout "$timeout" --output "$output" "${filters[@]}" -- "${cargo_test_args[@]}" -- "$@"
+  status=$?
+  set -e
+  check_restored
+  case $status in
+    0|2|3) ;;
+    *) die "cargo-mutants failed on $package (exit $status); see $output/mutants.out" ;;
+  esac
+  local outcome
+  for outcome in caught missed timeout unviable; do touch "$output/mutants.out/$outcome.txt"; done
+}
+
 # Restores nothing by itself, but refuses to end quietly if a mutant was left in a file.
 check_restored() {
   local left
@@ -171,25 +202,36 @@ for nn in "${steps[@]}"; do
     || die "step $nn's check fails on the solution itself (see $work/baseline.log); fix that first"
   baseline=$(( $(now) - start ))
   timeout=$(( baseline * 4 > 60 ? baseline * 4 : 60 ))
-  say "step $nn ($package): $(wc -l <"$work/to-test.txt") mutants, each tested against the check (${baseline}s unmutated; timeout ${timeout}s)"
   start=$(now)
-  set +e
-  cargo_mutants "$package" "$work/regions.diff" --config "$CONFIG" --in-place --baseline=skip \
-    --timeout "$timeout" --output "$work" --no-shuffle -- -- --include-ignored
-  status=$?
-  set -e
-  check_restored
+  rm -rf "$work/unit" "$work/full"
+  : >"$work/unit-caught.txt"; : >"$work/unviable.txt"; cp "$work/to-test.txt" "$work/for-full.txt"
+
+  # Phase 1, when the library has unit tests: each mutant against them alone, which builds one
+  # test binary and needs no cluster. What they catch, the whole check catches too.
+  if grep -rqF '#[cfg(test)]' "$dir/src" && [ -s "$work/to-test.txt" ]; then
+    say "step $nn ($package): $(wc -l <"$work/to-test.txt") mutants, first against the unit tests (cargo test --lib)"
+    mutate "$package" "$work/regions.diff" "$work/unit" 60 /dev/null -- --lib
+    cp "$work/unit/mutants.out/caught.txt" "$work/unit-caught.txt"
+    cp "$work/unit/mutants.out/unviable.txt" "$work/unviable.txt"
+    sort "$work/unit/mutants.out/missed.txt" "$work/unit/mutants.out/timeout.txt" >"$work/for-full.txt"
+  fi
+
+  # Phase 2: the rest against the whole check, end-to-end tests included.
+  : >"$work/full-caught.txt"; : >"$work/missed.txt"; : >"$work/timeout.txt"
+  if [ -s "$work/for-full.txt" ]; then
+    say "step $nn ($package): $(wc -l <"$work/for-full.txt") mutants against the whole check (${baseline}s unmutated; timeout ${timeout}s)"
+    mutate "$package" "$work/regions.diff" "$work/full" "$timeout" "$work/for-full.txt" -- --include-ignored
+    cp "$work/full/mutants.out/caught.txt" "$work/full-caught.txt"
+    cat "$work/full/mutants.out/unviable.txt" >>"$work/unviable.txt"
+    cp "$work/full/mutants.out/missed.txt" "$work/missed.txt"
+    cp "$work/full/mutants.out/timeout.txt" "$work/timeout.txt"
+  fi
   elapsed=$(( $(now) - start ))
-  case $status in
-    0|2|3) ;;
-    *) die "cargo-mutants failed on step $nn (exit $status); see $work/mutants.out" ;;
-  esac
 
   # The report: per exercise, how many mutants each outcome had.
-  results="$work/mutants.out"
+  sort -o "$work/caught.txt" "$work/unit-caught.txt" "$work/full-caught.txt"
   for outcome in caught missed timeout unviable; do
-    touch "$results/$outcome.txt"
-    exercise_of "$work/regions.txt" <"$results/$outcome.txt" | sed "s/^/$outcome /"
+    exercise_of "$work/regions.txt" <"$work/$outcome.txt" | sed "s/^/$outcome /"
   done >"$work/outcomes.txt"
   exercise_of "$work/regions.txt" <"$work/explained.txt" | sed 's/^/explained /' >>"$work/outcomes.txt"
   {
