@@ -15,9 +15,10 @@
 # mutant against those first (one test binary, no cluster); only the mutants they miss run
 # against the whole check.
 #
-# A mutant that no test can catch, because it behaves exactly like the solution, is excluded with
-# its reason in scripts/mutants.toml and counted as explained. The run fails on any other missed
-# mutant; kill it with a test that fails on it.
+# A mutant that no test should catch, because it behaves like the solution in everything the
+# exercise asks for, is listed with its reason in scripts/mutants-explained.txt: it is not tested
+# and counts as explained. The run fails on any other missed mutant; kill it with a test that
+# fails on it.
 #
 # Needs a cluster: the end-to-end tests run against your kubeconfig's current context. Slow (a few
 # minutes for a step whose tests are pure, much longer for one whose tests need the cluster) and
@@ -25,7 +26,7 @@
 # file after each mutant: do not edit solutions/ while it runs. The first run installs
 # cargo-mutants (pinned as CARGO_MUTANTS_VERSION in scripts/versions.env) from crates.io into the
 # workshop cache. Reports go to target/mutants/: a summary in report.txt, and cargo-mutants' own
-# output (a log per mutant) in NN/mutants.out/.
+# output (a log per mutant) in NN/unit/mutants.out/ and NN/full/mutants.out/.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -33,7 +34,7 @@ usage="usage: scripts/mutants.sh [--list] [NN ...]"
 list=false steps=()
 for arg in "$@"; do
   case "$arg" in
-    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --list) list=true ;;
     [0-9]|[0-9][0-9]) steps+=("$(printf '%02d' "$((10#$arg))")") ;;
     *) die "$usage" ;;
@@ -44,7 +45,7 @@ if [ ${#steps[@]} -eq 0 ]; then
 fi
 
 MUTANTS="$WORKSHOP_CACHE/tools/bin/cargo-mutants"
-CONFIG="$ROOT/scripts/mutants.toml"
+EXPLAINED="$ROOT/scripts/mutants-explained.txt"
 OUT="$ROOT/target/mutants"
 MARKER='~ changed by cargo-mutants ~'
 
@@ -119,24 +120,22 @@ cargo_mutants() {
   (cd "$ROOT" && "$MUTANTS" mutants --package "$package" --in-diff "$diff" "$@")
 }
 
-# mutate PACKAGE DIFF OUTPUT TIMEOUT ONLY -- [--lib] [TEST_BINARY_ARGS...]: tests the exercises' mutants
-# in place, each against `cargo test -p PACKAGE [--lib] -- TEST_BINARY_ARGS`; ONLY, unless /dev/null, is a
-# list of the mutants to test (cargo-mutants' names). Results in OUTPUT/mutants.out.
+# mutate PACKAGE DIFF OUTPUT TIMEOUT SKIP -- [--lib] [TEST_BINARY_ARGS...]: tests the exercises'
+# mutants in place, each against `cargo test -p PACKAGE [--lib] -- TEST_BINARY_ARGS`, except those
+# named in the file SKIP. Results in OUTPUT/mutants.out.
 mutate() {
-  local package=$1 diff=$2 output=$3 timeout=$4 only=$5 status name
+  local package=$1 diff=$2 output=$3 timeout=$4 skip=$5 status outcome
   shift 6
   local cargo_test_args=()
   [ "${1:-}" = --lib ] && { cargo_test_args=(--lib); shift; }
-  local filters=()
-  if [ "$only" != /dev/null ]; then
-    while read -r name; do
-      filters+=(--re "^$(printf '%s' "$name" | sed 's#[][\.*^$+?(){}|]#\\&#g')\$")
-    done <"$only"
-  fi
-  mkdir -p "$output"
+  # cargo-mutants' --iterate skips the mutants named in previously_caught.txt; its name filters
+  # (--re, --exclude-re) would not do, as they let every struct-field mutant through.
+  rm -rf "$output"
+  mkdir -p "$output/mutants.out"
+  cp "$skip" "$output/mutants.out/previously_caught.txt"
   set +e
-  cargo_mutants "$package" "$diff" --config "$CONFIG" --in-place --baseline=skip --no-shuffle \
-    --timeout "$timeout" --output "$output" "${filters[@]}" -- "${cargo_test_args[@]}" -- "$@"
+  cargo_mutants "$package" "$diff" --no-config --in-place --baseline=skip --no-shuffle --iterate \
+    --timeout "$timeout" --output "$output" -- "${cargo_test_args[@]}" -- "$@"
   status=$?
   set -e
   check_restored
@@ -144,8 +143,25 @@ mutate() {
     0|2|3) ;;
     *) die "cargo-mutants failed on $package (exit $status); see $output/mutants.out" ;;
   esac
-  local outcome
   for outcome in caught missed timeout unviable; do touch "$output/mutants.out/$outcome.txt"; done
+}
+
+# explained: the names listed in scripts/mutants-explained.txt, each of which must come after a
+# comment that gives its reason.
+explained() {
+  awk -v file="${EXPLAINED#"$ROOT"/}" '
+    /^[[:space:]]*$/ { reason = 0; next }
+    /^[[:space:]]*#/ { reason = 1; next }
+    !reason { printf "error: %s:%d: an entry with no comment above it saying why\n", file, NR > "/dev/stderr"; failed = 1; next }
+    { print }
+    END { exit failed }
+  ' "$EXPLAINED" | sort -u
+}
+
+# without_position: mutant names without their line and column, as scripts/mutants-explained.txt
+# writes them (so that editing the comments above an exercise does not break the list).
+without_position() {
+  sed -E 's/^([^:]+):[0-9]+:[0-9]+: /\1: /'
 }
 
 # Restores nothing by itself, but refuses to end quietly if a mutant was left in a file.
@@ -181,12 +197,20 @@ for nn in "${steps[@]}"; do
   fi
   region_diff "$work/regions.txt" >"$work/regions.diff"
 
-  # What the exercises offer (no config), and what is left once the explained ones are excluded.
+  # What the exercises offer, split into the explained ones and the rest.
   cargo_mutants "$package" "$work/regions.diff" --list --no-config | sort >"$work/all.txt"
-  cargo_mutants "$package" "$work/regions.diff" --list --config "$CONFIG" | sort >"$work/to-test.txt"
-  comm -23 "$work/all.txt" "$work/to-test.txt" >"$work/explained.txt"
+  explained >"$work/explained-names.txt" || die "fix ${EXPLAINED#"$ROOT"/} first"
+  awk 'NR == FNR { known[$0] = 1; next }
+       { name = $0; sub(/:[0-9]+:[0-9]+: /, ": ", name); print (name in known ? "explained" : "test"), $0 }' \
+    "$work/explained-names.txt" "$work/all.txt" >"$work/split.txt"
+  sed -n 's/^explained //p' "$work/split.txt" >"$work/explained.txt"
+  sed -n 's/^test //p' "$work/split.txt" >"$work/to-test.txt"
+  # An entry of this step that matches no mutant any more (the code changed): say so.
+  without_position <"$work/all.txt" | sort -u >"$work/all-names.txt"
+  grep -F "${dir#"$ROOT"/}/" "$work/explained-names.txt" | comm -23 - "$work/all-names.txt" \
+    | sed "s|^|warning: no such mutant any more; remove it from ${EXPLAINED#"$ROOT"/}: |" >&2 || true
   if $list; then
-    say "step $nn ($package): $(wc -l <"$work/to-test.txt") mutants to test, $(wc -l <"$work/explained.txt") explained in scripts/mutants.toml"
+    say "step $nn ($package): $(wc -l <"$work/to-test.txt") mutants to test, $(wc -l <"$work/explained.txt") explained in ${EXPLAINED#"$ROOT"/}"
     exercise_of "$work/regions.txt" <"$work/to-test.txt" | sed 's/^/    /'
     exercise_of "$work/regions.txt" <"$work/explained.txt" | sed 's/^/    (explained) /'
     continue
@@ -204,23 +228,27 @@ for nn in "${steps[@]}"; do
   timeout=$(( baseline * 4 > 60 ? baseline * 4 : 60 ))
   start=$(now)
   rm -rf "$work/unit" "$work/full"
-  : >"$work/unit-caught.txt"; : >"$work/unviable.txt"; cp "$work/to-test.txt" "$work/for-full.txt"
+  : >"$work/unit-caught.txt"; : >"$work/unviable.txt"; : >"$work/unit-timeout.txt"
+  cp "$work/explained.txt" "$work/skip-full.txt"
 
   # Phase 1, when the library has unit tests: each mutant against them alone, which builds one
   # test binary and needs no cluster. What they catch, the whole check catches too.
   if grep -rqF '#[cfg(test)]' "$dir/src" && [ -s "$work/to-test.txt" ]; then
     say "step $nn ($package): $(wc -l <"$work/to-test.txt") mutants, first against the unit tests (cargo test --lib)"
-    mutate "$package" "$work/regions.diff" "$work/unit" 60 /dev/null -- --lib
+    mutate "$package" "$work/regions.diff" "$work/unit" 30 "$work/explained.txt" -- --lib
     cp "$work/unit/mutants.out/caught.txt" "$work/unit-caught.txt"
     cp "$work/unit/mutants.out/unviable.txt" "$work/unviable.txt"
-    sort "$work/unit/mutants.out/missed.txt" "$work/unit/mutants.out/timeout.txt" >"$work/for-full.txt"
+    # A mutant that hangs the unit tests has not passed them: the whole check would hang too.
+    cp "$work/unit/mutants.out/timeout.txt" "$work/unit-timeout.txt"
+    sort "$work/explained.txt" "$work/unit-caught.txt" "$work/unviable.txt" "$work/unit-timeout.txt" >"$work/skip-full.txt"
   fi
 
   # Phase 2: the rest against the whole check, end-to-end tests included.
   : >"$work/full-caught.txt"; : >"$work/missed.txt"; : >"$work/timeout.txt"
-  if [ -s "$work/for-full.txt" ]; then
-    say "step $nn ($package): $(wc -l <"$work/for-full.txt") mutants against the whole check (${baseline}s unmutated; timeout ${timeout}s)"
-    mutate "$package" "$work/regions.diff" "$work/full" "$timeout" "$work/for-full.txt" -- --include-ignored
+  left=$(sort "$work/skip-full.txt" | comm -23 <(sort "$work/all.txt") - | wc -l)
+  if [ "$left" -gt 0 ]; then
+    say "step $nn ($package): $left mutants against the whole check (${baseline}s unmutated; timeout ${timeout}s)"
+    mutate "$package" "$work/regions.diff" "$work/full" "$timeout" "$work/skip-full.txt" -- --include-ignored
     cp "$work/full/mutants.out/caught.txt" "$work/full-caught.txt"
     cat "$work/full/mutants.out/unviable.txt" >>"$work/unviable.txt"
     cp "$work/full/mutants.out/missed.txt" "$work/missed.txt"
@@ -230,6 +258,7 @@ for nn in "${steps[@]}"; do
 
   # The report: per exercise, how many mutants each outcome had.
   sort -o "$work/caught.txt" "$work/unit-caught.txt" "$work/full-caught.txt"
+  sort -o "$work/timeout.txt" "$work/unit-timeout.txt" "$work/timeout.txt"
   for outcome in caught missed timeout unviable; do
     exercise_of "$work/regions.txt" <"$work/$outcome.txt" | sed "s/^/$outcome /"
   done >"$work/outcomes.txt"
@@ -257,7 +286,7 @@ $list && exit 0
 echo
 if [ "$unexplained" -gt 0 ]; then
   echo "$unexplained mutants survived the checks (MISSED above): each is a wrong answer a check accepts." >&2
-  echo "Kill each with a test that fails on it, or, if it behaves exactly like the solution, explain it in scripts/mutants.toml." >&2
+  echo "Kill each with a test that fails on it, or, if it behaves exactly like the solution, explain it in ${EXPLAINED#"$ROOT"/}." >&2
   echo "report: ${report#"$ROOT"/}" >&2
   exit 1
 fi
