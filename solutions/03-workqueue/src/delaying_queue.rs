@@ -75,7 +75,10 @@ where
             return;
         }
         let due = Instant::now() + delay.min(MAX_DELAY);
-        let delayer = state.delays.sender.get_or_insert_with(|| self.start_delayer());
+        let delayer = state
+            .delays
+            .sender
+            .get_or_insert_with(|| self.start_delayer());
         // Sending fails only if the delayer is gone, which happens when its runtime shut down:
         // nothing would run the delay anyway.
         let _ = delayer.send(Delayed { due, key });

@@ -144,9 +144,7 @@ impl Mirror {
                 );
                 Ok(())
             }
-            Err(kube::Error::Api(status)) if status.is_already_exists() => {
-                Err(Error::CacheBehind)
-            }
+            Err(kube::Error::Api(status)) if status.is_already_exists() => Err(Error::CacheBehind),
             Err(err) => Err(err.into()),
         }
         // END SOLUTION

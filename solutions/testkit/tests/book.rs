@@ -366,7 +366,10 @@ fn the_book_is_consistent_with_itself_and_with_the_steps() {
     // A Markdown file that SUMMARY.md does not list is never rendered.
     for file in book.files_in("", "md") {
         // Hints are not chapters: chapters include them, and scripts/hint.sh prints them.
-        if file != Path::new("SUMMARY.md") && !file.starts_with("hints") && !chapters.contains(&file) {
+        if file != Path::new("SUMMARY.md")
+            && !file.starts_with("hints")
+            && !chapters.contains(&file)
+        {
             book.problem(format!(
                 "book/src/{} is not listed in SUMMARY.md (so it is not part of the book)",
                 file.display()
@@ -538,7 +541,11 @@ fn the_book_is_consistent_with_itself_and_with_the_steps() {
     }
 
     // Every hint belongs to an exercise.
-    for dir in fs::read_dir(book.src.join("hints")).into_iter().flatten().flatten() {
+    for dir in fs::read_dir(book.src.join("hints"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let name = dir.file_name().to_string_lossy().into_owned();
         if !numbers.contains(&name) {
             book.problem(format!(
