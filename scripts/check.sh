@@ -66,7 +66,7 @@ passed=$(grep -cE '^test .* \.\.\. ok$' "$log" || true)
 failed=$(grep -cE '^test .* \.\.\. FAILED$' "$log" || true)
 skipped=$(grep -cE '^test .* \.\.\. ignored' "$log" || true)
 if [ "$status" -ne 0 ] && [ "$((passed + failed))" -eq 0 ]; then
-  grep -E '^(error|warning)' -A 12 "$log" | head -n 60 >&2 || tail -n 40 "$log" >&2
+  grep -E '^(error|warning)' -A 12 "$log" | awk 'NR <= 60' >&2 || tail -n 40 "$log" >&2
   echo "error: $package does not compile; fix the errors above first." >&2
   exit 2
 fi
@@ -79,7 +79,7 @@ if grep -qE "^warning: .*" "$log" && grep -qE "^ *--> (steps|solutions)/$name/" 
     block != "" && /^ *--> / { keep = index($0, dir) > 0 }
     block != "" && /^$/ { if (keep) print block "\n"; block = ""; keep = 0; next }
     block != "" { block = block "\n" $0 }
-  ' "$log" | head -n 40
+  ' "$log" | awk 'NR <= 40'
 fi
 
 echo
@@ -88,17 +88,19 @@ grep -E '^test .* \.\.\. ok$' "$log" | sed -E 's/^test (.*) \.\.\. ok$/  pass  \
 # left and right values, a todo!'s sentence), or the error the test returned ("Error: ...").
 { grep -E '^test .* \.\.\. FAILED$' "$log" || true; } | sed -E 's/^test (.*) \.\.\. FAILED$/\1/' | while read -r t; do
   printf '  FAIL  %s\n' "$t"
+  # (awk stops itself after 30 lines: a `head` here would end it with SIGPIPE.)
   why=$(awk -v t="$t" '
+    function out(line) { if (++n <= 30) print line }
     $0 == "---- " t " stdout ----" { mine = 1; next }
     mine && (/^---- .* stdout ----$/ || /^failures:$/ || /^successes:$/) { exit }
     !mine { next }
-    /^thread .*panicked at/ { inpanic = 1; if (!(seen[$0]++)) print "panicked at " substr($0, index($0, "panicked at ") + 12); next }
+    /^thread .*panicked at/ { inpanic = 1; if (!(seen[$0]++)) out("panicked at " substr($0, index($0, "panicked at ") + 12)); next }
     inpanic && (/^note: run with/ || /^stack backtrace:/ || /^[[:space:]]*$/) { inpanic = 0; next }
-    inpanic { print "  " $0; next }
+    inpanic { out("  " $0); next }
     /^Error: / { inerr = 1 }
-    inerr && /^[[:space:]]*$/ && ++blank > 1 { inerr = 0 }
-    inerr { print "  " $0 }
-  ' "$log" | head -n 30)
+    inerr && (/^Stack backtrace:/ || (/^[[:space:]]*$/ && ++blank > 1)) { inerr = 0 }
+    inerr { out("  " $0) }
+  ' "$log")
   printf '%s\n' "${why:-see the output of: cargo test -p $package -- --include-ignored $t}" | sed 's/^/        /'
 done
 if [ "$skipped" -gt 0 ]; then

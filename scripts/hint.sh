@@ -31,13 +31,13 @@ else
 fi
 [ -f "$dir/$level.md" ] || die "$dir/$level.md is missing"
 
+if [ "$level" -gt "$seen" ]; then
+  mkdir -p "$(dirname "$seen_file")" && echo "$level" >"$seen_file"
+fi
 case $level in 1) label="the idea" ;; 2) label="the APIs to reach for" ;; 3) label="nearly the code" ;; esac
 echo "Exercise $number, hint $level of 3 ($label):"
 echo
 cat "$dir/$level.md"
-if [ "$level" -gt "$seen" ]; then
-  mkdir -p "$(dirname "$seen_file")" && echo "$level" >"$seen_file"
-fi
 if [ "$level" -lt 3 ]; then
   echo
   echo "(still stuck? scripts/hint.sh $number shows hint $((level + 1)))"
