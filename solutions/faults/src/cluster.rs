@@ -37,36 +37,24 @@ impl Kwok {
         Ok(Self { dir })
     }
 
+    /// Every component as it runs now: what it takes to start it again.
+    pub fn components(&self) -> anyhow::Result<Vec<Component>> {
+        let mut components = Vec::new();
+        for entry in std::fs::read_dir(self.dir.join("pids"))? {
+            let path = entry?.path();
+            let Some(name) = path.file_stem().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let pid = read_pid(&path)?;
+            components.push(Component::of(name, pid)?);
+        }
+        Ok(components)
+    }
+
     /// Kills `component` (`kube-apiserver`, `etcd`) with SIGKILL and starts it again as it was.
     pub fn restart(&self, component: &str) -> anyhow::Result<()> {
-        let pid_file = self.dir.join("pids").join(format!("{component}.pid"));
-        let pid: u32 = std::fs::read_to_string(&pid_file)
-            .with_context(|| format!("reading {}", pid_file.display()))?
-            .trim()
-            .parse()
-            .with_context(|| format!("{} holds no process id", pid_file.display()))?;
-        let proc = PathBuf::from(format!("/proc/{pid}"));
-        let split = |bytes: Vec<u8>| -> Vec<String> {
-            bytes
-                .split(|b| *b == 0)
-                .filter(|part| !part.is_empty())
-                .map(|part| String::from_utf8_lossy(part).into_owned())
-                .collect()
-        };
-        let argv = split(
-            std::fs::read(proc.join("cmdline"))
-                .with_context(|| format!("{component} (pid {pid}) is not running"))?,
-        );
-        let env: HashMap<String, String> = split(std::fs::read(proc.join("environ"))?)
-            .into_iter()
-            .filter_map(|pair| {
-                let (key, value) = pair.split_once('=')?;
-                Some((key.to_string(), value.to_string()))
-            })
-            .collect();
-        let cwd = std::fs::read_link(proc.join("cwd"))?;
-        let (program, args) = argv.split_first().context("empty command line")?;
-
+        let pid = read_pid(&self.pid_file(component))?;
+        let running = Component::of(component, pid)?;
         let killed = std::process::Command::new("kill")
             .args(["-KILL", &pid.to_string()])
             .status()?;
@@ -78,18 +66,45 @@ impl Kwok {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        self.start(&running)
+    }
 
-        let log_path = self.dir.join("logs").join(format!("{component}.log"));
+    /// Starts again every one of `components` that is no longer running, as a kubelet restarts
+    /// the static Pods of a control plane. The controller-manager and the scheduler exit when
+    /// they cannot renew their own leases, which an API server restart of a few seconds causes,
+    /// and kwokctl does not start them again. Returns the names of those it started.
+    pub fn revive(&self, components: &[Component]) -> anyhow::Result<Vec<String>> {
+        let mut revived = Vec::new();
+        for component in components {
+            let pid = read_pid(&self.pid_file(&component.name))?;
+            if !is_running(pid) {
+                self.start(component)?;
+                revived.push(component.name.clone());
+            }
+        }
+        Ok(revived)
+    }
+
+    fn pid_file(&self, component: &str) -> PathBuf {
+        self.dir.join("pids").join(format!("{component}.pid"))
+    }
+
+    /// Starts `component` with its command line, directory and environment; its output goes to
+    /// its log, its process id to its pid file.
+    fn start(&self, component: &Component) -> anyhow::Result<()> {
+        let name = &component.name;
+        let log_path = self.dir.join("logs").join(format!("{name}.log"));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log_path)
             .with_context(|| format!("opening {}", log_path.display()))?;
+        let (program, args) = component.argv.split_first().context("empty command line")?;
         let child = std::process::Command::new(program)
             .args(args)
-            .current_dir(cwd)
+            .current_dir(&component.cwd)
             .env_clear()
-            .envs(env)
+            .envs(&component.env)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -97,18 +112,67 @@ impl Kwok {
             .process_group(0)
             .spawn()
             .with_context(|| format!("starting {program} again"))?;
-        std::fs::write(&pid_file, child.id().to_string())?;
+        std::fs::write(self.pid_file(name), child.id().to_string())?;
         // A component that cannot start (its port still taken, say) exits at once: say so here,
         // rather than as a minute of refused connections later.
         std::thread::sleep(Duration::from_secs(1));
         if !is_running(child.id()) {
             bail!(
-                "{component} exited at once after its restart; see {}",
+                "{name} exited at once after its restart; see {}",
                 log_path.display()
             );
         }
         Ok(())
     }
+}
+
+/// What it takes to start a component again, read from `/proc/<pid>/` while it runs.
+#[derive(Debug, Clone)]
+pub struct Component {
+    name: String,
+    argv: Vec<String>,
+    env: HashMap<String, String>,
+    cwd: PathBuf,
+}
+
+impl Component {
+    fn of(name: &str, pid: u32) -> anyhow::Result<Self> {
+        let proc = PathBuf::from(format!("/proc/{pid}"));
+        let split = |bytes: Vec<u8>| -> Vec<String> {
+            bytes
+                .split(|b| *b == 0)
+                .filter(|part| !part.is_empty())
+                .map(|part| String::from_utf8_lossy(part).into_owned())
+                .collect()
+        };
+        let argv = split(
+            std::fs::read(proc.join("cmdline"))
+                .with_context(|| format!("{name} (pid {pid}) is not running"))?,
+        );
+        anyhow::ensure!(!argv.is_empty(), "{name} (pid {pid}) is not running");
+        let env = split(std::fs::read(proc.join("environ"))?)
+            .into_iter()
+            .filter_map(|pair| {
+                let (key, value) = pair.split_once('=')?;
+                Some((key.to_string(), value.to_string()))
+            })
+            .collect();
+        let cwd = std::fs::read_link(proc.join("cwd"))?;
+        Ok(Self {
+            name: name.to_string(),
+            argv,
+            env,
+            cwd,
+        })
+    }
+}
+
+fn read_pid(path: &std::path::Path) -> anyhow::Result<u32> {
+    std::fs::read_to_string(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .trim()
+        .parse()
+        .with_context(|| format!("{} holds no process id", path.display()))
 }
 
 /// Whether any thread of process `pid` is still alive. The main thread of a killed Go program
