@@ -140,7 +140,9 @@ fn not_a_mirror(source: &ConfigMap, companion: &ConfigMap) -> Option<String> {
 }
 
 /// Every violation of the Task Runner's invariants in a namespace: every run has at most one
-/// Pod, and a phase consistent with it; with `settled`, every run whose Task exists is final.
+/// Pod, and a phase consistent with it; with `settled`, every run whose Task exists has been
+/// started, and the runs have caught up with their Pods. Whether a Pod ends is the node's
+/// business: a run whose Pod still runs may still run.
 pub async fn taskruns(
     runs: &Api<TaskRun>,
     pods: &Api<Pod>,
@@ -192,8 +194,9 @@ pub async fn taskruns(
             ));
         }
         let waits_for_task = reason == "TaskNotFound";
-        if settled && !waits_for_task && !run.phase().is_some_and(TaskRunPhase::is_terminal) {
-            wrong.push(format!("run {name} is not final: {:?}", run.phase()));
+        let done = run.phase().is_some_and(TaskRunPhase::is_terminal);
+        if settled && !waits_for_task && !done && theirs.is_empty() {
+            wrong.push(format!("run {name} never started: {:?}", run.phase()));
         }
     }
     Ok(wrong)
