@@ -475,7 +475,7 @@ fn relisting(
     api: Api<ConfigMap>,
     relist: Arc<Notify>,
     gap: Duration,
-) -> informer::informer::WatchEvents<ConfigMap> {
+) -> informer::WatchEvents<ConfigMap> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         loop {
