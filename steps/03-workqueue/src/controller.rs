@@ -290,9 +290,13 @@ mod tests {
         let start = Instant::now();
         let mut times = Vec::new();
         while outcomes.last().is_none_or(|o: &Outcome| o.error.is_some()) {
-            let outcome = process_next(&queue, &flaky)
-                .await
-                .expect("the queue is open");
+            // Bounded, so that a queue that loses the key fails the test instead of hanging it
+            // (on the paused clock the hour passes at once when nothing else can run).
+            let outcome =
+                tokio::time::timeout(Duration::from_secs(3600), process_next(&queue, &flaky))
+                    .await
+                    .expect("process_next waited an hour for the key it had to retry")
+                    .expect("the queue is open");
             times.push(start.elapsed());
             outcomes.push(outcome);
         }
