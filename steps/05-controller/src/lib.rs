@@ -15,9 +15,10 @@
 //! back off per object. `error_policy` returns when to retry, but the runtime does not count a
 //! key's failures, so the count lives in [`Context`], in step 03's exponential limiter, and a
 //! success resets it.
-// Starter code: the imports and parameters that the TODOs below need are unused until you
-// write them. Once they are done, delete the `allow` below and the compiler checks you left none.
-#![allow(unused)]
+// Starter code: the imports, parameters and helpers that the TODOs below need are unused
+// until you write them. Once they are done, delete the `allow` below: the compiler then
+// checks that you left none.
+#![allow(unused_imports, unused_variables, dead_code)]
 
 use std::future::Future;
 use std::sync::Arc;

@@ -9,9 +9,10 @@
 //! one it does not declare all fail the run with a message naming the parameter. And the
 //! replacement happens once: a value that itself contains `$(params.x)` is inserted as it is, so
 //! what a user types into a run can never reach into other parameters.
-// Starter code: the imports and parameters that the TODOs below need are unused until you
-// write them. Once they are done, delete the `allow` below and the compiler checks you left none.
-#![allow(unused)]
+// Starter code: the imports, parameters and helpers that the TODOs below need are unused
+// until you write them. Once they are done, delete the `allow` below: the compiler then
+// checks that you left none.
+#![allow(unused_imports, unused_variables, dead_code)]
 
 use std::collections::BTreeMap;
 

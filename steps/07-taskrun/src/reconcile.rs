@@ -15,9 +15,10 @@
 //! status write carries the run's resourceVersion, so a write based on an out-of-date copy of the
 //! run (the cache lags behind our own writes) is refused with a conflict and simply retried on
 //! the fresh copy: the controller never overwrites news it has not seen.
-// Starter code: the imports and parameters that the TODOs below need are unused until you
-// write them. Once they are done, delete the `allow` below and the compiler checks you left none.
-#![allow(unused)]
+// Starter code: the imports, parameters and helpers that the TODOs below need are unused
+// until you write them. Once they are done, delete the `allow` below: the compiler then
+// checks that you left none.
+#![allow(unused_imports, unused_variables, dead_code)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -12,9 +12,10 @@
 //!   Unknown), as the Kubernetes API conventions ask, not when its message does.
 //!
 //! The phase only moves forward: Pending, Running, then Succeeded or Failed, which are final.
-// Starter code: the imports and parameters that the TODOs below need are unused until you
-// write them. Once they are done, delete the `allow` below and the compiler checks you left none.
-#![allow(unused)]
+// Starter code: the imports, parameters and helpers that the TODOs below need are unused
+// until you write them. Once they are done, delete the `allow` below: the compiler then
+// checks that you left none.
+#![allow(unused_imports, unused_variables, dead_code)]
 
 use crds::taskrun::SUCCEEDED_CONDITION;
 use crds::{StepResult, TaskRun, TaskRunPhase, TaskRunStatus, TaskSpec};

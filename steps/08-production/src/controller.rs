@@ -7,9 +7,10 @@
 //! changed while it stood by is missed.
 //!
 //! The reconcile logic itself is step 07's, unchanged: [`taskrun::reconcile::reconcile`].
-// Starter code: the imports and parameters that the TODOs below need are unused until you
-// write them. Once they are done, delete the `allow` below and the compiler checks you left none.
-#![allow(unused)]
+// Starter code: the imports, parameters and helpers that the TODOs below need are unused
+// until you write them. Once they are done, delete the `allow` below: the compiler then
+// checks that you left none.
+#![allow(unused_imports, unused_variables, dead_code)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

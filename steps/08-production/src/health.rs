@@ -12,9 +12,10 @@
 //!   re-list), so every replica becomes ready, and a rolling update of two replicas can proceed.
 //!
 //! `/metrics` serves [`crate::metrics::Metrics`] to Prometheus.
-// Starter code: the imports and parameters that the TODOs below need are unused until you
-// write them. Once they are done, delete the `allow` below and the compiler checks you left none.
-#![allow(unused)]
+// Starter code: the imports, parameters and helpers that the TODOs below need are unused
+// until you write them. Once they are done, delete the `allow` below: the compiler then
+// checks that you left none.
+#![allow(unused_imports, unused_variables, dead_code)]
 
 use std::future::Future;
 use std::sync::Arc;

@@ -29,9 +29,10 @@
 //! Like client-go's, this election is not *fencing*: a leader cut off from the API server keeps
 //! acting until its renew deadline passes, and clocks that disagree by more than the lease
 //! duration break it. The reconciler tolerates the overlap: every write it makes is conditional.
-// Starter code: the imports and parameters that the TODOs below need are unused until you
-// write them. Once they are done, delete the `allow` below and the compiler checks you left none.
-#![allow(unused)]
+// Starter code: the imports, parameters and helpers that the TODOs below need are unused
+// until you write them. Once they are done, delete the `allow` below: the compiler then
+// checks that you left none.
+#![allow(unused_imports, unused_variables, dead_code)]
 
 use std::future::Future;
 use std::time::Duration;

@@ -5,9 +5,10 @@
 //! controller stops taking work, lets the reconciles in flight finish (within a bound of its
 //! own, shorter than the grace period), releases its Lease so a standby takes over at once,
 //! and exits 0. At a terminal, Ctrl-C (SIGINT) does the same.
-// Starter code: the imports and parameters that the TODOs below need are unused until you
-// write them. Once they are done, delete the `allow` below and the compiler checks you left none.
-#![allow(unused)]
+// Starter code: the imports, parameters and helpers that the TODOs below need are unused
+// until you write them. Once they are done, delete the `allow` below: the compiler then
+// checks that you left none.
+#![allow(unused_imports, unused_variables, dead_code)]
 
 // ANCHOR: signal
 // TODO(exercise 8.6): Wait for the first of SIGTERM and Ctrl-C, and log which one came.
