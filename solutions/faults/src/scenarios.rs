@@ -477,9 +477,12 @@ fn relisting(
     gap: Duration,
 ) -> informer::WatchEvents<ConfigMap> {
     let (tx, rx) = mpsc::unbounded_channel();
+    // Small pages, as a big cluster's lists have many: a list then takes several round trips,
+    // and workers run while its objects are still on their way to the cache.
+    let config = watcher::Config::default().page_size(10);
     tokio::spawn(async move {
         loop {
-            let mut events = watcher(api.clone(), watcher::Config::default())
+            let mut events = watcher(api.clone(), config.clone())
                 .default_backoff()
                 .boxed();
             loop {
