@@ -309,7 +309,7 @@ capture_05() {
   # Every reconcile, and what the runtime does when the source is gone.
   fresh_namespace
   run_while 05-controller-debug "RUST_LOG=info,connect=debug $controller --namespace $NS" "kube-root-ca\.crt" \
-    "kubectl apply -n $NS -f manifests/samples/colors.yaml" "reconciled source=.*/colors-synced\\." \
+    "kubectl apply -n $NS -f manifests/samples/colors.yaml" "reconciled object=.*/colors-synced\\." \
     "kubectl delete configmap colors -n $NS" "not found in local store"
   # Per-object backoff, kept in the Context.
   fresh_namespace
