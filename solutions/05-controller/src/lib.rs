@@ -162,9 +162,9 @@ pub async fn start(
     let api = informer::configmaps(client.clone(), namespace);
     let (store, writer) = reflector::store();
     // DIAGNOSE 5.4: The mirror creates companions but then stops following its sources: fix it.
-    // With exercises 5.1 to 5.3 done, three end-to-end tests still fail. Run one, read the
+    // With exercises 5.1 to 5.3 done, four end-to-end tests still fail. Run one, read the
     // controller's log at debug level, and find out why before you change anything.
-    // Proved by: creates_a_companion_and_follows_the_source, heals_a_deleted_or_edited_companion, a_source_named_like_a_companion_works_and_unmanaging_removes_its_companion
+    // Proved by: creates_a_companion_and_follows_the_source, heals_a_deleted_or_edited_companion, never_touches_a_foreign_companion, a_source_named_like_a_companion_works_and_unmanaging_removes_its_companion
     // Book: "Step 05 > Diagnose 5.4: the mirror stops following"
     // BEGIN SOLUTION
     let sources = lean_sources(api.clone(), watcher::Config::default(), writer);

@@ -526,11 +526,27 @@ mod tests {
         for phase in ["Pending", "Running"] {
             let pod = pod_in(phase, false);
             assert_eq!(next_for(Some(&pod), minute), Next::Report(&pod), "{phase}");
-            assert_eq!(next_for(Some(&pod), None), Next::Report(&pod), "{phase}, no timeout");
-            assert_eq!(next_for(Some(&pod), up), Next::TimeOut, "{phase}, out of time");
+            assert_eq!(
+                next_for(Some(&pod), None),
+                Next::Report(&pod),
+                "{phase}, no timeout"
+            );
+            assert_eq!(
+                next_for(Some(&pod), up),
+                Next::TimeOut,
+                "{phase}, out of time"
+            );
             let going = pod_in(phase, true);
-            assert_eq!(next_for(Some(&going), minute), Next::PodGone, "{phase}, deleted");
-            assert_eq!(next_for(Some(&going), up), Next::TimeOut, "{phase}, deleted, late");
+            assert_eq!(
+                next_for(Some(&going), minute),
+                Next::PodGone,
+                "{phase}, deleted"
+            );
+            assert_eq!(
+                next_for(Some(&going), up),
+                Next::TimeOut,
+                "{phase}, deleted, late"
+            );
         }
         assert_eq!(next_for(None, minute), Next::PodGone, "no Pod");
         assert_eq!(next_for(None, None), Next::PodGone, "no Pod, no timeout");
@@ -538,10 +554,22 @@ mod tests {
         // A Pod that finished has the last word: late, or being deleted, it is reported.
         for phase in ["Succeeded", "Failed"] {
             let done = pod_in(phase, false);
-            assert_eq!(next_for(Some(&done), up), Next::Report(&done), "{phase}, late");
+            assert_eq!(
+                next_for(Some(&done), up),
+                Next::Report(&done),
+                "{phase}, late"
+            );
             let going = pod_in(phase, true);
-            assert_eq!(next_for(Some(&going), minute), Next::Report(&going), "{phase}, deleted");
-            assert_eq!(next_for(Some(&going), up), Next::Report(&going), "{phase}, both");
+            assert_eq!(
+                next_for(Some(&going), minute),
+                Next::Report(&going),
+                "{phase}, deleted"
+            );
+            assert_eq!(
+                next_for(Some(&going), up),
+                Next::Report(&going),
+                "{phase}, both"
+            );
         }
     }
     // ANCHOR_END: next_test

@@ -372,7 +372,8 @@ pub fn transition(
     }
     // A failure, or a run that waits for something a person must fix.
     let warning = new_condition.status == "False"
-        || [reason::TASK_NOT_FOUND, reason::POD_NAME_TAKEN].contains(&new_condition.reason.as_str());
+        || [reason::TASK_NOT_FOUND, reason::POD_NAME_TAKEN]
+            .contains(&new_condition.reason.as_str());
     let type_ = if warning {
         EventType::Warning
     } else {
@@ -711,7 +712,11 @@ mod tests {
         let condition = succeeded_condition(&status).expect("a condition");
         assert_eq!(condition.status, "Unknown");
         assert_eq!(condition.reason, reason::POD_NAME_TAKEN);
-        assert!(condition.message.contains("r1-pod"), "{}", condition.message);
+        assert!(
+            condition.message.contains("r1-pod"),
+            "{}",
+            condition.message
+        );
         let (type_, reason, _) = transition(None, &status).expect("an event");
         assert_eq!(
             (type_, reason.as_str()),

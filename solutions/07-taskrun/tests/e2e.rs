@@ -474,8 +474,7 @@ async fn a_pod_of_that_name_that_is_not_ours_blocks_the_run() -> anyhow::Result<
     h.run("blocked-1", "quick", None).await?;
     let run = h
         .wait_for("blocked-1", "Pending with PodNameTaken", REACT, |run| {
-            run.phase() == Some(TaskRunPhase::Pending)
-                && reason_of(run).0 == reason::POD_NAME_TAKEN
+            run.phase() == Some(TaskRunPhase::Pending) && reason_of(run).0 == reason::POD_NAME_TAKEN
         })
         .await?;
     let (_, message) = reason_of(&run);
@@ -486,18 +485,27 @@ async fn a_pod_of_that_name_that_is_not_ours_blocks_the_run() -> anyhow::Result<
     // A Warning Event on the run says so too.
     let events: Api<Event> = Api::namespaced(h.admin.clone(), h.ns.name());
     wait_until("a Warning Event PodNameTaken", REACT, || async {
-        let found = events.list(&ListParams::default()).await?.items.into_iter().any(|e| {
-            e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("blocked-1")
-                && e.reason.as_deref() == Some(reason::POD_NAME_TAKEN)
-                && e.type_.as_deref() == Some("Warning")
-        });
+        let found = events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .any(|e| {
+                e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("blocked-1")
+                    && e.reason.as_deref() == Some(reason::POD_NAME_TAKEN)
+                    && e.type_.as_deref() == Some("Warning")
+            });
         Ok(found.then_some(()))
     })
     .await?;
 
     // The stranger's Pod is left as it was: not adopted, not deleted.
     let after = h.pods.get("blocked-1-pod").await?;
-    assert_eq!(after.uid(), stranger.uid(), "the stranger's Pod was replaced");
+    assert_eq!(
+        after.uid(),
+        stranger.uid(),
+        "the stranger's Pod was replaced"
+    );
     assert!(
         after.owner_references().is_empty(),
         "the stranger's Pod was adopted: {:?}",
