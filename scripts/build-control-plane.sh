@@ -93,7 +93,7 @@ if [ ${#missing[@]} -gt 0 ]; then
         dir=$work/kwok; [ -f "$dir/go.mod" ] || new_module "$dir" "sigs.k8s.io/kwok $v"
         pkg=sigs.k8s.io/kwok/cmd/$b
         ldflags+=" -X sigs.k8s.io/kwok/pkg/consts.Version=$v" ;;
-      kube-*)
+      kube-*|kubelet)
         dir=$work/kubernetes; [ -f "$dir/go.mod" ] || setup_kubernetes
         pkg=k8s.io/kubernetes/cmd/$b
         # kwokctl reads `<binary> --version` to choose flags: stamp the real version.

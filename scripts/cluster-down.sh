@@ -17,6 +17,12 @@ while [ $# -gt 0 ]; do
 done
 
 found=false
+source "$ROOT/scripts/lib/node.sh"
+if [ "$(node_owner || true)" = "$name" ]; then
+  say "removing the real node of '$name' (processes, mounts, bridge, iptables chains)"
+  node_down
+  found=true
+fi
 if [ -d "$KWOK_CLUSTERS/$name" ]; then
   kwokctl=$(kwokctl_bin) || die "cluster '$name' was made by kwokctl, which is gone; remove $KWOK_CLUSTERS/$name by hand"
   say "deleting local cluster '$name'"

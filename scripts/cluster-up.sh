@@ -2,6 +2,7 @@
 # Brings up a local Kubernetes cluster for the workshop, or reuses the one that is already there.
 #
 # usage: scripts/cluster-up.sh [--name NAME] [--runtime auto|kind|binary] [--binaries auto|build|download]
+#                              [--real-node]
 #
 #   --name NAME      cluster name (default: workshop). Tests use their own (workshop-test).
 #   --runtime        kind:   a kind cluster in Docker (the usual path when Docker works).
@@ -16,6 +17,10 @@
 #   --binaries       where the binary runtime gets its binaries. auto (default): the ones built
 #                    before, else kwokctl's own download when kwokctl is installed, else build
 #                    them from Go modules (scripts/build-control-plane.sh, once per version).
+#   --real-node      (binary runtime, Linux, root) also a real node where containers really run:
+#                    a kubelet and kube-proxy built from Go modules, with containerd, runc and the
+#                    CNI plugins from the system's packages (installed with apt-get on Debian or
+#                    Ubuntu). Pods land on it; the fake node stays for scale. One per machine.
 #
 # The new context is added to $KUBECONFIG (or ~/.kube/config) and made current. Idempotent: a
 # second run finds the cluster, restarts it if its processes are gone, and returns in seconds.
@@ -24,14 +29,16 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$ROOT/scripts/lib/cluster.sh"
+source "$ROOT/scripts/lib/node.sh"
 
-name=workshop runtime=auto binaries=auto
+name=workshop runtime=auto binaries=auto real_node=false
 while [ $# -gt 0 ]; do
   case "$1" in
     --name) name=${2:?--name needs a value}; shift 2 ;;
     --runtime) runtime=${2:?--runtime needs a value}; shift 2 ;;
     --binaries) binaries=${2:?--binaries needs a value}; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --real-node) real_node=true; shift ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see scripts/cluster-up.sh --help)" ;;
   esac
 done
@@ -41,8 +48,10 @@ case "$binaries" in auto|build|download) ;; *) die "--binaries must be auto, bui
 have kubectl || die "kubectl is not installed: install it (https://kubernetes.io/docs/tasks/tools/), then run this again"
 
 if [ "$runtime" = auto ]; then
-  if have kind && docker info >/dev/null 2>&1; then runtime=kind; else runtime=binary; fi
+  if $real_node; then runtime=binary
+  elif have kind && docker info >/dev/null 2>&1; then runtime=kind; else runtime=binary; fi
 fi
+[ "$runtime" = kind ] && $real_node && die "--real-node is for the binary runtime (on kind every node is real already)"
 start=$(now)
 
 if [ "$runtime" = kind ]; then
@@ -57,8 +66,14 @@ if [ "$runtime" = kind ]; then
   fi
   context="kind-$name"
 else
+  if $real_node; then node_check_host; node_check_free "$name"; fi
   binary_cluster_up "$name" "$binaries"
   context="kwok-$name"
+  if $real_node; then
+    node_up "$name" "$context" "$KWOK_CLUSTERS/$name/kubeconfig.yaml"
+  elif [ "$(node_owner || true)" = "$name" ]; then
+    warn "cluster '$name' had a real node; it is left as it is (scripts/cluster-down.sh removes it)"
+  fi
 fi
 
 kubectl config use-context "$context" >/dev/null

@@ -8,9 +8,13 @@
 #  2. unit tests of every solution (no cluster needed), and the book: its includes, links and
 #     chapters are checked, then it is rendered with mdbook;
 #  3. a throwaway cluster of its own (name workshop-test, its own kubeconfig and ports; your
-#     cluster and kubeconfig are never touched), brought up while nothing waits on it;
+#     cluster and kubeconfig are never touched), brought up while nothing waits on it; on Linux
+#     as root it gets a real node (cluster-up.sh --real-node), so Tasks really run; where that
+#     cannot be, it says so loudly and tests on the fake node only;
 #  4. the local cluster's own end-to-end tests, then for every step: scripts/check.sh NN must
-#     pass on the solution and fail on the untouched starter (so no check is vacuous);
+#     pass on the solution and fail on the untouched starter (so no check is vacuous); with a
+#     real node, step 07's end-to-end tests once more on the fake node alone (the path of
+#     Docker-free learners without one);
 #  5. teardown of the test cluster, also on failure.
 # Fails when no end-to-end test ran.
 set -euo pipefail
@@ -84,8 +88,22 @@ if [ -n "${build_pid:-}" ]; then
   wait "$build_pid" || die "building the control plane failed (log above)"
   build_pid=
 fi
-phase "throwaway cluster '$cluster'"
-scripts/cluster-up.sh --name "$cluster"
+# A real node where the machine allows it: Linux, root, and the real node not taken by another
+# cluster (one per machine).
+real_node=()
+source "$ROOT/scripts/lib/cluster.sh"
+source "$ROOT/scripts/lib/node.sh"
+owner=$(node_owner || true)
+if [ "$(uname -s)" != Linux ] || [ "$(id -u)" != 0 ]; then
+  warn "NO REAL NODE: it needs Linux and root; steps 07 and 08 are tested on the fake node only"
+elif [ -n "$owner" ] && [ "$owner" != "$cluster" ] && [ -d "$KWOK_CLUSTERS/$owner" ]; then
+  warn "NO REAL NODE: cluster '$owner' has this machine's real node (scripts/cluster-down.sh --name $owner frees it); steps 07 and 08 are tested on the fake node only"
+else
+  real_node=(--real-node)
+  export WORKSHOP_REAL_NODE=1
+fi
+phase "throwaway cluster '$cluster' ${real_node[*]}"
+scripts/cluster-up.sh --name "$cluster" "${real_node[@]}"
 
 count_e2e() { # LOG: add the pass/fail counts of a cargo test run or a check.sh run to the totals
   local counts
@@ -115,6 +133,22 @@ for dir in solutions/[0-9][0-9]-*/; do
   tail -n 1 "$state/starter-$nn.log"
   [ "$status" -eq 1 ] || { cat "$state/starter-$nn.log" >&2; die "scripts/check.sh $nn should fail (exit 1) on the starter, got exit $status"; }
 done
+
+if [ ${#real_node[@]} -gt 0 ]; then
+  # The fake node's path, which Docker-free learners on other systems get: the real node
+  # cordoned, the fake one untainted, step 07's end-to-end tests once more.
+  phase "step 07 on the fake node alone"
+  kubectl cordon "$NODE_NAME" >/dev/null
+  kubectl taint nodes -l type=kwok "$NODE_FAKE_TAINT-" >/dev/null
+  set +e
+  WORKSHOP_REAL_NODE=0 cargo test -p solution-07-taskrun --locked --test e2e --test plugin -- --ignored 2>&1 | tee "$state/fake-07.log"
+  status=${PIPESTATUS[0]}
+  set -e
+  count_e2e "$state/fake-07.log"
+  kubectl uncordon "$NODE_NAME" >/dev/null
+  kubectl taint nodes -l type=kwok "$NODE_FAKE_TAINT=true:NoSchedule" --overwrite >/dev/null
+  [ "$status" -eq 0 ] || die "step 07's end-to-end tests fail on the fake node"
+fi
 
 [ "$e2e_passed" -gt 0 ] || die "no end-to-end test ran"
 [ "$e2e_failed" -eq 0 ] || die "$e2e_failed end-to-end tests failed"

@@ -7,13 +7,16 @@ KWOK_CLUSTERS="${KWOK_WORKDIR:-$HOME/.kwok}/clusters"
 # The Stages that tell KWOK's fake kubelet what becomes of Pods (see the file's header): without
 # them a Pod that is not a Job's stays Running forever, and the TaskRuns of step 07 never finish.
 KWOK_STAGES="$ROOT/manifests/local-cluster/kwok-stages.yaml"
+# kwokctl's settings that let a real node join (see the file's header).
+KWOKCTL_CONFIG="$ROOT/manifests/local-cluster/kwokctl.yaml"
 # The name of the cluster scripts/test.sh makes and throws away: recreated without asking.
 TEST_CLUSTER=workshop-test
 
-# kwokctl reads the Stages only when it creates a cluster. We note which ones a cluster got
-# (their checksum, next to kwokctl's own state) to notice a cluster made before they changed.
+# kwokctl reads the Stages (and its settings) only when it creates a cluster. We note which ones
+# a cluster got (their checksum, next to kwokctl's own state) to notice a cluster made before
+# they changed.
 stages_sum() {
-  if have sha256sum; then sha256sum "$KWOK_STAGES"; else shasum -a 256 "$KWOK_STAGES"; fi | cut -d ' ' -f 1
+  if have sha256sum; then cat "$KWOK_STAGES" "$KWOKCTL_CONFIG" | sha256sum; else cat "$KWOK_STAGES" "$KWOKCTL_CONFIG" | shasum -a 256; fi | cut -d ' ' -f 1
 }
 stages_file() { echo "$KWOK_CLUSTERS/$1/workshop-stages.sha256"; }
 stages_current() { [ "$(cat "$(stages_file "$1")" 2>/dev/null)" = "$(stages_sum)" ]; }
@@ -36,7 +39,7 @@ binaries_built() {
 # binary_cluster_up NAME BINARIES(auto|build|download)
 binary_cluster_up() {
   local name=$1 binaries=$2 kwokctl
-  local -a flags=(--runtime binary --kube-authorization=true --wait 3m --config "$KWOK_STAGES")
+  local -a flags=(--runtime binary --kube-authorization=true --wait 3m --config "$KWOK_STAGES" --config "$KWOKCTL_CONFIG")
 
   if [ "$binaries" = auto ]; then
     if binaries_built; then binaries=build

@@ -168,21 +168,29 @@ where
             synced = synced_rx => synced.map_err(|_| Error::NeverSynced)?,
         }
 
-        let workers: Vec<_> = (0..workers.max(1))
-            .map(|_| {
-                tokio::spawn(run_worker(
-                    queue.clone(),
-                    reconciler.clone(),
-                    outcomes.clone(),
-                ))
-            })
-            .collect();
-        shutdown.await;
+        let mut running = tokio::task::JoinSet::new();
+        for _ in 0..workers.max(1) {
+            running.spawn(run_worker(
+                queue.clone(),
+                reconciler.clone(),
+                outcomes.clone(),
+            ));
+        }
+        // A worker ends before the shutdown only if its reconcile panicked. Carrying on with
+        // fewer workers would hide the bug; like client-go's `HandleCrash`, stop instead, and
+        // let whatever restarts the process (the kubelet) restart it.
+        let crashed = tokio::select! {
+            () = &mut shutdown => None,
+            Some(ended) = running.join_next() => Some(ended),
+        };
         tracing::info!("shutting down: no new keys, finishing the ones in progress");
         handlers.abort();
         queue.shut_down_with_drain().await;
-        for worker in workers {
-            worker.await?;
+        if let Some(ended) = crashed {
+            ended?;
+        }
+        while let Some(ended) = running.join_next().await {
+            ended?;
         }
         Ok(())
     }
@@ -209,6 +217,20 @@ async fn run_worker<R: Reconciler>(
 }
 // ANCHOR_END: run_worker
 
+// ANCHOR: done_on_drop
+/// Gives a key back to the queue (`done`) when dropped: at the end of `process_next`, and also
+/// when the reconcile panics or its future is dropped half-way. Without it, a panic would leave
+/// the key in `processing` for good: never processed again, and a drain waiting for it forever.
+/// This is Rust's form of client-go's `defer c.workqueue.Done(key)`.
+struct DoneOnDrop<'a>(&'a WorkQueue<String>, String);
+
+impl Drop for DoneOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.done(&self.1);
+    }
+}
+// ANCHOR_END: done_on_drop
+
 // ANCHOR: process_next
 /// Takes one key, reconciles it, and tells the queue how it went. `None` once the queue has
 /// shut down and is empty.
@@ -222,6 +244,7 @@ async fn process_next<R: Reconciler>(queue: &WorkQueue<String>, reconciler: &R) 
     // Book: "Step 03 > Workers".
     // BEGIN SOLUTION
     let key = queue.get().await?;
+    let _done = DoneOnDrop(queue, key.clone());
     let attempt = queue.num_requeues(&key) + 1;
     let started = Instant::now();
     let result = reconciler
@@ -239,7 +262,6 @@ async fn process_next<R: Reconciler>(queue: &WorkQueue<String>, reconciler: &R) 
             Some(queue.add_rate_limited(key.clone())),
         ),
     };
-    queue.done(&key);
     Some(Outcome {
         key,
         attempt,
@@ -311,6 +333,64 @@ mod tests {
             "success resets the backoff"
         );
         assert!(queue.is_empty());
+    }
+
+    /// Panics on every key, as a reconcile with a bug (an `unwrap` on bad data) does.
+    struct Panics;
+
+    impl Reconciler for Panics {
+        type Error = String;
+        async fn reconcile(&self, key: &str) -> Result<(), String> {
+            panic!("reconcile of {key} panicked");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_reconcile_gives_its_key_back() {
+        let queue = WorkQueue::new();
+        queue.add("ns/a".to_string());
+        let worker = tokio::spawn({
+            let queue = queue.clone();
+            async move { process_next(&queue, &Panics).await }
+        });
+        let ended = worker.await.expect_err("the reconcile panicked");
+        assert!(ended.is_panic());
+        // The object changes again: its key must be queued, not stuck behind a dead worker.
+        queue.add("ns/a".to_string());
+        assert_eq!(
+            queue.len(),
+            1,
+            "a key added after its reconcile panicked must be queued again"
+        );
+        tokio::time::timeout(Duration::from_secs(60), queue.shut_down_with_drain())
+            .await
+            .expect("the drain waits for no worker once the panicked one gave its key back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_worker_stops_the_controller_with_an_error() {
+        use futures::StreamExt;
+        use k8s_openapi::api::core::v1::ConfigMap;
+        use kube::runtime::watcher::Event;
+
+        let mut cm = ConfigMap::default();
+        cm.metadata.name = Some("a".into());
+        cm.metadata.namespace = Some("ns".into());
+        cm.metadata.resource_version = Some("1".into());
+        // One object listed, then a watch that stays open.
+        let events = futures::stream::iter([Event::Init, Event::InitApply(cm), Event::InitDone])
+            .map(Ok)
+            .chain(futures::stream::pending());
+        let controller = Controller::new(Informer::from_events(events), Arc::new(Panics));
+        // The shutdown signal never comes: the controller must stop by itself.
+        let run = controller.run(2, |n| n.key().into_iter().collect(), std::future::pending());
+        let result = tokio::time::timeout(Duration::from_secs(600), run)
+            .await
+            .expect("run returns once a worker has panicked, without waiting for a signal");
+        assert!(
+            matches!(&result, Err(Error::Worker(err)) if err.is_panic()),
+            "expected Error::Worker for the panic, got {result:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

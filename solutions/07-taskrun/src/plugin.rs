@@ -403,8 +403,19 @@ pub async fn logs(
                 .map(|s| s.name.clone())
                 .collect::<Vec<_>>()
         });
+    // The Pod says which steps never started: asking for their logs would only get the
+    // kubelet's "waiting to start: PodInitializing".
+    let pod = pods.get_opt(&pod_name).await?;
+    let finished = status.phase.is_some_and(|phase| phase.is_terminal());
     for step in steps {
         writeln!(out, "==> step {step} <==")?;
+        if let Some(note) = pod
+            .as_ref()
+            .and_then(|pod| not_started(pod, &step, finished))
+        {
+            writeln!(out, "({note})")?;
+            continue;
+        }
         let params = LogParams {
             container: Some(step.clone()),
             ..LogParams::default()
@@ -420,6 +431,19 @@ pub async fn logs(
     Ok(())
 }
 // ANCHOR_END: logs
+
+/// What to print instead of the logs of a step whose container never started: in a finished
+/// run it did not run (an earlier step failed, or the run was stopped first); in a run still
+/// going it has not started yet. None for a step that started: it has logs to show.
+pub fn not_started(pod: &Pod, step: &str, finished: bool) -> Option<&'static str> {
+    let started =
+        crate::status::container_status(pod, step).is_some_and(crate::status::has_started);
+    match (started, finished) {
+        (true, _) => None,
+        (false, true) => Some("did not run"),
+        (false, false) => Some("not started yet"),
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -474,6 +498,59 @@ mod tests {
             let parsed = Cli::try_parse_from(["kubectl-task", "start", "hello", "-p", bad]);
             assert!(parsed.is_err(), "{bad}");
         }
+    }
+
+    /// A Pod as the real kubelet reports it after the second of three steps exited 3: the
+    /// third step's container still waits, with the reason `PodInitializing`.
+    fn failed_at_the_second_step() -> Pod {
+        use k8s_openapi::api::core::v1::{
+            ContainerState, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus,
+            PodStatus,
+        };
+        let exited = |name: &str, code| ContainerStatus {
+            name: name.into(),
+            state: Some(ContainerState {
+                terminated: Some(ContainerStateTerminated {
+                    exit_code: code,
+                    ..ContainerStateTerminated::default()
+                }),
+                ..ContainerState::default()
+            }),
+            ..ContainerStatus::default()
+        };
+        let waiting = ContainerStatus {
+            name: "three".into(),
+            state: Some(ContainerState {
+                waiting: Some(ContainerStateWaiting {
+                    reason: Some("PodInitializing".into()),
+                    message: None,
+                }),
+                ..ContainerState::default()
+            }),
+            ..ContainerStatus::default()
+        };
+        Pod {
+            status: Some(PodStatus {
+                phase: Some("Failed".into()),
+                init_container_statuses: Some(vec![exited("one", 0), exited("two", 3)]),
+                container_statuses: Some(vec![waiting]),
+                ..PodStatus::default()
+            }),
+            ..Pod::default()
+        }
+    }
+
+    #[test]
+    fn a_step_that_never_started_did_not_run() {
+        let pod = failed_at_the_second_step();
+        assert_eq!(not_started(&pod, "one", true), None, "it ran: its logs");
+        assert_eq!(not_started(&pod, "two", true), None, "it failed: its logs");
+        assert_eq!(not_started(&pod, "three", true), Some("did not run"));
+        assert_eq!(not_started(&pod, "three", false), Some("not started yet"));
+        assert_eq!(
+            not_started(&Pod::default(), "one", false),
+            Some("not started yet")
+        );
     }
 
     #[test]

@@ -73,148 +73,231 @@ pub struct Observed {
 // ANCHOR_END: observed
 
 /// The status the kubelet reports for the container of step `name`, init or main.
-fn container_status<'a>(pod: &'a Pod, name: &str) -> Option<&'a ContainerStatus> {
+pub fn container_status<'a>(pod: &'a Pod, name: &str) -> Option<&'a ContainerStatus> {
     let status = pod.status.as_ref()?;
     let init = status.init_container_statuses.iter().flatten();
     let main = status.container_statuses.iter().flatten();
     init.chain(main).find(|container| container.name == name)
 }
 
+/// Whether a container has started: it runs, or it ran and ended. One that waits
+/// (`PodInitializing`, `ContainerCreating`) or has no status yet has not.
+pub fn has_started(container: &ContainerStatus) -> bool {
+    container
+        .state
+        .as_ref()
+        .is_some_and(|state| state.running.is_some() || state.terminated.is_some())
+}
+
 // ANCHOR: phase_of
 /// The run's phase, read off its Pod's.
 ///
-/// The Pod's phase decides, with one refinement: a Pod stays `Pending` while its init containers
-/// run, but for the run that is running already, as soon as a step has started.
+/// The Pod's phase decides, with two refinements, both about the moments when the Pod's phase
+/// lags behind its containers:
+///
+/// - a step that exited non-zero fails the run at once. With `restartPolicy: Never` the kubelet
+///   fails the Pod for it, and the steps after it never start: reading the Pod's phase alone,
+///   a status written in between would report the next step as running;
+/// - a Pod stays `Pending` while its init containers run, but for the run that is running
+///   already, as soon as a step has started.
 pub fn phase_of(pod: &Pod) -> TaskRunPhase {
     // EXERCISE 7.1: Map the Pod's phase to the run's.
-    // Succeeded, Failed and Running Pods make runs of the same phase. A Pod that is Pending
-    // (its init containers, which are our steps, run while it is), Unknown, or has no phase yet
-    // makes a Running run once one of its steps has started (a container runs, or ran and
-    // ended), and a Pending run until then.
-    // Proved by: the_run_phase_follows_the_pod_phase_once_a_step_started
+    // Succeeded, Failed and Running Pods make runs of the same phase, with one exception: a step
+    // whose container ended with a non-zero exit code fails the run at once, whatever the Pod's
+    // phase says yet. A Pod that is Pending (its init containers, our steps, run while it is),
+    // Unknown, or has no phase yet makes a Running run once one of its steps has started (a
+    // container runs, or ran and ended), and a Pending run until then.
+    // Proved by: the_run_phase_follows_the_pod_phase, a_failed_step_fails_the_run_before_the_pod
     // Book: "Step 07 > Reading the Pod"
     // BEGIN SOLUTION
     let Some(status) = pod.status.as_ref() else {
         return TaskRunPhase::Pending;
     };
-    let containers = status.init_container_statuses.iter().flatten();
-    let started = containers
-        .chain(status.container_statuses.iter().flatten())
-        .filter_map(|container| container.state.as_ref())
-        .any(|state| state.running.is_some() || state.terminated.is_some());
+    let mut containers = status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .chain(status.container_statuses.iter().flatten());
+    let exited_non_zero = |container: &ContainerStatus| {
+        let state = container.state.as_ref();
+        state
+            .and_then(|s| s.terminated.as_ref())
+            .is_some_and(|t| t.exit_code != 0)
+    };
+    if containers.clone().any(exited_non_zero) {
+        return TaskRunPhase::Failed;
+    }
     match status.phase.as_deref() {
         Some("Succeeded") => TaskRunPhase::Succeeded,
         Some("Failed") => TaskRunPhase::Failed,
         Some("Running") => TaskRunPhase::Running,
-        _ if started => TaskRunPhase::Running,
+        _ if containers.any(has_started) => TaskRunPhase::Running,
         _ => TaskRunPhase::Pending,
     }
     // END SOLUTION
 }
 // ANCHOR_END: phase_of
 
-// ANCHOR: observe
-/// Reads the run's state off its Pod: the phase, each step's result, and why.
-pub fn observe(spec: &TaskSpec, pod: &Pod) -> Observed {
-    let pod_name = pod.name_any();
-    let containers: Vec<(&str, Option<&ContainerStatus>)> = spec
-        .steps
+// ANCHOR: forward
+/// Whether a run may go from phase `from` (none: no status yet) to `to`. The phase only moves
+/// forward: Pending, Running, then Succeeded or Failed, which are final. Staying is allowed.
+///
+/// Pods can report less than we already know: a Pod whose node stopped reporting has the phase
+/// `Unknown`, and its containers may show no running step, which alone reads as Pending. That
+/// must not send a Running run back to Pending.
+pub fn moves_forward(from: Option<TaskRunPhase>, to: TaskRunPhase) -> bool {
+    fn rank(phase: TaskRunPhase) -> u8 {
+        match phase {
+            TaskRunPhase::Pending => 0,
+            TaskRunPhase::Running => 1,
+            TaskRunPhase::Succeeded | TaskRunPhase::Failed => 2,
+        }
+    }
+    match from {
+        None => true,
+        Some(from) if from == to => true,
+        Some(from) if from.is_terminal() => false,
+        Some(from) => rank(to) > rank(from),
+    }
+}
+// ANCHOR_END: forward
+
+/// Each step's result: its container's exit code and reason, once it ended.
+fn step_results(spec: &TaskSpec, pod: &Pod) -> Vec<StepResult> {
+    spec.steps
         .iter()
-        .map(|step| (step.name.as_str(), container_status(pod, &step.name)))
-        .collect();
-    let state = |status: Option<&ContainerStatus>| status.and_then(|s| s.state.clone());
-    // A step's result is its container's exit code and reason, once it ended.
-    let steps: Vec<StepResult> = containers
-        .iter()
-        .map(|(name, status)| {
-            let terminated = state(*status).and_then(|s| s.terminated);
+        .map(|step| {
+            let terminated = container_status(pod, &step.name)
+                .and_then(|s| s.state.as_ref())
+                .and_then(|s| s.terminated.as_ref());
             StepResult {
-                name: name.to_string(),
-                exit_code: terminated.as_ref().map(|t| t.exit_code),
-                reason: terminated.and_then(|t| t.reason),
+                name: step.name.clone(),
+                exit_code: terminated.map(|t| t.exit_code),
+                reason: terminated.and_then(|t| t.reason.clone()),
             }
         })
-        .collect();
-    let finished_at = containers
-        .iter()
-        .filter_map(|(_, status)| state(*status)?.terminated?.finished_at)
-        .max();
-    let phase = phase_of(pod);
+        .collect()
+}
 
+/// When the last container ended, if any did.
+fn finished_at(spec: &TaskSpec, pod: &Pod) -> Option<Time> {
+    spec.steps
+        .iter()
+        .filter_map(|step| container_status(pod, &step.name))
+        .filter_map(|status| {
+            status
+                .state
+                .as_ref()?
+                .terminated
+                .as_ref()?
+                .finished_at
+                .clone()
+        })
+        .max()
+}
+
+// ANCHOR: observe
+/// Reads the run's state off its Pod: the phase, each step's result, and why. One function per
+/// phase says why.
+pub fn observe(spec: &TaskSpec, pod: &Pod) -> Observed {
+    let steps = step_results(spec, pod);
+    let phase = phase_of(pod);
     let (reason, message) = match phase {
-        TaskRunPhase::Succeeded => (
-            reason::SUCCEEDED,
-            match steps.len() {
-                1 => "the step succeeded".to_string(),
-                n => format!("all {n} steps succeeded"),
-            },
-        ),
-        // The first step that exited non-zero is to blame; the steps after it never ran.
-        TaskRunPhase::Failed => match steps.iter().find(|s| s.exit_code.is_some_and(|c| c != 0)) {
-            Some(step) => (
-                reason::STEP_FAILED,
-                format!(
-                    "step {} failed with exit code {}{}",
-                    step.name,
-                    step.exit_code.unwrap_or_default(),
-                    step.reason
-                        .as_deref()
-                        .map(|r| format!(" ({r})"))
-                        .unwrap_or_default()
-                ),
-            ),
-            None => {
-                let pod_status = pod.status.as_ref();
-                let why = pod_status
-                    .and_then(|s| s.message.clone().or_else(|| s.reason.clone()))
-                    .unwrap_or_else(|| "no reason given".into());
-                (reason::POD_FAILED, format!("Pod {pod_name} failed: {why}"))
-            }
-        },
-        TaskRunPhase::Running => {
-            let current = steps
-                .iter()
-                .position(|s| s.exit_code.is_none())
-                .unwrap_or(steps.len().saturating_sub(1));
-            let name = steps.get(current).map(|s| s.name.as_str()).unwrap_or("?");
-            (
-                reason::RUNNING,
-                format!(
-                    "step {name} is running ({} of {})",
-                    current + 1,
-                    steps.len()
-                ),
-            )
-        }
-        TaskRunPhase::Pending => {
-            // A waiting reason other than the usual ones says what is wrong (ErrImagePull...).
-            let waiting = containers.iter().find_map(|(name, status)| {
-                let waiting = state(*status)?.waiting?;
-                let why = waiting.reason?;
-                let usual = ["ContainerCreating", "PodInitializing"].contains(&why.as_str());
-                (!usual).then(|| match waiting.message {
-                    Some(message) => format!(": step {name}: {why}: {message}"),
-                    None => format!(": step {name}: {why}"),
-                })
-            });
-            (
-                reason::PENDING,
-                format!(
-                    "waiting for Pod {pod_name} to start{}",
-                    waiting.unwrap_or_default()
-                ),
-            )
-        }
+        TaskRunPhase::Pending => pending(spec, pod),
+        TaskRunPhase::Running => running(spec, pod, &steps),
+        TaskRunPhase::Succeeded => succeeded(&steps),
+        TaskRunPhase::Failed => pod_failed(pod, &steps),
     };
     Observed {
         phase,
+        finished_at: finished_at(spec, pod),
         steps,
         reason,
         message,
-        finished_at,
     }
 }
 // ANCHOR_END: observe
+
+/// Why a run is Pending: its Pod has not started a step yet. A waiting reason other than the
+/// usual ones says what is wrong (`ErrImagePull`...).
+fn pending(spec: &TaskSpec, pod: &Pod) -> (&'static str, String) {
+    let usual = ["ContainerCreating", "PodInitializing"];
+    let trouble = spec.steps.iter().find_map(|step| {
+        let waiting = container_status(pod, &step.name)?
+            .state
+            .as_ref()?
+            .waiting
+            .as_ref()?;
+        let why = waiting
+            .reason
+            .as_deref()
+            .filter(|why| !usual.contains(why))?;
+        Some(match &waiting.message {
+            Some(message) => format!(": step {}: {why}: {message}", step.name),
+            None => format!(": step {}: {why}", step.name),
+        })
+    });
+    let message = format!(
+        "waiting for Pod {} to start{}",
+        pod.name_any(),
+        trouble.unwrap_or_default()
+    );
+    (reason::PENDING, message)
+}
+
+/// What a Running run is doing: the step whose container runs. Between two steps (one ended,
+/// the next not started yet) the next one is starting. Every step before it exited 0, or the
+/// run would have failed (`phase_of`), so the step named is always the one really next.
+fn running(spec: &TaskSpec, pod: &Pod, steps: &[StepResult]) -> (&'static str, String) {
+    let total = steps.len();
+    let is_running = |name: &str| {
+        container_status(pod, name)
+            .and_then(|s| s.state.as_ref())
+            .is_some_and(|s| s.running.is_some())
+    };
+    let runs = spec.steps.iter().position(|step| is_running(&step.name));
+    let next = steps.iter().position(|s| s.exit_code.is_none());
+    let message = if let Some(i) = runs {
+        format!("step {} is running ({} of {total})", steps[i].name, i + 1)
+    } else if let Some(i) = next {
+        format!("step {} is starting ({} of {total})", steps[i].name, i + 1)
+    } else {
+        "every step has ended; waiting for the Pod to finish".to_string()
+    };
+    (reason::RUNNING, message)
+}
+
+/// A run whose every step exited 0.
+fn succeeded(steps: &[StepResult]) -> (&'static str, String) {
+    let message = match steps.len() {
+        1 => "the step succeeded".to_string(),
+        n => format!("all {n} steps succeeded"),
+    };
+    (reason::SUCCEEDED, message)
+}
+
+/// Why a run failed. The first step that exited non-zero is to blame; the steps after it never
+/// ran. With no such step, the Pod failed on its own (evicted, say), and its reason is given.
+fn pod_failed(pod: &Pod, steps: &[StepResult]) -> (&'static str, String) {
+    if let Some(step) = steps.iter().find(|s| s.exit_code.is_some_and(|c| c != 0)) {
+        let code = step.exit_code.unwrap_or_default();
+        let why = step.reason.as_ref().map(|r| format!(" ({r})"));
+        let message = format!(
+            "step {} failed with exit code {code}{}",
+            step.name,
+            why.unwrap_or_default()
+        );
+        return (reason::STEP_FAILED, message);
+    }
+    let status = pod.status.as_ref();
+    let why = status
+        .and_then(|s| s.message.clone().or_else(|| s.reason.clone()))
+        .unwrap_or_else(|| "no reason given".into());
+    (
+        reason::POD_FAILED,
+        format!("Pod {} failed: {why}", pod.name_any()),
+    )
+}
 
 /// The run's `Succeeded` condition, if it has one.
 pub fn succeeded_condition(status: &TaskRunStatus) -> Option<&Condition> {
@@ -265,6 +348,7 @@ fn base(run: &TaskRun) -> TaskRunStatus {
 }
 
 /// Sets the phase and the condition that goes with it; a final phase gets its completion time.
+/// The callers have checked that the phase moves forward (`moves_forward`).
 fn set_phase(
     status: &mut TaskRunStatus,
     phase: TaskRunPhase,
@@ -281,9 +365,13 @@ fn set_phase(
 }
 
 // ANCHOR: builders
-/// The status of a run whose Task does not exist: Pending, reason TaskNotFound.
+/// The status of a run whose Task does not exist: Pending, reason TaskNotFound. (Only a run
+/// that has not started waits for its Task; one that has keeps its status.)
 pub fn waiting_for_task(run: &TaskRun, now: &Time) -> TaskRunStatus {
     let mut status = base(run);
+    if !moves_forward(status.phase, TaskRunPhase::Pending) {
+        return status;
+    }
     let message = format!(
         "Task {} not found in namespace {}; the run starts when it is created",
         run.spec.task_ref.name,
@@ -320,9 +408,14 @@ pub fn blocked_by_pod(run: &TaskRun, pod_name: &str, now: &Time) -> TaskRunStatu
 }
 
 /// The status of a run that has its Pod: whatever the Pod says, with the Task spec it runs.
+/// A Pod that says less than the run already knows (it would move the phase back) changes
+/// nothing: the run keeps its status.
 pub fn from_pod(run: &TaskRun, spec: &TaskSpec, pod: &Pod, now: &Time) -> TaskRunStatus {
     let observed = observe(spec, pod);
     let mut status = base(run);
+    if !moves_forward(status.phase, observed.phase) {
+        return status;
+    }
     status.pod_name = pod.metadata.name.clone();
     // The Pod's creation is when the run started: the same answer however often we ask.
     status.start_time = status
@@ -343,9 +436,13 @@ pub fn from_pod(run: &TaskRun, spec: &TaskSpec, pod: &Pod, now: &Time) -> TaskRu
 }
 
 /// The status of a run that failed for a reason of the controller's: the Pod was deleted, the
-/// run timed out, or it is invalid. Everything observed so far (Pod, steps) is kept.
+/// run timed out, or it is invalid. Everything observed so far (Pod, steps) is kept. A run that
+/// has already finished keeps its outcome.
 pub fn failed(run: &TaskRun, reason: &str, message: String, now: &Time) -> TaskRunStatus {
     let mut status = base(run);
+    if !moves_forward(status.phase, TaskRunPhase::Failed) {
+        return status;
+    }
     set_phase(
         &mut status,
         TaskRunPhase::Failed,
@@ -520,6 +617,165 @@ mod tests {
         );
     }
     // ANCHOR_END: phase_of_test
+
+    /// A Pod as the kubelet reports it before it started anything: scheduled, every container
+    /// waiting with the reason `PodInitializing` (the Pod has init containers).
+    fn initializing() -> Pod {
+        let init = waiting("PodInitializing");
+        pod("Pending", init.clone(), init.clone(), init)
+    }
+
+    // ANCHOR: real_kubelet_test
+    /// The statuses a real kubelet (1.36) reported, in order, for a Pod like the `hello` Task's
+    /// with its second step (count) failing with `exit 3`. The failed container's end is
+    /// written while the Pod is still Pending, one status before the Pod's phase says Failed.
+    fn a_failing_middle_step() -> Vec<Pod> {
+        let later = waiting("PodInitializing");
+        vec![
+            initializing(),
+            pod("Pending", running(), later.clone(), later.clone()),
+            pod("Pending", exited(0, 1), later.clone(), later.clone()),
+            pod("Pending", exited(0, 1), running(), later.clone()),
+            pod("Pending", exited(0, 1), exited(3, 2), later.clone()),
+            pod("Failed", exited(0, 1), exited(3, 2), later),
+        ]
+    }
+
+    #[test]
+    fn a_failed_step_fails_the_run_before_the_pod() {
+        let messages: Vec<(TaskRunPhase, String)> = a_failing_middle_step()
+            .iter()
+            .map(|p| observe(&spec(), p))
+            .map(|o| (o.phase, o.message))
+            .collect();
+        let failed = "step count failed with exit code 3 (Error)".to_string();
+        assert_eq!(
+            messages,
+            [
+                (
+                    TaskRunPhase::Pending,
+                    "waiting for Pod r1-pod to start".into()
+                ),
+                (
+                    TaskRunPhase::Running,
+                    "step greet is running (1 of 3)".into()
+                ),
+                (
+                    TaskRunPhase::Running,
+                    "step count is starting (2 of 3)".into()
+                ),
+                (
+                    TaskRunPhase::Running,
+                    "step count is running (2 of 3)".into()
+                ),
+                (TaskRunPhase::Failed, failed.clone()),
+                (TaskRunPhase::Failed, failed),
+            ]
+        );
+        for (_, message) in &messages {
+            assert!(
+                !message.contains("goodbye"),
+                "the third step never ran: {message}"
+            );
+        }
+    }
+    // ANCHOR_END: real_kubelet_test
+
+    #[test]
+    fn between_two_steps_the_next_one_is_starting() {
+        let p = pod(
+            "Pending",
+            exited(0, 1),
+            waiting("PodInitializing"),
+            waiting("PodInitializing"),
+        );
+        let observed = observe(&spec(), &p);
+        assert_eq!(observed.phase, TaskRunPhase::Running);
+        assert_eq!(observed.message, "step count is starting (2 of 3)");
+    }
+
+    #[test]
+    fn phases_move_only_forward() {
+        use TaskRunPhase::{Failed, Pending, Running, Succeeded};
+        let all = [Pending, Running, Succeeded, Failed];
+        for to in all {
+            assert!(moves_forward(None, to), "a new run to {to}");
+            assert!(moves_forward(Some(to), to), "staying at {to}");
+        }
+        let forward = [
+            (Pending, Running),
+            (Pending, Succeeded),
+            (Pending, Failed),
+            (Running, Succeeded),
+            (Running, Failed),
+        ];
+        for from in all {
+            for to in all.into_iter().filter(|to| *to != from) {
+                let expected = forward.contains(&(from, to));
+                assert_eq!(moves_forward(Some(from), to), expected, "{from} -> {to}");
+            }
+        }
+    }
+
+    // ANCHOR: unknown_test
+    #[test]
+    fn a_pod_phase_unknown_never_moves_a_running_run_back_to_pending() {
+        let mut r = run();
+        let p = pod(
+            "Pending",
+            exited(0, 1),
+            running(),
+            waiting("PodInitializing"),
+        );
+        r.status = Some(from_pod(&r, &spec(), &p, &at(2)));
+        assert_eq!(r.phase(), Some(TaskRunPhase::Running));
+        // The node stopped reporting: the Pod's phase is Unknown, its containers unknown too.
+        let lost = Pod {
+            metadata: p.metadata.clone(),
+            status: Some(PodStatus {
+                phase: Some("Unknown".into()),
+                ..PodStatus::default()
+            }),
+            ..Pod::default()
+        };
+        assert_eq!(observe(&spec(), &lost).phase, TaskRunPhase::Pending);
+        let status = from_pod(&r, &spec(), &lost, &at(9));
+        assert_eq!(
+            status,
+            r.status.clone().unwrap_or_default(),
+            "nothing changes"
+        );
+    }
+    // ANCHOR_END: unknown_test
+
+    #[test]
+    fn no_pod_and_no_failure_moves_a_run_backwards() {
+        // Every status the kubelet reports for a failing and a succeeding run, in every order,
+        // and the controller's own failures: the run's phase never goes back.
+        let mut pods = a_failing_middle_step();
+        pods.push(pod("Running", exited(0, 1), exited(0, 2), running()));
+        pods.push(pod("Succeeded", exited(0, 1), exited(0, 2), exited(0, 5)));
+        let mut unknown = initializing();
+        if let Some(status) = unknown.status.as_mut() {
+            status.phase = Some("Unknown".into());
+        }
+        pods.push(unknown);
+        for first in &pods {
+            for second in &pods {
+                let mut r = run();
+                r.status = Some(from_pod(&r, &spec(), first, &at(1)));
+                let before = r.phase();
+                let after = from_pod(&r, &spec(), second, &at(2)).phase;
+                let then_failed = failed(&r, reason::POD_DELETED, "gone".into(), &at(3)).phase;
+                for next in [after, then_failed].into_iter().flatten() {
+                    assert!(
+                        moves_forward(before, next),
+                        "{before:?} -> {next} after {first:?} then {second:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_new_pod_is_pending() {

@@ -6,7 +6,7 @@
 mod common;
 
 use clap::Parser;
-use common::{FINISH, Harness};
+use common::{FINISH, Harness, containers_really_run};
 use taskrun::plugin::{self, Cli, Outcome};
 
 /// Runs `kubectl task <args>` in the harness's namespace; returns the outcome and the output.
@@ -129,8 +129,7 @@ async fn list_shows_the_runs_and_logs_every_step() -> anyhow::Result<()> {
         .unwrap_or_default()
         .to_string();
 
-    // One section per step, in order. (The Docker-free cluster runs no containers, so there is
-    // no output to show; kind shows "hello" and "bye".)
+    // One section per step, in order. (What each step printed: the next test.)
     let (outcome, logs) = kubectl_task(&h, &["logs", &run]).await?;
     outcome?;
     let headers: Vec<_> = logs.lines().filter(|l| l.starts_with("==> ")).collect();
@@ -141,3 +140,65 @@ async fn list_shows_the_runs_and_logs_every_step() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+// ANCHOR: e2e_logs
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
+async fn logs_show_what_each_step_printed_and_which_never_ran() -> anyhow::Result<()> {
+    let h = Harness::start("taskrun-plugin-logs").await?;
+    let real = containers_really_run(&h.admin).await?;
+    h.task(
+        "hello",
+        &[
+            ("greet", "echo \"Hello, $(params.who)!\""),
+            ("count", "for i in 1 2 3; do echo $i; done"),
+            ("goodbye", "echo \"Goodbye, $(params.who).\""),
+        ],
+    )
+    .await?;
+    h.task(
+        "flaky",
+        &[
+            ("one", "echo one"),
+            ("two", "echo two fails; exit 3"),
+            ("three", "echo three"),
+        ],
+    )
+    .await?;
+
+    let (outcome, out) = kubectl_task(&h, &["start", "hello", "-p", "who=Ada", "--follow"]).await?;
+    assert_eq!(outcome?, Outcome::Done, "{out}");
+    let run = out.split_whitespace().next().unwrap_or_default();
+    let run = run.trim_start_matches("taskrun.workshop.io/").to_string();
+    let (outcome, logs) = kubectl_task(&h, &["logs", &run]).await?;
+    outcome?;
+    if real {
+        // The parameter reached a real shell, which expanded nothing else.
+        assert_eq!(
+            logs,
+            "==> step greet <==\nHello, Ada!\n==> step count <==\n1\n2\n3\n\
+             ==> step goodbye <==\nGoodbye, Ada.\n"
+        );
+    }
+
+    let (outcome, out) = kubectl_task(&h, &["start", "flaky", "--follow"]).await?;
+    assert_eq!(outcome?, Outcome::RunFailed, "{out}");
+    assert!(!out.contains("three is"), "the third step never ran: {out}");
+    let run = out.split_whitespace().next().unwrap_or_default();
+    let run = run.trim_start_matches("taskrun.workshop.io/").to_string();
+    let (outcome, logs) = kubectl_task(&h, &["logs", &run]).await?;
+    outcome?;
+    assert!(
+        logs.ends_with("==> step three <==\n(did not run)\n"),
+        "{logs}"
+    );
+    if real {
+        assert!(
+            logs.starts_with("==> step one <==\none\n==> step two <==\ntwo fails\n"),
+            "{logs}"
+        );
+    }
+    h.assert_running();
+    Ok(())
+}
+// ANCHOR_END: e2e_logs

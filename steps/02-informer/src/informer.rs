@@ -115,6 +115,9 @@ where
     store: Store<K>,
     /// While a (re-)list is in progress: the objects it has delivered so far.
     listed: Option<HashSet<ObjectRef<K>>>,
+    /// While a (re-)list is in progress: its ADDs and UPDATEs, held back until the cache holds
+    /// the listed objects (see [`Informer::handle`]).
+    list_notifications: Vec<Notification<K>>,
     synced: bool,
     /// One watch event can mean several notifications (a re-list can reveal many deletions).
     pending: VecDeque<Notification<K>>,
@@ -155,6 +158,7 @@ where
             store: writer.as_reader(),
             writer,
             listed: None,
+            list_notifications: Vec::new(),
             synced: false,
             pending: VecDeque::new(),
         }
@@ -190,14 +194,24 @@ where
     // ANCHOR: handle
     /// Turns one watch event into notifications, then applies it to the cache. The order
     /// matters: we compare against the cache as it was *before* this event.
+    ///
+    /// One rule holds for every notification: it is handed out only once the cache holds what
+    /// it announces, because a worker that takes the key reads the cache, and nothing would
+    /// queue the key again for it. A list keeps that rule only if its notifications wait: the
+    /// writer keeps listed objects aside and puts them in the cache all at once at `InitDone`.
     fn handle(&mut self, event: watcher::Event<K>) {
         match &event {
-            watcher::Event::Init => self.listed = Some(HashSet::new()),
+            watcher::Event::Init => {
+                // A list that broke off half-way starts again from scratch, here and in the writer.
+                self.listed = Some(HashSet::new());
+                self.list_notifications.clear();
+            }
             watcher::Event::InitApply(obj) => {
                 if let Some(listed) = &mut self.listed {
                     listed.insert(ObjectRef::from_obj(obj));
                 }
-                self.pending.extend(self.classify(obj));
+                let notification = self.classify(obj);
+                self.list_notifications.extend(notification);
             }
             watcher::Event::Apply(obj) => self.pending.extend(self.classify(obj)),
             watcher::Event::Delete(obj) => self
@@ -226,6 +240,8 @@ where
     /// while nobody watched. The first time, the cache is now synced.
     fn finish_list(&mut self) {
         let listed = self.listed.take().unwrap_or_default();
+        // `handle` applies `InitDone` to the cache before these are handed out.
+        self.pending.extend(self.list_notifications.drain(..));
         // TODO(exercise 2.3): Report the objects the list no longer has, then `Synced` (only once).
         // Every object in `self.store.state()` whose `ObjectRef::from_obj(..)` is not in `listed`
         // becomes a `Notification::Delete`. Push `Notification::Synced` the first time only
@@ -343,6 +359,57 @@ mod tests {
         );
     }
     // ANCHOR_END: relist_test
+
+    // ANCHOR: cache_first_test
+    #[tokio::test]
+    async fn a_notification_comes_only_once_the_cache_holds_what_it_announces() {
+        let mut informer = Informer::from_events(futures::stream::iter(
+            [
+                Init,
+                InitApply(cm("changed", "1")),
+                InitApply(cm("gone", "1")),
+                InitDone,
+                // A re-list (after a 410 Gone, or an API server restart) finds changes.
+                Init,
+                InitApply(cm("changed", "5")),
+                InitApply(cm("new", "6")),
+                InitDone,
+            ]
+            .into_iter()
+            .map(Ok),
+        ));
+        let store = informer.store();
+        let mut checked = Vec::new();
+        while let Some(n) = informer.next().await {
+            let n = n.expect("no errors were fed in");
+            let Some(obj) = n.object() else { continue };
+            // What a worker that takes this key now would read from the cache.
+            let cached = store
+                .get(&ObjectRef::from_obj(obj))
+                .and_then(|cached| cached.metadata.resource_version.clone());
+            let expected = match n {
+                Notification::Delete(_) => None,
+                _ => obj.metadata.resource_version.clone(),
+            };
+            assert_eq!(
+                cached, expected,
+                "{n}: a worker reading the cache now sees resourceVersion {cached:?}, \
+                 not the {expected:?} announced"
+            );
+            checked.push(n.to_string());
+        }
+        assert_eq!(
+            checked,
+            [
+                "ADD ns/changed",
+                "ADD ns/gone",
+                "UPDATE ns/changed",
+                "ADD ns/new",
+                "DELETE ns/gone"
+            ]
+        );
+    }
+    // ANCHOR_END: cache_first_test
 
     #[tokio::test]
     async fn the_store_holds_the_newest_state() {

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{FINISH, Harness, REACT, reason_of};
+use common::{FINISH, Harness, REACT, containers_really_run, reason_of};
 use crds::{Param, Step, TaskRunPhase};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, PostParams};
@@ -153,8 +153,19 @@ async fn the_second_of_three_steps_fails_and_the_third_never_runs() -> anyhow::R
     )
     .await?;
     let run = h.run_of("flaky-1", "flaky", Vec::new());
-    let (phases, run) = h.create_and_watch(&run, FINISH).await?;
-    assert_eq!(phases.last(), Some(&TaskRunPhase::Failed), "{phases:?}");
+    let (seen, run) = h.create_and_record(&run, FINISH).await?;
+    assert_eq!(
+        seen.last().map(|s| s.0),
+        Some(TaskRunPhase::Failed),
+        "{seen:?}"
+    );
+    // No status ever claims that a step after the failing one runs: it never does.
+    for (phase, message) in &seen {
+        assert!(
+            !message.contains("third"),
+            "{phase}: {message} (in {seen:?})"
+        );
+    }
     assert_eq!(
         reason_of(&run),
         (
@@ -273,6 +284,16 @@ async fn a_run_that_times_out_fails_and_loses_its_pod() -> anyhow::Result<()> {
         pod.is_none_or(|p| p.metadata.deletion_timestamp.is_some()),
         "the Pod of a run that timed out is deleted"
     );
+    if containers_really_run(&h.admin).await? {
+        // A real `sleep 3600` was killed: the kubelet removes the Pod only once its containers
+        // stopped (the default grace period of 30 seconds, then SIGKILL: `sleep` as PID 1
+        // ignores SIGTERM).
+        let gone =
+            workshop_testkit::wait_until("the Pod to be gone", Duration::from_secs(60), || async {
+                Ok(h.pods.get_opt("slow-1-pod").await?.is_none().then_some(()))
+            });
+        gone.await?;
+    }
     h.assert_running();
     Ok(())
 }

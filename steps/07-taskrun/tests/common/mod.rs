@@ -1,9 +1,11 @@
 //! What the end-to-end tests of step 07 share: a namespace with the controller running in it as
 //! its ServiceAccount, Tasks made of shell scripts, and bounded waits on runs.
 //!
-//! The Tasks use only `echo`, `sleep N` and `exit N` in `busybox`. On kind they really run; on the
-//! Docker-free cluster the KWOK Stages of `manifests/local-cluster/kwok-stages.yaml` play them
-//! (a Pod lasts as long as its `sleep`s, `exit N` exits N), so the same tests pass on both.
+//! The Tasks use only `echo`, `sleep N` and `exit N` in `busybox`. On kind, and on the real node of
+//! `scripts/cluster-up.sh --real-node`, they really run; on the fake node of the Docker-free
+//! cluster the KWOK Stages of `manifests/local-cluster/kwok-stages.yaml` play them (a Pod lasts as
+//! long as its `sleep`s, `exit N` exits N), so the same tests pass on both. What only real
+//! containers can show (their output) is checked where they run (`containers_really_run`).
 // Each test file uses its own part of this module.
 #![allow(dead_code)]
 
@@ -202,6 +204,18 @@ impl Harness {
         run: &TaskRun,
         within: Duration,
     ) -> anyhow::Result<(Vec<TaskRunPhase>, TaskRun)> {
+        let (seen, run) = self.create_and_record(run, within).await?;
+        let mut phases: Vec<TaskRunPhase> = seen.into_iter().map(|(phase, _)| phase).collect();
+        phases.dedup();
+        Ok((phases, run))
+    }
+
+    /// Like `create_and_watch`, with each status message the watch saw beside its phase.
+    pub async fn create_and_record(
+        &self,
+        run: &TaskRun,
+        within: Duration,
+    ) -> anyhow::Result<(Vec<(TaskRunPhase, String)>, TaskRun)> {
         let name = run.name_any();
         let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
         let mut events = watcher(self.runs.clone(), config).boxed();
@@ -212,15 +226,16 @@ impl Harness {
             }
         }
         self.runs.create(&PostParams::default(), run).await?;
-        let mut phases: Vec<TaskRunPhase> = Vec::new();
+        let mut phases: Vec<(TaskRunPhase, String)> = Vec::new();
         let watch = async {
             while let Some(event) = events.try_next().await? {
                 let (watcher::Event::Apply(run) | watcher::Event::InitApply(run)) = event else {
                     continue;
                 };
                 if let Some(phase) = run.phase() {
-                    if phases.last() != Some(&phase) {
-                        phases.push(phase);
+                    let seen = (phase, reason_of(&run).1);
+                    if phases.last() != Some(&seen) {
+                        phases.push(seen);
                     }
                     if phase.is_terminal() {
                         return Ok(run);
@@ -292,6 +307,36 @@ impl Drop for Harness {
             controller.task.abort();
         }
     }
+}
+
+/// Whether containers really run in this cluster: a schedulable node that KWOK does not fake
+/// (kind's, or the real node of `scripts/cluster-up.sh --real-node`). With WORKSHOP_REAL_NODE=1 in the
+/// environment (scripts/test.sh sets it when it made a real node), a cluster without one fails
+/// the test instead of taking the fake node's path.
+pub async fn containers_really_run(client: &Client) -> anyhow::Result<bool> {
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let real = nodes
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .any(|node| {
+            let annotation = node.annotations().get("kwok.x-k8s.io/node");
+            let fake = annotation.map(String::as_str) == Some("fake");
+            let cordoned = node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true);
+            !fake && !cordoned
+        });
+    if !real {
+        anyhow::ensure!(
+            std::env::var("WORKSHOP_REAL_NODE").as_deref() != Ok("1"),
+            "WORKSHOP_REAL_NODE=1 but the cluster has only fake nodes (scripts/cluster-up.sh --real-node)"
+        );
+        eprintln!(
+            "NOTE: only fake nodes here: no container runs, so the steps' output is not checked \
+             (scripts/cluster-up.sh --real-node, or kind, runs them for real)"
+        );
+    }
+    Ok(real)
 }
 
 /// The reason of a run's `Succeeded` condition, and its message.
