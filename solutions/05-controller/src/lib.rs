@@ -165,7 +165,7 @@ pub async fn start(
     // With exercises 5.1 to 5.3 done, four end-to-end tests still fail. Run one, read the
     // controller's log at debug level, and find out why before you change anything.
     // Proved by: creates_a_companion_and_follows_the_source, heals_a_deleted_or_edited_companion, never_touches_a_foreign_companion, a_source_named_like_a_companion_works_and_unmanaging_removes_its_companion
-    // Book: "Step 05 > Diagnose 5.4: the mirror stops following"
+    // Book: "Step 05 > Exercise 5.4: the mirror stops following"
     // BEGIN SOLUTION
     let sources = lean_sources(api.clone(), watcher::Config::default(), writer);
     // STARTER

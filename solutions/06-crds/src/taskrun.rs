@@ -282,7 +282,7 @@ pub fn parse_timeout(text: &str) -> Result<Duration, TimeoutError> {
     // it with the schema's TIMEOUT_PATTERN, and say which timeouts the parser gets wrong, and
     // why that matters, before you change anything.
     // Proved by: bad_timeouts_are_errors_not_panics, the_parser_accepts_exactly_what_the_schema_accepts
-    // Book: "Step 06 > Diagnose 6.1: the parser and the schema"
+    // Book: "Step 06 > Exercise 6.1: the parser and the schema"
     // BEGIN SOLUTION
     let invalid = || TimeoutError::Invalid(text.to_string());
     let too_long = || TimeoutError::TooLong(text.to_string());

@@ -94,7 +94,7 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action, E
     // run succeeded, follow that run through reconcile, and say what the controller did wrong
     // before you change anything.
     // Proved by: a_run_goes_pending_running_succeeded
-    // Book: "Step 07 > Diagnose 7.6: after the end"
+    // Book: "Step 07 > Exercise 7.6: after the end"
     // BEGIN SOLUTION
     // Succeeded and Failed are final: whatever happens to the Pod now, the run's story is told.
     if run.phase().is_some_and(|phase| phase.is_terminal()) {

@@ -178,7 +178,7 @@ pub async fn run(
     // One end-to-end test fails, and only after the leader is killed. Work out from the two
     // replicas' logs what the standby did with that run, and why nothing ever tells it again.
     // Proved by: only_the_leader_reconciles_and_the_standby_takes_over_after_a_sigkill
-    // Book: "Step 08 > Diagnose 8.7: the standby takes over"
+    // Book: "Step 08 > Exercise 8.7: the standby takes over"
     // BEGIN SOLUTION
     // On becoming the leader, every run in the cache is reconciled once: the ones that changed
     // while we stood by were dropped by the standby's reconcile, and nothing will say so again.
