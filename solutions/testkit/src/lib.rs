@@ -21,6 +21,7 @@ use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 
 pub mod mirror;
+pub mod proxy;
 
 /// The label put on every namespace a test creates, so leftovers are easy to find and delete:
 /// `kubectl delete ns -l workshop.io/test=true`.
@@ -136,7 +137,32 @@ pub struct ServiceAccountKubeconfig {
 
 impl ServiceAccountKubeconfig {
     pub fn create(namespace: &str, name: &str) -> anyhow::Result<Self> {
+        Self::write(namespace, name, None)
+    }
+
+    /// The same, but reaching the API server through `proxy` (which must lead to it): a
+    /// process that uses it can be cut off from the API server by the test.
+    pub fn through(namespace: &str, name: &str, proxy: &proxy::Proxy) -> anyhow::Result<Self> {
+        Self::write(namespace, name, Some(proxy))
+    }
+
+    fn write(namespace: &str, name: &str, proxy: Option<&proxy::Proxy>) -> anyhow::Result<Self> {
         let mut kubeconfig = kube::config::Kubeconfig::read()?;
+        if let Some(proxy) = proxy {
+            for named in &mut kubeconfig.clusters {
+                let Some(cluster) = named.cluster.as_mut() else {
+                    continue;
+                };
+                let Some(server) = cluster.server.as_deref() else {
+                    continue;
+                };
+                // Same scheme and host, so the certificate still matches; the proxy's port.
+                let url: http::Uri = server.parse()?;
+                let host = url.host().unwrap_or("127.0.0.1");
+                let scheme = url.scheme_str().unwrap_or("https");
+                cluster.server = Some(format!("{scheme}://{host}:{}", proxy.address().port()));
+            }
+        }
         for named in &mut kubeconfig.auth_infos {
             if let Some(auth) = named.auth_info.as_mut() {
                 auth.impersonate = Some(format!("system:serviceaccount:{namespace}:{name}"));

@@ -34,7 +34,7 @@
 #![allow(unused)]
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -44,6 +44,7 @@ use kube::api::PostParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// Command-line flags of the election. In a Pod, the Deployment passes the Pod's own name and
 /// namespace through the downward API (`POD_NAME`, `POD_NAMESPACE`).
@@ -185,13 +186,35 @@ impl Elector {
             .applied_objects();
         let mut changes = std::pin::pin!(changes);
         let mut release = std::pin::pin!(release);
+        // When our last successful renewal started: the renewTime the standbys see.
         let mut last_renewal = Instant::now();
 
         loop {
             let mut wait = self.retry_period;
-            match self.try_acquire_or_renew().await {
+            // Every look at the Lease is bounded. A leader's must succeed before its renew
+            // deadline: a request that hangs (an unreachable API server, a black-holed
+            // connection) must not keep it leading past the moment a standby may take over.
+            let started = Instant::now();
+            let deadline = if *leading.borrow() {
+                last_renewal + self.renew_deadline
+            } else {
+                started + self.renew_deadline
+            };
+            let Ok(attempt) = tokio::time::timeout_at(deadline, self.try_acquire_or_renew()).await
+            else {
+                tracing::warn!(lease = %self.name, "no answer from the API server within the renew deadline");
+                if *leading.borrow() {
+                    leading.send_replace(false);
+                    return Err(LostLeadership(format!(
+                        "no renewal for {:?}: the API server did not answer",
+                        self.renew_deadline
+                    )));
+                }
+                continue;
+            };
+            match attempt {
                 Ok(Attempt::Leading) => {
-                    last_renewal = Instant::now();
+                    last_renewal = started;
                     if !*leading.borrow() {
                         tracing::info!(identity = %self.identity, lease = %self.name, "became the leader");
                         leading.send_replace(true);
@@ -222,8 +245,12 @@ impl Elector {
             }
 
             // Sleep until the next look, unless asked to stop, or (standing by) the Lease is
-            // seen free before then.
-            let next_look = tokio::time::Instant::now() + wait;
+            // seen free before then. A leader whose renewals fail looks again no later than its
+            // deadline, and gives up then.
+            let mut next_look = Instant::now() + wait;
+            if *leading.borrow() {
+                next_look = next_look.min(last_renewal + self.renew_deadline);
+            }
             loop {
                 tokio::select! {
                     () = &mut release => {

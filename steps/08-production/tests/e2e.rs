@@ -21,11 +21,13 @@ use http_body_util::BodyExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde::Deserialize as _;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use workshop_testkit::proxy::Proxy;
 use workshop_testkit::{ServiceAccountKubeconfig, TestNamespace, apply_manifest, wait_until};
 
 const RBAC: &str = "deploy/10-rbac.yaml";
@@ -238,6 +240,18 @@ impl Replica {
 
     fn log(&self) -> String {
         self.logs.lock().unwrap().join("\n")
+    }
+
+    /// When the replica first logged a message starting with `message`, by its own clock.
+    fn logged_at(&self, message: &str) -> Option<Timestamp> {
+        self.logs.lock().unwrap().iter().find_map(|line| {
+            let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+            let said = entry.get("fields")?.get("message")?.as_str()?;
+            if !said.starts_with(message) {
+                return None;
+            }
+            entry.get("timestamp")?.as_str()?.parse().ok()
+        })
     }
 
     /// GET `path` from the replica's HTTP server: status code and body.
@@ -631,3 +645,62 @@ async fn the_deploy_manifests_are_accepted_by_the_api_server() -> anyhow::Result
     assert!(pods.create(&dry_run, &privileged).await.is_err());
     Ok(())
 }
+
+// ANCHOR: partition_test
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 08 runs it)"]
+async fn a_leader_cut_off_from_the_api_server_stops_before_the_standby_takes_over()
+-> anyhow::Result<()> {
+    let setup = Setup::new("partition").await?;
+    // Replica a reaches the API server only through a proxy the test can cut; b directly.
+    let proxy = Proxy::to_api_server().await?;
+    let kubeconfig = ServiceAccountKubeconfig::through(SA_NAMESPACE, SA_NAME, &proxy)?;
+    let a = Replica::start("replica-a", kubeconfig, setup.ns.name()).await?;
+    setup.wait_leader(&a, START).await?;
+    let b = setup.replica("replica-b").await?;
+    b.wait_ready().await?;
+
+    // Every request of a's now hangs: nothing fails, nothing answers.
+    proxy.cut();
+    let cut = Timestamp::now();
+    setup.wait_leader(&b, START).await?;
+    let b_leads = b
+        .logged_at("became the leader")
+        .context("replica-b leads but never logged it")?;
+    // Give a the whole renew deadline (3 s) and a second more to notice, counted from the cut.
+    let noticed = wait_until(
+        "replica-a to stop leading",
+        Duration::from_secs(4),
+        || async { Ok(a.logged_at("no longer the leader")) },
+    )
+    .await;
+    let seconds = |from: Timestamp, to: Timestamp| to.duration_since(from).as_secs_f64();
+    let Ok((a_stopped, _)) = noticed else {
+        let still = a
+            .metric("taskrun_controller_leader")
+            .await
+            .unwrap_or(f64::NAN);
+        anyhow::bail!(
+            "replica-a still leads {:.1} s after it was cut off (its leader gauge is {still}), \
+             while replica-b has led since {:.1} s after the cut: both reconcile",
+            seconds(cut, Timestamp::now()),
+            seconds(cut, b_leads),
+        );
+    };
+    let overlap = seconds(b_leads, a_stopped).max(0.0);
+    eprintln!(
+        "partition: the cut-off leader stopped {:.2} s after the cut, the standby led {:.2} s \
+         after it; both led for {overlap:.2} s (lease {LEASE_SECONDS} s, renew deadline 3 s)",
+        seconds(cut, a_stopped),
+        seconds(cut, b_leads),
+    );
+    assert_eq!(
+        overlap, 0.0,
+        "replica-a stopped leading {overlap:.2} s after replica-b took over"
+    );
+    // And b does the work.
+    setup.run("after").await?;
+    setup.succeeded("after", &[&b]).await?;
+    Ok(())
+}
+// ANCHOR_END: partition_test
