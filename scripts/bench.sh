@@ -2,7 +2,7 @@
 # Benchmarks, each against a throwaway cluster of its own.
 #
 # usage: scripts/bench.sh mirror [--step 04|05] [--keep-cluster]
-#        scripts/bench.sh taskrun [--keep-cluster]
+#        scripts/bench.sh taskrun [--real-node] [--runs N] [--keep-cluster]
 #
 #   mirror   the ConfigMap mirror of step 04 (default) or 05: how long 1000 sources take to
 #            converge, self-heal latency (p50/p99/max), API writes while idle, and the
@@ -10,6 +10,9 @@
 #   taskrun  the Mini Task Runner of step 07: 500 TaskRuns of a three-step Task created at once,
 #            how long until all are terminal, create-to-Running latency (p50/p99), and the
 #            controller's peak memory. About a minute.
+#            With --real-node the runs' Pods really run, on the real node of
+#            `cluster-up.sh --real-node` (Linux, root): also create-to-Succeeded latency
+#            (p50/p99). --runs N: that many runs instead of 500.
 #   --keep-cluster  leave the benchmark cluster running afterwards (for a closer look)
 #
 # Builds in release mode, brings up its own cluster (name workshop-bench, its own kubeconfig and
@@ -19,7 +22,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-usage() { die "usage: scripts/bench.sh mirror [--step 04|05] [--keep-cluster] | taskrun [--keep-cluster]  (--help for more)"; }
+usage() { die "usage: scripts/bench.sh mirror [--step 04|05] [--keep-cluster] | taskrun [--real-node] [--runs N] [--keep-cluster]  (--help for more)"; }
 
 cd "$ROOT"
 target_dir=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -34,7 +37,7 @@ bench_cluster_up() {
   export KUBECONFIG="$state/kubeconfig"
   trap bench_cluster_down EXIT
   say "throwaway cluster '$cluster'"
-  scripts/cluster-up.sh --name "$cluster" >&2
+  scripts/cluster-up.sh --name "$cluster" "$@" >&2
 }
 bench_cluster_down() {
   local status=$?
@@ -76,9 +79,13 @@ bench_mirror() {
 
 # The TaskRun controller of step 07, run by solutions/testkit/src/bin/bench-taskrun.rs.
 bench_taskrun() {
+  local node=() extra=()
   while [ $# -gt 0 ]; do
     case "$1" in
       --keep-cluster) keep=true; shift ;;
+      # Real containers take longer than the fake node's second: up to 30 minutes.
+      --real-node) node=(--real-node); extra+=(--within 1800); shift ;;
+      --runs) extra+=(--runs "${2:?--runs needs a number}"); shift 2 ;;
       *) usage ;;
     esac
   done
@@ -88,14 +95,14 @@ bench_taskrun() {
   say "building $package and the benchmark (release)"
   cargo build --release -p "$package" -p workshop-testkit --bin "$package" --bin bench-taskrun
 
-  bench_cluster_up
+  bench_cluster_up "${node[@]}"
   say "installing the CRDs"
   kubectl apply -f manifests/crds/ >&2
   kubectl wait --for condition=Established --timeout 60s crd/tasks.workshop.io crd/taskruns.workshop.io >&2
   mkdir -p "$results"
   local cmd=("$target_dir/release/bench-taskrun"
              --controller "$target_dir/release/$package"
-             --controller-log "$results/taskrun-controller.log")
+             --controller-log "$results/taskrun-controller.log" "${extra[@]}")
   say "running: ${cmd[*]}"
   "${cmd[@]}" | tee "$results/taskrun.txt"
   say "figures saved in $results/taskrun.txt"
@@ -105,6 +112,6 @@ bench_taskrun() {
 case "${1:-}" in
   mirror) shift; bench_mirror "$@" ;;
   taskrun) shift; bench_taskrun "$@" ;;
-  -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' ;;
+  -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' ;;
   *) usage ;;
 esac

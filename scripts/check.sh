@@ -1,70 +1,126 @@
 #!/usr/bin/env bash
-# Checks your work on one step: runs that step's tests (unit and end-to-end) against your code in
-# steps/NN-name and the cluster your kubeconfig points at, then says what passes and what is
-# still missing.
+# Checks your work: runs a step's tests, or one exercise's, against your code in steps/NN-name and
+# the cluster your kubeconfig points at, then says what passes and what is still missing.
 #
-# usage: scripts/check.sh NN [--solution]
-#   NN          the step number, e.g. 01 or 1
+# usage: scripts/check.sh NN|N.M [--solution]
+#   NN          a whole step, e.g. 04 or 4: every test of the step
+#   N.M         one exercise, e.g. 4.3 or 04.3: the tests its `Proved by:` line names
 #   --solution  check the reference solution instead (what CI does to prove the check can pass)
 #
-# Exit status: 0 when every check passes, 1 when some fail, 2 when the checks could not run.
+# Unit tests need no cluster. Without one, they still run, and the check says which end-to-end
+# tests it could not run (start a cluster with scripts/cluster-up.sh, then check again).
+# Exit status: 0 when every check ran and passed, 1 when some fail, 2 when the checks could not
+# run (or not all of them: no cluster).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+source "$ROOT/scripts/lib/exercises.sh"
 
-usage="usage: scripts/check.sh NN [--solution]"
+usage="usage: scripts/check.sh NN|N.M [--solution]"
 [ $# -ge 1 ] || { echo "$usage" >&2; exit 2; }
-case "$1" in -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
-nn=$(printf '%02d' "$((10#${1//[!0-9]/}))" 2>/dev/null) || { echo "$usage" >&2; exit 2; }
-kind=step
-[ "${2:-}" = --solution ] && kind=solution
+case "$1" in -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 [ $# -le 2 ] || { echo "$usage" >&2; exit 2; }
+kind=step
+case "${2:-}" in
+  --solution) kind=solution ;;
+  "") ;;
+  *) echo "$usage" >&2; exit 2 ;;
+esac
 
-dir=$(ls -d "$ROOT"/solutions/"$nn"-*/ 2>/dev/null | head -n 1) || true
-[ -n "$dir" ] || { echo "error: there is no step $nn (steps: $(ls "$ROOT/steps" | tr '\n' ' '))" >&2; exit 2; }
-name=$(basename "$dir")
+filters=()
+if exercise=$(exercise_number "$1"); then
+  row=$(exercises | awk -F'\t' -v n="$exercise" '$1 == n')
+  [ -n "$row" ] || { echo "error: there is no exercise $exercise (exercises: $(exercises | cut -f1 | tr '\n' ' '))" >&2; exit 2; }
+  IFS=$'\t' read -r _ _ name file tests title <<<"$row"
+  [ -n "$tests" ] || { echo "error: exercise $exercise ($file) has no \`// Proved by:\` line naming its tests" >&2; exit 2; }
+  IFS=, read -r -a filters <<<"$tests"
+  what="exercise $exercise"
+  nn=${name%%-*}
+else
+  [[ $1 =~ ^[0-9]+$ ]] || { echo "$usage" >&2; exit 2; }
+  nn=$(printf '%02d' "$((10#$1))")
+  dir=$(ls -d "$ROOT"/solutions/"$nn"-*/ 2>/dev/null | head -n 1) || true
+  [ -n "$dir" ] || { echo "error: there is no step $nn (steps: $(ls "$ROOT/steps" | tr '\n' ' '))" >&2; exit 2; }
+  name=$(basename "$dir")
+  what="step $nn"
+fi
 package="$kind-$name"
 
+# End-to-end tests are #[ignore]d for a plain `cargo test`; with a cluster, they run too.
+cluster=true
 if ! kubectl get --raw /readyz >/dev/null 2>&1; then
-  echo "error: no cluster answers for context '$(kubectl config current-context 2>/dev/null || echo none)'." >&2
-  echo "       Start one with scripts/cluster-up.sh, then run scripts/check.sh $nn again." >&2
-  exit 2
+  cluster=false
+  say "checking $what ($package) without a cluster: no cluster answers for context '$(kubectl config current-context 2>/dev/null || echo none)'"
+else
+  say "checking $what ($package) against context $(kubectl config current-context)"
 fi
-
-say "checking $package against context $(kubectl config current-context)"
+[ ${#filters[@]} -eq 0 ] || say "tests: ${filters[*]}"
 log=$(mktemp); trap 'rm -f "$log"' EXIT
-# --include-ignored: the end-to-end tests are #[ignore]d for plain `cargo test`; here they run.
+args=()
+$cluster && args+=(--include-ignored)
 set +e
-(cd "$ROOT" && cargo test -p "$package" --no-fail-fast --color never -- --include-ignored) >"$log" 2>&1
+(cd "$ROOT" && cargo test -p "$package" --no-fail-fast --color never -- "${args[@]}" "${filters[@]}") >"$log" 2>&1
 status=$?
 set -e
 
 passed=$(grep -cE '^test .* \.\.\. ok$' "$log" || true)
 failed=$(grep -cE '^test .* \.\.\. FAILED$' "$log" || true)
+skipped=$(grep -cE '^test .* \.\.\. ignored' "$log" || true)
 if [ "$status" -ne 0 ] && [ "$((passed + failed))" -eq 0 ]; then
-  grep -E '^(error|warning)' -A 12 "$log" | head -n 60 >&2 || tail -n 40 "$log" >&2
+  grep -E '^(error|warning)' -A 12 "$log" | awk 'NR <= 60' >&2 || tail -n 40 "$log" >&2
   echo "error: $package does not compile; fix the errors above first." >&2
   exit 2
+fi
+# Warnings about the code you wrote (a forgotten `.await` is one): shown, not fatal.
+if grep -qE "^warning: .*" "$log" && grep -qE "^ *--> (steps|solutions)/$name/" "$log"; then
+  echo
+  echo "the compiler warns about $name:"
+  awk -v dir="$name/" '
+    /^warning: / { block = $0; keep = 0; next }
+    block != "" && /^ *--> / { keep = index($0, dir) > 0 }
+    block != "" && /^$/ { if (keep) print block "\n"; block = ""; keep = 0; next }
+    block != "" { block = block "\n" $0 }
+  ' "$log" | awk 'NR <= 40'
 fi
 
 echo
 grep -E '^test .* \.\.\. ok$' "$log" | sed -E 's/^test (.*) \.\.\. ok$/  pass  \1/' || true
-# For each failure, the first line of its panic says what is missing (a todo!'s message, an assertion).
+# For each failure, why: every panic in the test's output with its whole message (an assertion's
+# left and right values, a todo!'s sentence), or the error the test returned ("Error: ...").
 { grep -E '^test .* \.\.\. FAILED$' "$log" || true; } | sed -E 's/^test (.*) \.\.\. FAILED$/\1/' | while read -r t; do
-  # Why it failed: the panic message, or the error a test returned ("Error: ..."), from the
-  # test's own section of the output.
+  printf '  FAIL  %s\n' "$t"
+  # (awk stops itself after 30 lines: a `head` here would end it with SIGPIPE.)
   why=$(awk -v t="$t" '
+    function out(line) { if (++n <= 30) print line }
     $0 == "---- " t " stdout ----" { mine = 1; next }
-    /^---- .* stdout ----$/ { mine = 0 }
-    mine && /^thread .*panicked/ { getline; print; exit }
-    mine && /^Error: / { print; exit }
+    mine && (/^---- .* stdout ----$/ || /^failures:$/ || /^successes:$/) { exit }
+    !mine { next }
+    /^thread .*panicked at/ { inpanic = 1; if (!(seen[$0]++)) out("panicked at " substr($0, index($0, "panicked at ") + 12)); next }
+    inpanic && (/^note: run with/ || /^stack backtrace:/ || /^[[:space:]]*$/) { inpanic = 0; next }
+    inpanic { out("  " $0); next }
+    /^Error: / { inerr = 1 }
+    inerr && (/^Stack backtrace:/ || (/^[[:space:]]*$/ && ++blank > 1)) { inerr = 0 }
+    inerr { out("  " $0) }
   ' "$log")
-  printf '  FAIL  %s\n        %s\n' "$t" "${why:-see the output of cargo test -p $package -- --include-ignored}"
+  printf '%s\n' "${why:-see the output of: cargo test -p $package -- --include-ignored $t}" | sed 's/^/        /'
 done
+if [ "$skipped" -gt 0 ]; then
+  echo
+  echo "  not run (they need a cluster; start one with scripts/cluster-up.sh):"
+  grep -E '^test .* \.\.\. ignored' "$log" | sed -E 's/^test (.*) \.\.\. ignored.*$/    \1/'
+fi
 echo
-echo "step $nn ($package): $passed passed, $failed failed"
-if [ "$failed" -eq 0 ] && [ "$status" -eq 0 ] && [ "$passed" -gt 0 ]; then
-  echo "all checks pass. On to the next step!"
+echo "$what ($package): $passed passed, $failed failed, $skipped not run"
+if [ "$((passed + failed + skipped))" -eq 0 ]; then
+  echo "error: no test matched ${filters[*]:-anything}: the exercise's \`Proved by:\` line names no test" >&2
+  exit 2
+fi
+if [ "$failed" -eq 0 ] && [ "$status" -eq 0 ] && [ "$passed" -gt 0 ] && [ "$skipped" -eq 0 ]; then
+  if [ -n "${exercise:-}" ]; then echo "exercise $exercise is done."; else echo "all checks pass. On to the next step!"; fi
   exit 0
 fi
-[ "$status" -ne 0 ] && [ "$failed" -eq 0 ] && { tail -n 20 "$log" >&2; echo "cargo test failed without a failing test (see above)" >&2; }
-exit 1
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  tail -n 20 "$log" >&2; echo "cargo test failed without a failing test (see above)" >&2; exit 1
+fi
+[ "$failed" -gt 0 ] && exit 1
+echo "not everything could run: start a cluster (scripts/cluster-up.sh) and check again." >&2
+exit 2

@@ -62,7 +62,7 @@ if [ "$runtime" = kind ]; then
     kind export kubeconfig --name "$name" >/dev/null
   else
     say "creating kind cluster '$name' ($KIND_NODE_IMAGE)"
-    kind create cluster --name "$name" --image "$KIND_NODE_IMAGE" --wait 120s
+    kind create cluster --name "$name" --image "$KIND_NODE_IMAGE" --config "$ROOT/manifests/local-cluster/kind.yaml" --wait 120s
   fi
   context="kind-$name"
 else

@@ -7,13 +7,25 @@
 # The solutions are the single source of truth. In their Rust files an exercise looks like this:
 #
 #     // EXERCISE 1.3: List the ConfigMaps in `namespace` and return how many there are.
-#     // ...hint lines, kept for the learner...
+#     // ...what must become true, `// Proved by: test_a, test_b`, `// Book: "..."`...
 #     // BEGIN SOLUTION
 #     ...the reference code...
 #     // END SOLUTION
 #
 # and the starter gets the same comments under "TODO(exercise 1.3)" with the code replaced by
 #     todo!("Exercise 1.3: List the ConfigMaps in `namespace` and return how many there are.")
+# (so the region must be a whole function body). A diagnose exercise holds a realistic bug:
+#
+#     // DIAGNOSE 3.6: `a_test` fails: find out why, and fix it.
+#     // ...comment lines...
+#     // BEGIN SOLUTION
+#     ...the correct code...
+#     // STARTER
+#     // ...the buggy code, each line commented out with "// "...
+#     // END SOLUTION
+#
+# and the starter gets the comments under "TODO(diagnose 3.6)" followed by the buggy code,
+# uncommented; the region may be any run of lines. Hints live in book/src/hints/N.M/.
 # Everything else is copied as it is, and the package is renamed solution-NN-x -> step-NN-x,
 # except files with a line `// gen-steps: solution only` (or `# gen-steps: ...` in a file whose
 # comments start with #), which the starter does not get: maintainers' tools like crdgen, and
@@ -33,29 +45,49 @@ esac
 starter_rs() {
   awk -v file="$1" '
     function fail(msg) { printf "error: %s:%d: %s\n", file, NR, msg > "/dev/stderr"; failed = 1; exit 1 }
-    /^[[:space:]]*\/\/ EXERCISE [0-9]+(\.[0-9]+)*: / {
-      if (inside) fail("EXERCISE inside a solution region")
+    /^[[:space:]]*\/\/ (EXERCISE|DIAGNOSE) [0-9]+(\.[0-9]+)*: / {
+      if (inside) fail("EXERCISE or DIAGNOSE inside a solution region")
+      kind = ($0 ~ /\/\/ DIAGNOSE /) ? "diagnose" : "exercise"
       line = $0
-      sub(/^[[:space:]]*\/\/ EXERCISE /, "", line)
+      sub(/^[[:space:]]*\/\/ (EXERCISE|DIAGNOSE) /, "", line)
       number = line; sub(/:.*/, "", number)
       title = line; sub(/^[^:]*: /, "", title)
       gsub(/\\/, "\\\\", title); gsub(/"/, "\\\"", title)
-      sub(/\/\/ EXERCISE [0-9.]+:/, "// TODO(exercise " number "):")
+      sub(/\/\/ (EXERCISE|DIAGNOSE) [0-9.]+:/, "// TODO(" kind " " number "):")
       print; pending = 1; next
     }
     /^[[:space:]]*\/\/ BEGIN SOLUTION[[:space:]]*$/ {
-      if (!pending) fail("BEGIN SOLUTION without an EXERCISE comment above it")
+      if (!pending) fail("BEGIN SOLUTION without an EXERCISE or DIAGNOSE comment above it")
       if (inside) fail("nested BEGIN SOLUTION")
       indent = $0; sub(/\/\/.*/, "", indent)
-      inside = 1; next
+      inside = 1; starter = 0; next
+    }
+    /^[[:space:]]*\/\/ STARTER[[:space:]]*$/ {
+      if (!inside) fail("STARTER outside a solution region")
+      if (kind != "diagnose") fail("STARTER belongs in a DIAGNOSE region (an EXERCISE starts from todo!())")
+      if (starter) fail("a second STARTER in one region")
+      starter = 1; shown = 0; next
     }
     /^[[:space:]]*\/\/ END SOLUTION[[:space:]]*$/ {
       if (!inside) fail("END SOLUTION without BEGIN SOLUTION")
-      printf "%stodo!(\"Exercise %s: %s\")\n", indent, number, title
-      inside = 0; pending = 0; closing = 1; next
+      if (kind == "diagnose") {
+        if (!starter || !shown) fail("a DIAGNOSE region needs its buggy code after // STARTER")
+      } else {
+        printf "%stodo!(\"Exercise %s: %s\")\n", indent, number, title
+        closing = 1
+      }
+      inside = 0; pending = 0; next
+    }
+    # The buggy code of a diagnose exercise: every line is commented out with "// " in the
+    # solution (an empty line as a bare "//"); the starter gets it back uncommented.
+    inside && starter {
+      code = $0
+      if (code ~ /^[[:space:]]*\/\/$/) { print ""; next }
+      if (code !~ /^[[:space:]]*\/\/ /) fail("after // STARTER every line is commented out with \"// \"")
+      sub(/\/\/ /, "", code); print code; shown = 1; next
     }
     inside { next }
-    # The solution region must be a whole function body, so todo!() can stand in for it.
+    # An exercise region must be a whole function body, so todo!() can stand in for it.
     closing && !/^[[:space:]]*}/ { fail("END SOLUTION must be followed by the closing brace of the function body") }
     { closing = 0 }
     { print }
@@ -64,13 +96,15 @@ starter_rs() {
 }
 
 # Until the TODOs are written, their imports and parameters are unused: say so once, at the top
-# of the file (after its //! docs), instead of letting warnings bury the real messages.
+# of the file (after its //! docs), instead of letting warnings bury the real messages. Only
+# those three lints: everything else still warns, a forgotten `.await` (unused_must_use) first.
 allow_unused() {
   awk '
     !done && !/^\/\/!/ {
-      print "// Starter code: the imports and parameters that the TODOs below need are unused until you"
-      print "// write them. Once they are done, delete the `allow` below and the compiler checks you left none."
-      print "#![allow(unused)]"
+      print "// Starter code: the imports, parameters and helpers that the TODOs below need are unused"
+      print "// until you write them. Once they are done, delete the `allow` below: the compiler then"
+      print "// checks that you left none."
+      print "#![allow(unused_imports, unused_variables, dead_code)]"
       done = 1
     }
     { print }

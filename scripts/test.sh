@@ -12,19 +12,21 @@
 #     as root it gets a real node (cluster-up.sh --real-node), so Tasks really run; where that
 #     cannot be, it says so loudly and tests on the fake node only;
 #  4. the local cluster's own end-to-end tests, then for every step: scripts/check.sh NN must
-#     pass on the solution and fail on the untouched starter (so no check is vacuous); with a
+#     pass on the solution, and for every exercise of it, scripts/check.sh N.M must pass on the
+#     solution and fail on the untouched starter (so no exercise's check is vacuous); with a
 #     real node, step 07's end-to-end tests once more on the fake node alone (the path of
 #     Docker-free learners without one);
 #  5. teardown of the test cluster, also on failure.
 # Fails when no end-to-end test ran.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+source "$ROOT/scripts/lib/exercises.sh"
 
 keep=false
 case "${1:-}" in
   --keep-cluster) keep=true ;;
   "") ;;
-  -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) die "usage: scripts/test.sh [--keep-cluster]" ;;
 esac
 
@@ -33,7 +35,7 @@ suite_start=$(now)
 state=$(mktemp -d "${TMPDIR:-/tmp}/workshop-test.XXXXXX")
 cluster=workshop-test
 export KUBECONFIG="$state/kubeconfig"
-e2e_passed=0 e2e_failed=0 unit_passed=0
+e2e_passed=0 e2e_failed=0 unit_passed=0 proved=0 legacy=0
 
 phase() { say "[$(( $(now) - suite_start ))s] $*"; }
 cleanup() {
@@ -121,6 +123,7 @@ set -e
 count_e2e "$state/cluster.log"
 [ "$status" -eq 0 ] || die "the local cluster's end-to-end tests failed"
 
+exercises >"$state/exercises"
 for dir in solutions/[0-9][0-9]-*/; do
   step=$(basename "$dir"); nn=${step%%-*}
   phase "step $nn: scripts/check.sh $nn --solution must pass"
@@ -128,10 +131,30 @@ for dir in solutions/[0-9][0-9]-*/; do
   count_e2e "$state/check-$nn.log"
   [ "$status" -eq 0 ] || die "scripts/check.sh $nn fails on the solution"
 
-  phase "step $nn: scripts/check.sh $nn must fail on the untouched starter"
-  set +e; scripts/check.sh "$nn" >"$state/starter-$nn.log" 2>&1; status=$?; set -e
-  tail -n 1 "$state/starter-$nn.log"
-  [ "$status" -eq 1 ] || { cat "$state/starter-$nn.log" >&2; die "scripts/check.sh $nn should fail (exit 1) on the starter, got exit $status"; }
+  # Exercise by exercise: the tests its `Proved by:` line names pass on the solution and fail on
+  # the untouched starter. The step's test binaries are built already: these runs only filter.
+  unnamed=false
+  while IFS=$'\t' read -r number _ _ _ tests _; do
+    if [ -z "$tests" ]; then
+      # Exercises in the format before `Proved by:` existed: only the step-level proof below.
+      warn "exercise $number has no \`// Proved by:\` line: proved only by the step check below"
+      unnamed=true; legacy=$((legacy + 1)); continue
+    fi
+    phase "exercise $number: scripts/check.sh $number passes on the solution, fails on the starter"
+    set +e; scripts/check.sh "$number" --solution >"$state/check-$number.log" 2>&1; status=$?; set -e
+    tail -n 2 "$state/check-$number.log"
+    [ "$status" -eq 0 ] || { cat "$state/check-$number.log" >&2; die "scripts/check.sh $number fails on the solution (exit $status)"; }
+    set +e; scripts/check.sh "$number" >"$state/starter-$number.log" 2>&1; status=$?; set -e
+    tail -n 1 "$state/starter-$number.log"
+    [ "$status" -eq 1 ] || { cat "$state/starter-$number.log" >&2; die "scripts/check.sh $number should fail (exit 1) on the starter, got exit $status"; }
+    proved=$((proved + 1))
+  done < <(awk -F'\t' -v s="$step" '$3 == s' "$state/exercises")
+  if $unnamed; then
+    phase "step $nn: scripts/check.sh $nn must fail on the untouched starter"
+    set +e; scripts/check.sh "$nn" >"$state/starter-$nn.log" 2>&1; status=$?; set -e
+    tail -n 1 "$state/starter-$nn.log"
+    [ "$status" -eq 1 ] || { cat "$state/starter-$nn.log" >&2; die "scripts/check.sh $nn should fail (exit 1) on the starter, got exit $status"; }
+  fi
 done
 
 if [ ${#real_node[@]} -gt 0 ]; then
@@ -152,5 +175,7 @@ fi
 
 [ "$e2e_passed" -gt 0 ] || die "no end-to-end test ran"
 [ "$e2e_failed" -eq 0 ] || die "$e2e_failed end-to-end tests failed"
-phase "all green in $(( $(now) - suite_start ))s: $unit_passed unit tests; $e2e_passed tests against the cluster (the cluster's own and every step's check on its solution)"
+total=$(wc -l <"$state/exercises")
+[ "$((proved + legacy))" -eq "$total" ] || die "only $((proved + legacy)) of $total exercises were proved"
+phase "all green in $(( $(now) - suite_start ))s: $unit_passed unit tests; $e2e_passed tests against the cluster (the cluster's own and every step's check on its solution); $proved exercises, each passing on its solution and failing on its starter ($legacy more name no tests yet)"
 echo "tests: $((unit_passed + e2e_passed)) passed, 0 failed"

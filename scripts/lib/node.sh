@@ -162,14 +162,15 @@ JSON
   node_wait containerd 30 node_ctr version
 }
 
-# node_image_tar NAME ROOTFS CMD_JSON TARBALL: packs ROOTFS as a one-layer image archive in the
-# format `docker save` writes, which `ctr images import` reads: no registry, no Docker.
+# node_image_tar NAME ROOTFS CONFIG TARBALL: packs ROOTFS as a one-layer image archive in the
+# format `docker save` writes, which `ctr images import` reads: no registry, no Docker. CONFIG is
+# the image config's fields beside Env, as JSON: '"Cmd":["sh"]'.
 node_image_tar() {
-  local ref=$1 rootfs=$2 cmd=$3 out=$4 work layer_sum config config_sum
+  local ref=$1 rootfs=$2 fields=$3 out=$4 work layer_sum config config_sum
   work=$(mktemp -d)
   tar -C "$rootfs" --numeric-owner --owner=0 --group=0 -cf "$work/layer.tar" .
   layer_sum=$(sha256sum "$work/layer.tar" | cut -d ' ' -f 1)
-  config="{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Env\":[\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"],\"Cmd\":$cmd},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:$layer_sum\"]}}"
+  config="{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Env\":[\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"],$fields},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:$layer_sum\"]}}"
   config_sum=$(printf '%s' "$config" | sha256sum | cut -d ' ' -f 1)
   printf '%s' "$config" >"$work/$config_sum.json"
   mv "$work/layer.tar" "$work/$layer_sum.tar"
@@ -194,7 +195,7 @@ node_images() {
     printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rootfs/etc/passwd"
     printf 'root:x:0:\nnobody:x:65534:\n' >"$rootfs/etc/group"
     chmod 1777 "$rootfs/tmp"
-    node_image_tar "${NODE_BUSYBOX_IMAGES[0]}" "$rootfs" '["sh"]' "$dir/busybox.tar.part"
+    node_image_tar "${NODE_BUSYBOX_IMAGES[0]}" "$rootfs" '"Cmd":["sh"]' "$dir/busybox.tar.part"
     mv "$dir/busybox.tar.part" "$dir/busybox.tar"
     rm -rf "$rootfs"
   fi
@@ -205,7 +206,7 @@ node_images() {
     say "building the pause image from Kubernetes' pause.c (gcc -static)"
     rootfs=$(mktemp -d)
     gcc -Os -static -DVERSION="$PAUSE_VERSION" -o "$rootfs/pause" "$pause_src"
-    node_image_tar "$NODE_PAUSE_IMAGE" "$rootfs" '["/pause"]' "$dir/pause-$PAUSE_VERSION.tar.part"
+    node_image_tar "$NODE_PAUSE_IMAGE" "$rootfs" '"Entrypoint":["/pause"]' "$dir/pause-$PAUSE_VERSION.tar.part"
     mv "$dir/pause-$PAUSE_VERSION.tar.part" "$dir/pause-$PAUSE_VERSION.tar"
     rm -rf "$rootfs"
   fi

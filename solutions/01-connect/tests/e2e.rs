@@ -75,3 +75,26 @@ async fn an_empty_namespace_still_has_its_root_ca_configmap() -> anyhow::Result<
     assert_eq!(connect::count_configmaps(&client, ns.name()).await?, 1);
     Ok(())
 }
+
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 01 runs it)"]
+async fn a_refused_request_is_reported_as_the_servers_answer() -> anyhow::Result<()> {
+    // The cluster of your kubeconfig, with credentials it does not know: it answers every
+    // request, with 401 Unauthorized.
+    let mut config = kube::Config::infer().await?;
+    config.auth_info = kube::config::AuthInfo {
+        token: Some("not-a-token-this-cluster-knows".to_string().into()),
+        ..Default::default()
+    };
+    let Err(err) = connect::connect(config).await else {
+        panic!("the API server accepted a made-up token");
+    };
+    let message = err.to_string();
+    assert!(
+        matches!(&err, connect::ConnectError::Api(kube::Error::Api(status)) if status.code == 401),
+        "the API server was reached and answered 401 Unauthorized, so the error must be \
+         ConnectError::Api with that answer, not a claim that the server is unreachable; \
+         got: {message}"
+    );
+    Ok(())
+}

@@ -18,36 +18,26 @@
 //! change is followed by at least one processing that starts after it**.
 //!
 //! On top of that sit delays ([`WorkQueue::add_after`]) and retries with backoff
-//! ([`WorkQueue::add_rate_limited`], see [`crate::rate_limiter`]). Delayed keys wait in a
-//! min-heap owned by one background task, the "delayer", which sleeps until the earliest one is
-//! due and then adds it: a thousand pending delays cost a thousand heap entries, not a thousand
-//! timers or tasks.
+//! ([`WorkQueue::add_rate_limited`]): the delaying queue, in [`crate::delaying_queue`], as
+//! client-go keeps them in a file of their own.
 //!
 //! Shutting down is gentle: [`WorkQueue::get`] keeps handing out what is queued and only says
 //! `None` once the queue is empty, and [`WorkQueue::shut_down_with_drain`] also waits until every
 //! worker has called `done`.
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::hash::Hash;
 use std::pin::pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use tokio::sync::{Notify, mpsc};
-use tokio::time::Instant;
+use tokio::sync::Notify;
 
+use crate::delaying_queue::Delays;
 use crate::rate_limiter::{RateLimiter, default_controller_rate_limiter};
 
-/// A delay longer than this counts as this long. No controller means to wait a year, and a truly
-/// huge `Duration` (say `Duration::MAX`) cannot be added to an `Instant` at all.
-const MAX_DELAY: Duration = Duration::from_secs(365 * 24 * 60 * 60);
-
-/// A queue of keys (say, `namespace/name`) waiting to be processed, shared by informers and
-/// workers. Cloning it is cheap and gives another handle to the same queue.
 pub struct WorkQueue<K> {
-    shared: Arc<Shared<K>>,
+    pub(crate) shared: Arc<Shared<K>>,
 }
 
 /// A snapshot of the queue's counters, named after client-go's `workqueue_*` metrics.
@@ -64,38 +54,39 @@ pub struct Metrics {
 }
 
 /// What every handle of one queue shares.
-struct Shared<K> {
+pub(crate) struct Shared<K> {
     state: Mutex<State<K>>,
     /// Wakes a worker waiting in `get`: a key was queued, or the queue is shutting down.
     key_queued: Notify,
     /// Wakes `shut_down_with_drain` when the last worker calls `done`.
     processing_empty: Notify,
-    rate_limiter: Box<dyn RateLimiter<K>>,
+    /// How long a failed key waits (used by the delaying queue's `add_rate_limited`).
+    pub(crate) rate_limiter: Box<dyn RateLimiter<K>>,
 }
 
 // ANCHOR: state
 /// The three collections, and the rules that keep them consistent. Plain data, no locking or
 /// waking: `WorkQueue` does that around these methods.
-struct State<K> {
+pub(crate) struct State<K> {
     /// Keys waiting for a worker, oldest first. Each is also in `dirty`, and appears once.
     queue: VecDeque<K>,
     /// Keys that need processing: all queued keys, plus keys added while a worker held them.
     dirty: HashSet<K>,
     /// Keys a worker holds right now, between `get` and `done`.
     processing: HashSet<K>,
-    shutting_down: bool,
+    pub(crate) shutting_down: bool,
     /// Set by `shut_down_with_drain`: someone waits for `processing` to empty.
     draining: bool,
     adds_total: u64,
-    retries_total: u64,
-    /// Where `add_after` sends delayed keys; the delayer task starts with the first of them.
-    delayer: Option<mpsc::UnboundedSender<Delayed<K>>>,
+    /// The delaying queue's part: the delayer's channel and the retries counter.
+    pub(crate) delays: Delays<K>,
 }
 // ANCHOR_END: state
 
+// ANCHOR: added
 /// What `State::add` did with a key.
 #[derive(Debug, PartialEq, Eq)]
-enum Added {
+pub(crate) enum Added {
     /// The key was dirty already: it will be processed anyway, nothing changes.
     AlreadyDirty,
     /// The key joined the queue: a waiting worker should be woken.
@@ -103,6 +94,7 @@ enum Added {
     /// A worker holds the key: it is marked dirty, and `done` will queue it.
     AfterDone,
 }
+// ANCHOR_END: added
 
 impl<K: Clone + Eq + Hash> State<K> {
     fn new() -> Self {
@@ -113,19 +105,20 @@ impl<K: Clone + Eq + Hash> State<K> {
             shutting_down: false,
             draining: false,
             adds_total: 0,
-            retries_total: 0,
-            delayer: None,
+            delays: Delays::default(),
         }
     }
 
     // ANCHOR: add
     /// Records that `key` needs processing.
     fn add(&mut self, key: K) -> Added {
-        // EXERCISE 3.1: Mark `key` dirty and queue it, unless it is dirty already or a worker is processing it.
-        // The rules, in order: a key already in `self.dirty` changes nothing (`Added::AlreadyDirty`).
-        // Otherwise insert it into `self.dirty`; then, if `self.processing` holds it, stop there
-        // (`Added::AfterDone`: `done` will queue it), else push it on the back of `self.queue`
-        // (`Added::Queued`). Book: "Step 03 > Three collections".
+        // EXERCISE 3.1: Record that `key` needs processing, keeping both of the queue's promises.
+        // A key waits in line at most once; a key a worker holds is never handed to a second
+        // worker, but is handed out again after its `done`. Keys come out in the order they
+        // first went in. Return what happened (`Added`): the caller wakes a worker only when a
+        // key joined the line.
+        // Proved by: queue::tests::, random_workloads
+        // Book: "Step 03 > Three collections"
         // BEGIN SOLUTION
         if self.dirty.contains(&key) {
             return Added::AlreadyDirty;
@@ -143,10 +136,11 @@ impl<K: Clone + Eq + Hash> State<K> {
     // ANCHOR: pop
     /// Hands the oldest queued key to a worker, if there is one.
     fn pop(&mut self) -> Option<K> {
-        // EXERCISE 3.2: Take the oldest key off the queue and move it from dirty to processing.
-        // `self.queue.pop_front()` gives the key (no key: return `None`, the `?` operator does it).
-        // A worker holds it from now on: insert it into `self.processing`, and remove it from
-        // `self.dirty` so that the next `add` marks it again. Book: "Step 03 > Three collections".
+        // EXERCISE 3.2: Hand the oldest waiting key to a worker, or `None` when no key waits.
+        // From now on a worker holds the key, and an `add` of it counts as a new change: one
+        // that the worker may not have seen.
+        // Proved by: queue::tests::
+        // Book: "Step 03 > Three collections"
         // BEGIN SOLUTION
         let key = self.queue.pop_front()?;
         self.dirty.remove(&key);
@@ -159,11 +153,11 @@ impl<K: Clone + Eq + Hash> State<K> {
     // ANCHOR: done
     /// Records that a worker finished `key`. Returns whether the key went back on the queue.
     fn done(&mut self, key: &K) -> bool {
-        // EXERCISE 3.3: Release `key` from processing, and queue it again if it was added in the meantime.
-        // `self.processing.remove(key)` says whether a worker really held it (if not, change
-        // nothing: the key may be queued already, and must not be queued twice). If it was held
-        // and `self.dirty` contains it, push a clone on the back of `self.queue` and return true.
-        // Book: "Step 03 > Three collections".
+        // EXERCISE 3.3: Release `key`, and put it back in line if it was added while a worker held it.
+        // Return whether it went back in line. A `done` for a key that no worker holds changes
+        // nothing (the key may be in line already, and must not be there twice).
+        // Proved by: queue::tests::, random_workloads
+        // Book: "Step 03 > Three collections"
         // BEGIN SOLUTION
         if self.processing.remove(key) && self.dirty.contains(key) {
             self.queue.push_back(key.clone());
@@ -260,56 +254,6 @@ where
         }
     }
 
-    // ANCHOR: add_after
-    /// Adds `key` once `delay` has passed (at once if it is zero). Until then the key is not
-    /// dirty: an `add` meanwhile queues it as usual, and when the delay ends it is added again,
-    /// which does nothing if it is still waiting. Of several delays pending for one key, the
-    /// earliest wins. Delays still pending at shutdown are dropped.
-    ///
-    /// # Panics
-    ///
-    /// Outside a Tokio runtime, as the delayer is a Tokio task.
-    pub fn add_after(&self, key: K, delay: Duration) {
-        let mut state = self.lock();
-        if state.shutting_down {
-            return;
-        }
-        state.retries_total += 1;
-        if delay.is_zero() {
-            drop(state);
-            self.add(key);
-            return;
-        }
-        let due = Instant::now() + delay.min(MAX_DELAY);
-        let delayer = state.delayer.get_or_insert_with(|| self.start_delayer());
-        // Sending fails only if the delayer is gone, which happens when its runtime shut down:
-        // nothing would run the delay anyway.
-        let _ = delayer.send(Delayed { due, key });
-    }
-    // ANCHOR_END: add_after
-
-    // ANCHOR: add_rate_limited
-    /// Adds `key` after the wait its rate limiter prescribes: the usual way to retry a key
-    /// whose processing failed. Call `done` as usual, and [`forget`](Self::forget) once the
-    /// key succeeds. Returns the wait chosen, so the caller can say when the retry comes.
-    pub fn add_rate_limited(&self, key: K) -> Duration {
-        let delay = self.shared.rate_limiter.when(&key);
-        self.add_after(key, delay);
-        delay
-    }
-    // ANCHOR_END: add_rate_limited
-
-    /// Tells the rate limiter that `key` succeeded, so its next failure backs off from the start.
-    /// It does not remove the key from the queue, and does not replace `done`.
-    pub fn forget(&self, key: &K) {
-        self.shared.rate_limiter.forget(key);
-    }
-
-    /// How many times `key` was retried with `add_rate_limited` since it was last forgotten.
-    pub fn num_requeues(&self, key: &K) -> u32 {
-        self.shared.rate_limiter.num_requeues(key)
-    }
-
     /// How many keys wait for a worker (keys a worker holds are not counted).
     pub fn len(&self) -> usize {
         self.lock().queue.len()
@@ -327,8 +271,7 @@ where
         {
             let mut state = self.lock();
             state.shutting_down = true;
-            // Closing the channel tells the delayer to stop; pending delays are dropped.
-            state.delayer = None;
+            state.delays.stop();
         }
         // Every waiting worker must look again: the queue may be empty for good now.
         self.shared.key_queued.notify_waiters();
@@ -361,22 +304,14 @@ where
         Metrics {
             depth: state.dirty.len(),
             adds_total: state.adds_total,
-            retries_total: state.retries_total,
+            retries_total: state.delays.retries_total,
         }
-    }
-
-    /// Starts the delayer task. It holds only a weak handle to the queue, so that it ends once
-    /// every `WorkQueue` handle is dropped (its channel closes with the queue).
-    fn start_delayer(&self) -> mpsc::UnboundedSender<Delayed<K>> {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(run_delayer(Arc::downgrade(&self.shared), receiver));
-        sender
     }
 
     /// Locks the state, even if a thread panicked while holding the lock: every change made
     /// under it is a few set operations that cannot stop halfway, so the state is still
     /// consistent, and the queue is better kept working than failing in every worker.
-    fn lock(&self) -> MutexGuard<'_, State<K>> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<K>> {
         self.shared
             .state
             .lock()
@@ -417,116 +352,10 @@ where
     }
 }
 
-/// A key waiting in the delayer until `due`.
-struct Delayed<K> {
-    due: Instant,
-    key: K,
-}
-
-// `BinaryHeap` pops its greatest entry; comparing by `due` reversed makes that the earliest.
-// The key plays no part in the order (it need not be `Ord` at all).
-impl<K> Ord for Delayed<K> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.due.cmp(&self.due)
-    }
-}
-
-impl<K> PartialOrd for Delayed<K> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl<K> PartialEq for Delayed<K> {
-    fn eq(&self, other: &Self) -> bool {
-        self.due == other.due
-    }
-}
-
-impl<K> Eq for Delayed<K> {}
-
-/// The delayer's keys: a min-heap by due time, and each key's earliest due time (client-go's
-/// `waitingForQueue` and `waitingEntryByData`).
-struct Waiting<K> {
-    heap: BinaryHeap<Delayed<K>>,
-    due: HashMap<K, Instant>,
-}
-
-impl<K: Clone + Eq + Hash> Waiting<K> {
-    /// Remembers `delayed`, unless its key already waits for an earlier (or the same) time.
-    fn insert(&mut self, delayed: Delayed<K>) {
-        if let Some(&due) = self.due.get(&delayed.key)
-            && due <= delayed.due
-        {
-            return;
-        }
-        // An earlier time for a waiting key leaves the later entry in the heap: rather than dig
-        // it out, `pop_due` skips entries whose time no longer matches `self.due`.
-        self.due.insert(delayed.key.clone(), delayed.due);
-        self.heap.push(delayed);
-    }
-
-    /// The next key whose time has come at `now`, if any.
-    fn pop_due(&mut self, now: Instant) -> Option<K> {
-        while self.heap.peek().is_some_and(|next| next.due <= now) {
-            let Delayed { due, key } = self.heap.pop()?;
-            if self.due.get(&key) == Some(&due) {
-                self.due.remove(&key);
-                return Some(key);
-            }
-        }
-        None
-    }
-
-    /// When the delayer must wake up next (possibly for an entry that turns out to be stale).
-    fn next_due(&self) -> Option<Instant> {
-        self.heap.peek().map(|next| next.due)
-    }
-}
-
-// ANCHOR: delayer
-/// The delayer task: client-go's `waitingLoop`. It sleeps until the earliest delay ends or a new
-/// delayed key arrives, adds every key that is due, and repeats. It stops when its channel
-/// closes (the queue shut down or was dropped).
-async fn run_delayer<K>(queue: Weak<Shared<K>>, mut incoming: mpsc::UnboundedReceiver<Delayed<K>>)
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-{
-    let mut waiting = Waiting {
-        heap: BinaryHeap::new(),
-        due: HashMap::new(),
-    };
-    loop {
-        let now = Instant::now();
-        while let Some(key) = waiting.pop_due(now) {
-            let Some(shared) = queue.upgrade() else {
-                return;
-            };
-            WorkQueue { shared }.add(key);
-        }
-
-        let next_due = waiting.next_due();
-        let sleep_until_next_due = async {
-            match next_due {
-                Some(due) => tokio::time::sleep_until(due).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            delayed = incoming.recv() => match delayed {
-                Some(delayed) => waiting.insert(delayed),
-                None => return,
-            },
-            () = sleep_until_next_due => {}
-        }
-    }
-}
-// ANCHOR_END: delayer
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rate_limiter::ItemExponentialFailureRateLimiter;
+    use std::time::Duration;
 
     fn ms(millis: u64) -> Duration {
         Duration::from_millis(millis)
@@ -748,101 +577,6 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn add_after_adds_when_the_delay_ends() {
-        let queue = WorkQueue::new();
-        let start = Instant::now();
-        queue.add_after("a", ms(50));
-        queue.add_after("b", ms(20));
-        assert_eq!(queue.len(), 0);
-        assert_eq!(next(&queue).await, Some("b"));
-        assert_eq!(start.elapsed(), ms(20));
-        assert_eq!(next(&queue).await, Some("a"));
-        assert_eq!(start.elapsed(), ms(50));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn add_after_with_zero_delay_adds_at_once() {
-        let queue = WorkQueue::new();
-        queue.add_after("a", Duration::ZERO);
-        assert_eq!(queue.len(), 1);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn add_after_for_a_waiting_key_does_not_queue_it_twice() {
-        let queue = WorkQueue::new();
-        queue.add("a");
-        queue.add_after("a", ms(10));
-        tokio::time::sleep(ms(20)).await;
-        assert_eq!(queue.len(), 1);
-        assert_eq!(next(&queue).await, Some("a"));
-        queue.done(&"a");
-        assert!(get_blocks(&queue).await, "the delayed add was absorbed");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_earliest_of_several_delays_wins() {
-        let queue = WorkQueue::new();
-        let start = Instant::now();
-        queue.add_after("a", ms(50));
-        queue.add_after("a", ms(20));
-        queue.add_after("a", ms(30));
-        assert_eq!(next(&queue).await, Some("a"));
-        assert_eq!(start.elapsed(), ms(20));
-        queue.done(&"a");
-        // The later requests were merged into the first: "a" does not come back at 30 or 50 ms.
-        assert!(get_blocks(&queue).await);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn an_outdated_delay_does_not_fire_a_newer_one_early() {
-        let queue = WorkQueue::new();
-        let start = Instant::now();
-        queue.add_after("a", ms(50));
-        queue.add_after("a", ms(20));
-        assert_eq!(next(&queue).await, Some("a"));
-        queue.done(&"a");
-        // Due at 60 ms. The entry for 50 ms is still in the delayer's heap, and must not count.
-        queue.add_after("a", ms(40));
-        assert_eq!(next(&queue).await, Some("a"));
-        assert_eq!(start.elapsed(), ms(60));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn delays_pending_at_shut_down_are_dropped() {
-        let queue = WorkQueue::new();
-        queue.add_after("a", ms(10));
-        queue.shut_down();
-        tokio::time::sleep(ms(20)).await;
-        assert_eq!(queue.len(), 0);
-        assert_eq!(next(&queue).await, None);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn add_rate_limited_backs_off_and_forget_starts_over() {
-        let queue = WorkQueue::with_rate_limiter(ItemExponentialFailureRateLimiter::new(
-            ms(5),
-            Duration::from_secs(1000),
-        ));
-        let start = Instant::now();
-        for expected_wait in [5, 10, 20] {
-            let before = Instant::now();
-            queue.add_rate_limited("a");
-            assert_eq!(next(&queue).await, Some("a"));
-            assert_eq!(before.elapsed(), ms(expected_wait));
-            queue.done(&"a");
-        }
-        assert_eq!(start.elapsed(), ms(35));
-        assert_eq!(queue.num_requeues(&"a"), 3);
-
-        queue.forget(&"a");
-        assert_eq!(queue.num_requeues(&"a"), 0);
-        let before = Instant::now();
-        queue.add_rate_limited("a");
-        assert_eq!(next(&queue).await, Some("a"));
-        assert_eq!(before.elapsed(), ms(5));
-    }
-
-    #[tokio::test(start_paused = true)]
     async fn metrics_count_adds_retries_and_depth() {
         let queue = WorkQueue::new();
         queue.add("a");
@@ -877,18 +611,6 @@ mod tests {
                 adds_total: 5,
                 retries_total: 2
             }
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_delayer_does_not_keep_the_queue_alive() {
-        let queue = WorkQueue::new();
-        queue.add_after("a", Duration::from_secs(3600));
-        let shared = Arc::downgrade(&queue.shared);
-        drop(queue);
-        assert!(
-            shared.upgrade().is_none(),
-            "the delayer keeps no strong handle"
         );
     }
 }

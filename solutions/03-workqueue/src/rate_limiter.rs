@@ -74,20 +74,27 @@ impl<K> ItemExponentialFailureRateLimiter<K> {
 impl<K: Clone + Eq + Hash + Send + Sync> RateLimiter<K> for ItemExponentialFailureRateLimiter<K> {
     // ANCHOR: when
     fn when(&self, key: &K) -> Duration {
-        // EXERCISE 3.4: Count one more failure of `key` and return base_delay × 2^(earlier failures), capped at max_delay.
-        // `lock(&self.failures)` gives the map; `entry(key.clone()).or_insert(0)` is the count so far,
-        // which is also the exponent (the first failure waits exactly `base_delay`). Mind overflow:
-        // after 32 failures 2^n no longer fits a u32 and the product no longer fits a Duration, so
-        // reach for `saturating_add`, `checked_pow` and `Duration::checked_mul`, and treat "too
-        // big to compute" as `max_delay`. Book: "Step 03 > Backing off".
+        // DIAGNOSE 3.4: `exponential_survives_huge_failure_counts` fails: find out why, and fix it.
+        // The wait is base_delay × 2^(earlier failures of `key`), never more than max_delay, and
+        // this failure is counted. A key can fail for days: every count of failures must give
+        // a wait, and the count must never wrap back to zero.
+        // Proved by: rate_limiter::tests::exponential_
+        // Book: "Step 03 > Backing off"
         // BEGIN SOLUTION
         let mut failures = lock(&self.failures);
         let count = failures.entry(key.clone()).or_insert(0);
         let exponent = *count;
         *count = count.saturating_add(1);
+        // "Too big to compute" (2^n past u32, or the product past a Duration) is simply long.
         2u32.checked_pow(exponent)
             .and_then(|factor| self.base_delay.checked_mul(factor))
             .map_or(self.max_delay, |delay| delay.min(self.max_delay))
+        // STARTER
+        // let mut failures = lock(&self.failures);
+        // let count = failures.entry(key.clone()).or_insert(0);
+        // let exponent = *count;
+        // *count += 1;
+        // (self.base_delay * 2u32.pow(exponent)).min(self.max_delay)
         // END SOLUTION
     }
     // ANCHOR_END: when

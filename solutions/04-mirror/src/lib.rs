@@ -55,12 +55,13 @@ pub fn keys_for(notification: &Notification<ConfigMap>) -> Vec<String> {
         Notification::Update { old, new } => (Some(old), new),
         Notification::Synced => return Vec::new(),
     };
-    // EXERCISE 4.4: Return the keys to enqueue for this change.
-    // - the ConfigMap's own key (`key_of(cm)`) when it is managed (`desired::is_managed`), or
-    //   when `old` was managed (the label was just removed);
-    // - for a controller owner reference (`owner_references()` with `controller == Some(true)`)
-    //   of kind "ConfigMap" and apiVersion "v1": the owner's key, `namespace/owner.name`.
-    // Book: "Step 04 > From a companion back to its source".
+    // DIAGNOSE 4.4: `a_companion_enqueues_its_owner_through_the_owner_reference` fails: find out why, and fix it.
+    // Wanted: the ConfigMap's own key when it is managed, or was until this update; and the key
+    // of the source a companion belongs to, so that a change to a companion wakes up its source.
+    // Read the failing tests and the ConfigMaps they build, then the code below.
+    // Proved by: enqueues_itself, removing_the_label, enqueues_its_owner, enqueues_only_itself,
+    //   synced_enqueues_nothing
+    // Book: "Step 04 > From a companion back to its source"
     // BEGIN SOLUTION
     let mut keys = Vec::new();
     if desired::is_managed(cm) || old.is_some_and(|old| desired::is_managed(old)) {
@@ -73,6 +74,19 @@ pub fn keys_for(notification: &Notification<ConfigMap>) -> Vec<String> {
         keys.push(format!("{namespace}/{}", owner.name));
     }
     keys
+    // STARTER
+    // let mut keys = Vec::new();
+    // if desired::is_managed(cm) || old.is_some_and(|old| desired::is_managed(old)) {
+    //     keys.push(key_of(cm.as_ref()));
+    // }
+    // // A companion is called `<source>-synced`: a change to it concerns its source.
+    // if let (Some(source), Some(namespace)) = (
+    //     cm.name_any().strip_suffix(desired::COMPANION_SUFFIX),
+    //     cm.namespace(),
+    // ) {
+    //     keys.push(format!("{namespace}/{source}"));
+    // }
+    // keys
     // END SOLUTION
 }
 // ANCHOR_END: keys_for

@@ -287,6 +287,11 @@ pub async fn never_touches_a_foreign_companion(start: Start) -> anyhow::Result<(
     );
     assert_eq!(after.data, foreign.data);
     assert!(after.owner_references().is_empty());
+
+    // Blocked is retried, with a growing delay: once the way is clear, the companion comes.
+    // (Deleting the foreign ConfigMap wakes nobody: it has no owner reference to follow.)
+    h.api.delete("x-synced", &DeleteParams::default()).await?;
+    h.converged("x", Duration::from_secs(15)).await?;
     h.assert_running();
     Ok(())
 }

@@ -9,7 +9,10 @@
 //!   `SUMMARY.md`, and there is no chapter for a step that does not exist;
 //! - a step chapter has a section for each exercise of the step (`Exercise N.M`), and every
 //!   section a TODO hint points to (`Book: "Step 01 > Configuration"`) exists;
-//! - every transcript and picture in the book is used by a chapter (a stale one is a mistake).
+//! - every transcript and picture in the book is used by a chapter (a stale one is a mistake);
+//! - every exercise that names its tests (`// Proved by:`) has its three hints,
+//!   `book/src/hints/N.M/{1,2,3}.md`, which its chapter includes; every hint belongs to an
+//!   exercise; hints are wrapped to fit a terminal (`scripts/hint.sh` prints them).
 //!
 //! It collects every problem it finds and fails once, listing them all.
 
@@ -362,7 +365,11 @@ fn the_book_is_consistent_with_itself_and_with_the_steps() {
 
     // A Markdown file that SUMMARY.md does not list is never rendered.
     for file in book.files_in("", "md") {
-        if file != Path::new("SUMMARY.md") && !chapters.contains(&file) {
+        // Hints are not chapters: chapters include them, and scripts/hint.sh prints them.
+        if file != Path::new("SUMMARY.md")
+            && !file.starts_with("hints")
+            && !chapters.contains(&file)
+        {
             book.problem(format!(
                 "book/src/{} is not listed in SUMMARY.md (so it is not part of the book)",
                 file.display()
@@ -466,7 +473,9 @@ fn the_book_is_consistent_with_itself_and_with_the_steps() {
             ));
         }
     }
-    let exercise = Regex::new(r"// EXERCISE ([0-9]+(?:\.[0-9]+)*):").expect("a valid regex");
+    let exercise =
+        Regex::new(r"// (?:EXERCISE|DIAGNOSE) ([0-9]+(?:\.[0-9]+)*):").expect("a valid regex");
+    let mut numbers: BTreeSet<String> = BTreeSet::new();
     let book_ref = Regex::new(r#"Book: "Step ([0-9]{2}) > ([^"]+)""#).expect("a valid regex");
     for step in &steps {
         let chapter = PathBuf::from(format!("steps/{step}.md"));
@@ -489,6 +498,14 @@ fn the_book_is_consistent_with_itself_and_with_the_steps() {
             let code = fs::read_to_string(&source).unwrap_or_default();
             for cap in exercise.captures_iter(&code) {
                 let number = &cap[1];
+                numbers.insert(number.to_string());
+                check_hints(
+                    &mut book,
+                    number,
+                    &code[cap.get(0).map_or(0, |m| m.start())..],
+                    &chapter,
+                    &used,
+                );
                 let wanted = format!("Exercise {number}");
                 let found = chapter_parsed.headings.texts.iter().any(|(_, t)| {
                     t == &wanted
@@ -523,6 +540,21 @@ fn the_book_is_consistent_with_itself_and_with_the_steps() {
         }
     }
 
+    // Every hint belongs to an exercise.
+    for dir in fs::read_dir(book.src.join("hints"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = dir.file_name().to_string_lossy().into_owned();
+        if !numbers.contains(&name) {
+            book.problem(format!(
+                "book/src/hints/{name}/ belongs to no exercise (no `// EXERCISE {name}:` or \
+                 `// DIAGNOSE {name}:` in solutions/)"
+            ));
+        }
+    }
+
     // Transcripts and pictures that no chapter uses are stale.
     for file in book
         .files_in("transcripts", "txt")
@@ -543,6 +575,62 @@ fn the_book_is_consistent_with_itself_and_with_the_steps() {
         book.problems.len(),
         book.problems.join("\n  - ")
     );
+}
+
+/// Longest line of a hint: `scripts/hint.sh` prints them in a terminal.
+const HINT_WIDTH: usize = 92;
+
+/// The hints of exercise `number`, whose marker comment starts `region`: an exercise that names
+/// its tests (`// Proved by:`, the current format) has `hints/N.M/{1,2,3}.md`, each included by
+/// its step's chapter and wrapped to [`HINT_WIDTH`].
+fn check_hints(
+    book: &mut Book,
+    number: &str,
+    region: &str,
+    chapter: &Path,
+    used: &HashSet<PathBuf>,
+) {
+    let comment: Vec<&str> = region
+        .lines()
+        .take_while(|line| !line.contains("// BEGIN SOLUTION"))
+        .collect();
+    let dir = book.src.join("hints").join(number);
+    if !comment.iter().any(|line| line.contains("Proved by:")) {
+        if dir.exists() {
+            book.problem(format!(
+                "exercise {number} has hints but no `// Proved by:` line naming its tests"
+            ));
+        }
+        return;
+    }
+    for level in 1..=3 {
+        let file = dir.join(format!("{level}.md"));
+        let shown = format!("book/src/hints/{number}/{level}.md");
+        let Ok(text) = fs::read_to_string(&file) else {
+            book.problem(format!(
+                "exercise {number} has no hint {level}: write {shown} (1: the idea, 2: the \
+                 APIs, 3: nearly the code)"
+            ));
+            continue;
+        };
+        if text.trim().is_empty() {
+            book.problem(format!("{shown} is empty"));
+        }
+        for (i, line) in text.lines().enumerate() {
+            if line.chars().count() > HINT_WIDTH {
+                book.problem(format!(
+                    "{shown}:{}: longer than {HINT_WIDTH} characters (wrap it)",
+                    i + 1
+                ));
+            }
+        }
+        if !used.contains(&normalize(&file)) {
+            book.problem(format!(
+                "book/src/{}: does not include {shown} in a hint block",
+                chapter.display()
+            ));
+        }
+    }
 }
 
 /// The `.rs` files of a crate, sorted.

@@ -18,9 +18,10 @@
 //! object every few minutes). Level-triggered controllers do not need it for correctness: they
 //! requeue an object after a delay when they want to look at it again (step 05's
 //! `Action::requeue`).
-// Starter code: the imports and parameters that the TODOs below need are unused until you
-// write them. Once they are done, delete the `allow` below and the compiler checks you left none.
-#![allow(unused)]
+// Starter code: the imports, parameters and helpers that the TODOs below need are unused
+// until you write them. Once they are done, delete the `allow` below: the compiler then
+// checks that you left none.
+#![allow(unused_imports, unused_variables, dead_code)]
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt::{self, Debug, Display};

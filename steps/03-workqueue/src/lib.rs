@@ -37,6 +37,7 @@
 //! ```
 
 pub mod controller;
+pub mod delaying_queue;
 pub mod queue;
 pub mod rate_limiter;
 pub mod reconcile;

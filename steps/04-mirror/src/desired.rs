@@ -6,14 +6,16 @@
 //! looks at the source and the companion as they are in the cache and returns one [`Plan`].
 //! Running it twice on the same world gives the same answer, which is why a reconcile can be
 //! repeated, retried or triggered by any event without harm.
-// Starter code: the imports and parameters that the TODOs below need are unused until you
-// write them. Once they are done, delete the `allow` below and the compiler checks you left none.
-#![allow(unused)]
+// Starter code: the imports, parameters and helpers that the TODOs below need are unused
+// until you write them. Once they are done, delete the `allow` below: the compiler then
+// checks that you left none.
+#![allow(unused_imports, unused_variables, dead_code)]
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 
@@ -56,11 +58,16 @@ pub fn checksum(
     data: Option<&BTreeMap<String, String>>,
     binary_data: Option<&BTreeMap<String, ByteString>>,
 ) -> String {
-    // TODO(exercise 4.1): Hash the content canonically, so equal content always gives the same sum.
-    // For `data` then `binaryData`: a tag, the number of entries, then each key and value (sorted, as a BTreeMap iterates), each preceded
-    // by its length. Use `Sha256::new()`, `update(..)` with `len.to_be_bytes()` for lengths, and
-    // `hex::encode(hasher.finalize())`. Book: "Step 04 > A checksum you can trust".
-    todo!("Exercise 4.1: Hash the content canonically, so equal content always gives the same sum.")
+    // TODO(exercise 4.1): Hash the content so that equal content always gives the same sum, and different content a different one.
+    // The hash input is exactly: the bytes `data`, the number of entries as a u64, each entry
+    // (in sorted key order) as the key's length, the key, the value's length, the value; then
+    // the same for `binaryData`. Every length and count is a u64, 8 bytes big-endian; the sum is
+    // lowercase hex. An absent map is hashed like an empty one.
+    // Proved by: checksum_
+    // Book: "Step 04 > A checksum you can trust"
+    todo!(
+        "Exercise 4.1: Hash the content so that equal content always gives the same sum, and different content a different one."
+    )
 }
 // ANCHOR_END: checksum
 
@@ -81,13 +88,15 @@ pub fn desired_companion(source: &ConfigMap) -> Result<ConfigMap, InvalidSource>
     if name.len() > MAX_NAME_LEN {
         return Err(InvalidSource::NameTooLong(name));
     }
-    // TODO(exercise 4.2): Build the companion ConfigMap.
-    // Name `name`, the source's namespace, label MANAGED_BY_LABEL=CONTROLLER_NAME, annotation
-    // CHECKSUM_ANNOTATION=checksum(..), the source's `data` and `binary_data`, and one owner
-    // reference from `source.controller_owner_ref(&())` (None without a uid: return
-    // `InvalidSource::NotPersisted`) with `block_owner_deletion = Some(true)`, so that a
-    // foreground delete of the source waits for the companion. Book: "Step 04 > Ownership".
-    todo!("Exercise 4.2: Build the companion ConfigMap.")
+    // TODO(exercise 4.2): Build the companion ConfigMap that `source` should have.
+    // It is named `name`, in the source's namespace, with the source's `data` and `binaryData`,
+    // the label MANAGED_BY_LABEL=CONTROLLER_NAME, the annotation CHECKSUM_ANNOTATION holding the
+    // `checksum` of that content, and exactly one owner reference: the source, as its controller,
+    // with blockOwnerDeletion set. A source without a uid or a namespace (never stored by the
+    // API server) is `InvalidSource::NotPersisted`.
+    // Proved by: the_companion_mirrors_content, a_source_without_uid_is_invalid
+    // Book: "Step 04 > Ownership"
+    todo!("Exercise 4.2: Build the companion ConfigMap that `source` should have.")
 }
 // ANCHOR_END: desired_companion
 
@@ -131,16 +140,18 @@ pub enum Plan {
 /// Compares the world with what it should be. `source` and `companion` are the cached objects
 /// named `x` and `x-synced` (either may be absent).
 pub fn plan(source: Option<&ConfigMap>, companion: Option<&ConfigMap>) -> Plan {
-    // TODO(exercise 4.3): Decide what to do, in this order:
-    // - no source, or a source being deleted (`metadata.deletion_timestamp`): Nothing (the
-    //   garbage collector deletes the companion through its owner reference);
-    // - a source that is not managed: Delete its companion if the source `controls` it, else Nothing;
-    // - a managed source: its `desired_companion` (an error becomes Plan::Invalid); no companion:
-    //   Create; a companion the source does not control: Blocked; a companion whose data,
-    //   binaryData, checksum annotation or owner references differ: Update (copy the cached
-    //   `resourceVersion` into the desired object); otherwise Nothing.
-    // Treat an absent map and an empty one as equal. Book: "Step 04 > Planning the change".
-    todo!("Exercise 4.3: Decide what to do, in this order:")
+    // TODO(exercise 4.3): Decide the one thing to do about `source` and its `companion`.
+    // - No source, or a source being deleted: Nothing (the garbage collector removes the
+    //   companion through its owner reference).
+    // - A source that is not managed: Delete the companion if the source controls it (naming its
+    //   name and uid), else Nothing.
+    // - A managed source: its desired companion, or Invalid if it cannot have one. No companion:
+    //   Create. A companion the source does not control: Blocked. A companion whose content
+    //   differs (`same_content` says so): Update, carrying the cached companion's
+    //   resourceVersion. Otherwise Nothing.
+    // Proved by: plan_, a_source_named_like_a_companion_is_just_a_source, a_name_too_long
+    // Book: "Step 04 > Planning the change"
+    todo!("Exercise 4.3: Decide the one thing to do about `source` and its `companion`.")
 }
 // ANCHOR_END: plan
 
@@ -248,6 +259,10 @@ mod tests {
         assert_eq!(companion.name_any(), "colors-synced");
         assert_eq!(companion.namespace().as_deref(), Some("ns"));
         assert_eq!(companion.data, src.data);
+        assert_eq!(
+            companion.labels().get(MANAGED_BY_LABEL).map(String::as_str),
+            Some(CONTROLLER_NAME)
+        );
         assert_eq!(
             companion.annotations().get(CHECKSUM_ANNOTATION),
             Some(&checksum(src.data.as_ref(), None))

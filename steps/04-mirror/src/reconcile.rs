@@ -3,9 +3,10 @@
 //! Everything is read from the informer's cache; only changes are sent to the API server. A
 //! reconcile that finds nothing to do sends nothing at all, so a controller watching thousands
 //! of ConfigMaps costs the API server nothing while the world is as it should be.
-// Starter code: the imports and parameters that the TODOs below need are unused until you
-// write them. Once they are done, delete the `allow` below and the compiler checks you left none.
-#![allow(unused)]
+// Starter code: the imports, parameters and helpers that the TODOs below need are unused
+// until you write them. Once they are done, delete the `allow` below: the compiler then
+// checks that you left none.
+#![allow(unused_imports, unused_variables, dead_code)]
 
 use std::sync::Arc;
 
@@ -71,7 +72,8 @@ impl Mirror {
 
     // ANCHOR: reconcile_source
     /// The same, for a source the caller already has (or knows is gone): kube-runtime's
-    /// `Controller` (step 05) hands reconcile the object itself rather than a key.
+    /// `Controller` (step 05) hands reconcile the object itself rather than a key. Asks `plan`
+    /// what to do, then does it with at most one request.
     pub async fn reconcile_source(
         &self,
         namespace: &str,
@@ -81,21 +83,97 @@ impl Mirror {
         let companion = self
             .store
             .get(&ObjectRef::new(&desired::companion_name(name)).within(namespace));
-        let plan = desired::plan(source, companion.as_deref());
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
-        // TODO(exercise 4.5): Carry out the plan with the API.
-        // Create: `api.create(&params, &c)`; Update: `api.replace(&name, &params, &c)` (the
-        // companion carries the cached resourceVersion, so a concurrent change gives 409 and a
-        // retry); a 409 AlreadyExists on create means the cache is behind: `Error::CacheBehind`;
-        // Delete: `api.delete` with `DeleteParams { preconditions: Some(Preconditions {
-        // uid: Some(uid), ..}), ..}` and a 404 (`kube::Error::Api(s) if s.is_not_found()`) is
-        // fine; Blocked: a Warning Event on the source (`self.warn`), then `Err(Error::Blocked)`
-        // so the key is retried later; Invalid: a Warning Event, then Ok (only a change to the
-        // source can help). Log each write with `tracing::info!(action = "...", ...)`.
-        // Book: "Step 04 > Carrying out the plan".
-        todo!("Exercise 4.5: Carry out the plan with the API.")
+        match desired::plan(source, companion.as_deref()) {
+            Plan::Nothing => Ok(()),
+            Plan::Create(companion) => self.create(&api, &companion).await,
+            Plan::Update(companion) => self.update(&api, &companion).await,
+            Plan::Delete { name, uid } => self.delete(&api, &name, uid).await,
+            Plan::Blocked { companion } => self.blocked(source, companion).await,
+            Plan::Invalid(invalid) => {
+                // Retrying cannot help until the source changes, and a change enqueues it anyway.
+                if let Some(source) = source {
+                    self.warn(source, "InvalidSource", invalid.to_string())
+                        .await;
+                }
+                tracing::warn!(error = %invalid, "cannot mirror this source");
+                Ok(())
+            }
+        }
     }
     // ANCHOR_END: reconcile_source
+
+    /// Names this controller as the writer of what it writes (`kubectl get -o yaml
+    /// --show-managed-fields` shows it).
+    fn params() -> PostParams {
+        PostParams {
+            field_manager: Some(CONTROLLER_NAME.into()),
+            ..PostParams::default()
+        }
+    }
+
+    // ANCHOR: update
+    /// Replaces a drifted companion. It carries the cached `resourceVersion`: if the companion
+    /// changed since the cache saw it, the API server answers 409 Conflict, `?` makes that an
+    /// error, and the workqueue retries with fresh data.
+    async fn update(&self, api: &Api<ConfigMap>, companion: &ConfigMap) -> Result<(), Error> {
+        api.replace(&companion.name_any(), &Self::params(), companion)
+            .await?;
+        tracing::info!(
+            action = "update",
+            companion = companion.name_any(),
+            "healed companion"
+        );
+        Ok(())
+    }
+    // ANCHOR_END: update
+
+    // ANCHOR: create
+    /// Creates a missing companion.
+    async fn create(&self, api: &Api<ConfigMap>, companion: &ConfigMap) -> Result<(), Error> {
+        // TODO(exercise 4.5): Create the companion; if it exists already, return `Error::CacheBehind`.
+        // "Exists already" while the cache has no companion means the cache is behind (often
+        // the companion is the one this controller created a moment ago): the retry will find
+        // it in the cache. Any other failure is an `Error::Api`. Log the creation with the
+        // field `action = "create"`, as `update` does.
+        // Proved by: creates_a_companion_and_follows_the_source, two_hundred_sources
+        // Book: "Step 04 > Carrying out the plan"
+        todo!(
+            "Exercise 4.5: Create the companion; if it exists already, return `Error::CacheBehind`."
+        )
+    }
+    // ANCHOR_END: create
+
+    // ANCHOR: delete
+    /// Deletes the companion of a source that is no longer managed.
+    async fn delete(&self, api: &Api<ConfigMap>, name: &str, uid: String) -> Result<(), Error> {
+        // TODO(exercise 4.6): Delete the companion `name`, but only if it is still the object `uid`.
+        // A ConfigMap that was deleted and re-created under the same name since the plan was
+        // made is another object: the API server must refuse to delete it. A companion that is
+        // gone already is what we wanted (success). Log the deletion with `action = "delete"`.
+        // Proved by: unmanaging_removes_its_companion
+        // Book: "Step 04 > Carrying out the plan"
+        todo!(
+            "Exercise 4.6: Delete the companion `name`, but only if it is still the object `uid`."
+        )
+    }
+    // ANCHOR_END: delete
+
+    // ANCHOR: blocked
+    /// A ConfigMap with the companion's name exists, and the source does not control it.
+    async fn blocked(&self, source: Option<&ConfigMap>, companion: String) -> Result<(), Error> {
+        // TODO(exercise 4.7): Tell the owner of the source why nothing happens, and try again later.
+        // `kubectl describe configmap <source>` must show a Warning Event with the reason
+        // `CompanionExists` whose note names the companion; the reconcile fails with
+        // `Error::Blocked`, so the workqueue retries it with backoff (perhaps someone removes the
+        // foreign ConfigMap). Never write to the companion.
+        // Proved by: never_touches_a_foreign_companion
+        // Book: "Step 04 > Carrying out the plan"
+        todo!(
+            "Exercise 4.7: Tell the owner of the source why nothing happens, and try again later."
+        )
+    }
+    // ANCHOR_END: blocked
 
     // ANCHOR: warn
     /// Publishes a Warning Event on `source` (`kubectl describe configmap` shows it). An Event
