@@ -9,7 +9,9 @@
 #          up throwaway clusters of their own, see scripts/bench.sh)
 #
 # A transcript is the command line, as `$ command`, then the command's real output (stdout and
-# stderr, unedited). To make reruns print the same thing, the commands work in one namespace,
+# stderr, unedited), except that lines wider than the book's page (BOOK_COLUMNS) are wrapped as a
+# terminal that wide would wrap them (scripts/lib/fit-page.awk), and the programs log in their
+# compact format (LOG_FORMAT=compact: no timestamps, module names or span prefixes). To make reruns print the same thing, the commands work in one namespace,
 # book-demo, which is deleted and created afresh first. Long-running commands (the informer) run
 # in the background while kubectl changes things, and are stopped with SIGINT, as Ctrl-C would.
 # Re-run it after changing what a solution prints, then check the book: scripts/book.sh build.
@@ -24,6 +26,15 @@ cd "$ROOT"
 # What a learner's fresh shell has: no backtraces, no log filter, and no colour codes in the files.
 unset RUST_BACKTRACE RUST_LOG
 export NO_COLOR=1
+# Log lines as the book shows them: level, message, fields.
+export LOG_FORMAT=compact
+# How many columns of code the book's page shows: mdBook's default theme fits 86 characters of
+# code on a line, the 87th is cut off (PAGE_COLUMNS in solutions/testkit/tests/book.rs, which
+# fails on any wider line of a transcript).
+BOOK_COLUMNS=86
+# Transcripts written after this moment are wrapped to the page at the end.
+STARTED="${CARGO_TARGET_DIR:-$ROOT/target}/capture-started"
+mkdir -p "$(dirname "$STARTED")" && touch "$STARTED"
 
 have kubectl || die "kubectl is not installed: install it (https://kubernetes.io/docs/tasks/tools/), then run this again"
 kubectl get --raw /readyz >/dev/null 2>&1 \
@@ -90,8 +101,9 @@ capture_01() {
   local t
   t=$(start 01-connect-starter.txt)
   record "$t" "cargo run -q -p step-01-connect" 101
+  fresh_namespace
   t=$(start 01-connect.txt)
-  record "$t" "cargo run -q -p solution-01-connect"
+  record "$t" "cargo run -q -p solution-01-connect -- --namespace $NS"
   t=$(start 01-connect-debug.txt)
   record "$t" "RUST_LOG=kube_client=debug cargo run -q -p solution-01-connect"
   t=$(start 01-connect-no-such-context.txt)
@@ -296,7 +308,7 @@ capture_05() {
   mirror_captures "$controller" "" 05-controller
   # Every reconcile, and what the runtime does when the source is gone.
   fresh_namespace
-  run_while 05-controller-debug "RUST_LOG=info,controller=debug $controller --namespace $NS" "kube-root-ca\.crt" \
+  run_while 05-controller-debug "RUST_LOG=info,connect=debug $controller --namespace $NS" "kube-root-ca\.crt" \
     "kubectl apply -n $NS -f manifests/samples/colors.yaml" "reconciled source=.*/colors-synced\\." \
     "kubectl delete configmap colors -n $NS" "not found in local store"
   # Per-object backoff, kept in the Context.
@@ -306,7 +318,12 @@ capture_05() {
   kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null
   # Lines of code per file, without tests (a file's #[cfg(test)] module, at its end), blank lines
   # and comments: how much of steps 02 to 04 the runtime replaced.
-  local loc='awk '\''FNR == 1 { test = 0 } /^#\[cfg\(test\)\]/ { test = 1 } !test && !/^[[:space:]]*(\/\/|$)/ { n[FILENAME]++ } END { for (f in n) printf "%4d  %s\n", n[f], f }'\'' solutions/0[2-5]-*/src/*.rs | sort -k2'
+  local loc='awk '\''
+  FNR == 1 { test = 0 }
+  /^#\[cfg\(test\)\]/ { test = 1 }
+  !test && !/^[[:space:]]*(\/\/|$)/ { n[FILENAME]++ }
+  END { for (f in n) printf "%4d  %s\n", n[f], f }
+'\'' solutions/0[2-5]-*/src/*.rs | sort -k2'
   t=$(start 05-controller-loc.txt)
   record "$t" "$loc"
   t=$(start 05-controller-check-starter.txt)
@@ -451,7 +468,8 @@ YAML"
   record "$t" "kubectl wait taskrun/interrupted -n $NS --for=jsonpath='{.status.phase}'=Running --timeout=60s"
   record "$t" "kubectl delete pod interrupted-pod -n $NS"
   record "$t" "kubectl wait taskrun/interrupted -n $NS --for=jsonpath='{.status.phase}'=Failed --timeout=60s"
-  record "$t" "kubectl get taskrun interrupted -n $NS -o custom-columns=PHASE:.status.phase,REASON:.status.conditions[0].reason,MESSAGE:.status.conditions[0].message"
+  record "$t" "kubectl get taskrun interrupted -n $NS -o custom-columns=PHASE:.status.phase,REASON:.status.conditions[0].reason"
+  record "$t" "kubectl get taskrun interrupted -n $NS -o jsonpath='{.status.conditions[0].message}{\"\\n\"}'"
   record "$t" "sleep 2; kubectl get pods -n $NS -l workshop.io/taskrun=interrupted"
   kill "$pid" 2>/dev/null || true
 }
@@ -485,22 +503,24 @@ capture_08() {
   local t a b program="target/debug/solution-08-production" saved_path=$PATH
   export PATH="${CARGO_TARGET_DIR:-$ROOT/target}/debug:$PATH"
   kubectl apply -f manifests/crds/ >/dev/null
-  kubectl apply -f manifests/deploy/00-namespace.yaml >/dev/null
-  kubectl delete lease taskrun-controller -n workshop-system --ignore-not-found >/dev/null
   fresh_namespace
   kubectl apply -n "$NS" -f manifests/samples/hello-task.yaml >/dev/null
   a=$(start 08-production-a.txt)
   b=$(start 08-production-b.txt)
-  printf '$ %s\n' "$program --namespace $NS --identity replica-a --listen 127.0.0.1:8081" >>"$a"
-  "$program" --namespace "$NS" --identity replica-a --listen 127.0.0.1:8081 >>"$a" 2>&1 &
+  # The replicas' Lease is in the learner's namespace (a shared cluster has one Lease per learner).
+  local replica="--namespace $NS --lease-namespace $NS --lease-name taskrun-controller"
+  printf '$ %s\n' "$program $replica --identity replica-a --listen 127.0.0.1:8081" >>"$a"
+  # shellcheck disable=SC2086 # $replica is flags, split on purpose
+  "$program" $replica --identity replica-a --listen 127.0.0.1:8081 >>"$a" 2>&1 &
   local pid_a=$!
   await "$a" "became the leader" 0 -E
-  printf '$ %s\n' "$program --namespace $NS --identity replica-b --listen 127.0.0.1:8082" >>"$b"
-  "$program" --namespace "$NS" --identity replica-b --listen 127.0.0.1:8082 >>"$b" 2>&1 &
+  printf '$ %s\n' "$program $replica --identity replica-b --listen 127.0.0.1:8082" >>"$b"
+  # shellcheck disable=SC2086
+  "$program" $replica --identity replica-b --listen 127.0.0.1:8082 >>"$b" 2>&1 &
   local pid_b=$!
   trap 'kill -KILL "$pid_a" "$pid_b" 2>/dev/null || true' EXIT
   await "$b" "caches synced" 0 -E
-  local lease="kubectl get lease taskrun-controller -n workshop-system -o custom-columns=HOLDER:.spec.holderIdentity,SECONDS:.spec.leaseDurationSeconds,TRANSITIONS:.spec.leaseTransitions"
+  local lease="kubectl get lease taskrun-controller -n $NS -o custom-columns=HOLDER:.spec.holderIdentity,TRANSITIONS:.spec.leaseTransitions"
   local metrics="grep -E '^taskrun_controller_(leader|reconciles_total)'"
   t=$(start 08-production-failover.txt)
   record "$t" "$lease"
@@ -524,7 +544,7 @@ capture_08() {
   kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null
   export PATH=$saved_path
   t=$(start 08-production-json.txt)
-  record "$t" "timeout -s INT 2 $program --namespace $NS --listen 127.0.0.1:0 --log-format json 2>&1 | head -n 2"
+  record "$t" "timeout -s INT 2 $program --namespace $NS --lease-namespace $NS --listen 127.0.0.1:0 --log-format json 2>&1 | head -n 2"
   t=$(start 08-production-check-starter.txt)
   record "$t" "scripts/check.sh 08" 1
   t=$(start 08-production-check.txt)
@@ -573,5 +593,10 @@ for nn in "${steps[@]}"; do
   fi
   say "step $nn: capturing against context $(kubectl config current-context)"
   "capture_$nn"
+done
+# Fit what was written to the page.
+find "$OUT" -name '*.txt' -newer "$STARTED" | while read -r file; do
+  awk -v width="$BOOK_COLUMNS" -f "$ROOT/scripts/lib/fit-page.awk" "$file" >"$file.fit"
+  mv "$file.fit" "$file"
 done
 say "transcripts are in ${OUT#"$ROOT"/}; check the book with scripts/book.sh build"

@@ -200,7 +200,7 @@ for nn in "${steps[@]}"; do
   # What the exercises offer, split into the explained ones and the rest.
   cargo_mutants "$package" "$work/regions.diff" --list --no-config | sort >"$work/all.txt"
   explained >"$work/explained-names.txt" || die "fix ${EXPLAINED#"$ROOT"/} first"
-  awk 'NR == FNR { known[$0] = 1; next }
+  awk 'FILENAME == ARGV[1] { known[$0] = 1; next }
        { name = $0; sub(/:[0-9]+:[0-9]+: /, ": ", name); print (name in known ? "explained" : "test"), $0 }' \
     "$work/explained-names.txt" "$work/all.txt" >"$work/split.txt"
   sed -n 's/^explained //p' "$work/split.txt" >"$work/explained.txt"

@@ -14,8 +14,9 @@
 #  4. the local cluster's own end-to-end tests, then for every step: scripts/check.sh NN must
 #     pass on the solution, and for every exercise of it, scripts/check.sh N.M must pass on the
 #     solution and fail on the untouched starter (so no exercise's check is vacuous); with a
-#     real node, step 07's end-to-end tests once more on the fake node alone (the path of
-#     Docker-free learners without one);
+#     real node, step 08 deployed into the cluster (a TaskRun, then a failover), and step 07's
+#     end-to-end tests once more on the fake node alone (the path of Docker-free learners
+#     without one);
 #  5. teardown of the test cluster, also on failure.
 # Fails when no end-to-end test ran.
 set -euo pipefail
@@ -135,7 +136,7 @@ for dir in solutions/[0-9][0-9]-*/; do
   # the untouched starter. The step's test binaries are built already: these runs only filter.
   unnamed=false
   while IFS=$'\t' read -r number _ _ _ tests _; do
-    if [ -z "$tests" ]; then
+    if [ "$tests" = - ]; then
       # Exercises in the format before `Proved by:` existed: only the step-level proof below.
       warn "exercise $number has no \`// Proved by:\` line: proved only by the step check below"
       unnamed=true; legacy=$((legacy + 1)); continue
@@ -158,6 +159,29 @@ for dir in solutions/[0-9][0-9]-*/; do
 done
 
 if [ ${#real_node[@]} -gt 0 ]; then
+  # Step 08 as it is deployed: the image (made without a registry), two replicas Ready in a
+  # namespace enforcing the restricted Pod Security Standard, each talking to the API server with
+  # its ServiceAccount's token through the `kubernetes` Service; a TaskRun; and a failover.
+  phase "step 08 in the cluster: manifests/deploy/ on the real node"
+  scripts/deploy-real-node.sh
+  kubectl apply -f manifests/samples/hello-task.yaml >/dev/null
+  run=$(kubectl create -f manifests/samples/hello-taskrun.yaml -o name)
+  kubectl wait --for=jsonpath='{.status.phase}'=Succeeded "$run" --timeout=120s >/dev/null \
+    || die "the controller deployed in the cluster did not run $run to Succeeded"
+  e2e_passed=$(( e2e_passed + 1 ))
+  holder() { kubectl -n workshop-system get lease taskrun-controller -o jsonpath='{.spec.holderIdentity}'; }
+  leader=$(holder)
+  lease=$(kubectl -n workshop-system get lease taskrun-controller -o jsonpath='{.spec.leaseDurationSeconds}')
+  [ -n "$leader" ] && [ -n "$lease" ] || die "the deployed controller holds no Lease"
+  kubectl -n workshop-system delete pod "$leader" --wait=false >/dev/null
+  deleted=$(date +%s%N)
+  until new=$(holder) && [ -n "$new" ] && [ "$new" != "$leader" ]; do
+    (( ($(date +%s%N) - deleted) / 1000000000 < lease )) || die "no standby took the lead within the lease duration (${lease}s) after $leader's Pod was deleted"
+    sleep 0.1
+  done
+  say "in-cluster failover: $new leads $(( ($(date +%s%N) - deleted) / 1000000 )) ms after the leader's Pod was deleted (lease ${lease}s)"
+  e2e_passed=$(( e2e_passed + 1 ))
+
   # The fake node's path, which Docker-free learners on other systems get: the real node
   # cordoned, the fake one untainted, step 07's end-to-end tests once more.
   phase "step 07 on the fake node alone"

@@ -12,12 +12,6 @@ use clap::Parser;
 async fn main() -> ExitCode {
     let args = connect::Args::parse();
     connect::init_tracing("error");
-    match connect::run(&args, &mut std::io::stdout()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    connect::exit_code(connect::run(&args, &mut std::io::stdout()).await)
 }
 // ANCHOR_END: main

@@ -12,12 +12,7 @@ async fn main() -> ExitCode {
     let args = informer::Args::parse();
     connect::init_tracing("warn");
     // ANCHOR: ctrl_c
-    match informer::run(&args, &mut std::io::stdout(), informer::ctrl_c()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    let result = informer::run(&args, &mut std::io::stdout(), informer::ctrl_c()).await;
+    connect::exit_code(result)
     // ANCHOR_END: ctrl_c
 }

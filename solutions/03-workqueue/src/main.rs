@@ -29,11 +29,11 @@ async fn main() -> ExitCode {
                 match (&o.error, o.retry_in) {
                     (Some(error), Some(wait)) => {
                         println!(
-                            "{:<40} try {} at +{at}ms failed: {error}; retry in {wait:?}",
+                            "{:<28}try {} at +{at}ms: {error}; retry in {wait:?}",
                             o.key, o.attempt
                         )
                     }
-                    _ => println!("{:<40} try {} at +{at}ms ok", o.key, o.attempt),
+                    _ => println!("{:<28}try {} at +{at}ms: ok", o.key, o.attempt),
                 }
             }
         });
@@ -44,11 +44,5 @@ async fn main() -> ExitCode {
         workqueue::run(controller, args.workers, informer::ctrl_c()).await?;
         Ok::<_, Box<dyn std::error::Error>>(())
     };
-    match result.await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    connect::exit_code(result.await)
 }

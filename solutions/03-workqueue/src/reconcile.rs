@@ -23,7 +23,7 @@ pub struct FailFirst {
 
 /// The error an injected failure reports.
 #[derive(Debug, thiserror::Error)]
-#[error("injected failure {n} of {of} (--fail-first)")]
+#[error("injected failure {n} of {of}")]
 pub struct Injected {
     pub n: u32,
     pub of: u32,

@@ -110,7 +110,7 @@ pub async fn start(
     let api = informer::configmaps(client.clone(), namespace);
     // The cache holds every ConfigMap we can see; dropping managedFields (bookkeeping of who set
     // which field, often the largest part of small objects) roughly halves its memory.
-    let events = informer::informer::watch_events(api, watcher::Config::default())
+    let events = informer::watch_events(api, watcher::Config::default())
         .modify(|cm| cm.managed_fields_mut().clear());
     let informer = Informer::from_events(events);
     let mirror = Mirror::new(client, informer.store());

@@ -22,11 +22,5 @@ async fn main() -> ExitCode {
         .await?;
         Ok::<_, Box<dyn std::error::Error>>(())
     };
-    match result.await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    connect::exit_code(result.await)
 }

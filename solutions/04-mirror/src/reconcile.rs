@@ -132,7 +132,8 @@ impl Mirror {
         // the companion is the one this controller created a moment ago): the retry will find
         // it in the cache. Any other failure is an `Error::Api`. Log the creation with the
         // field `action = "create"`, as `update` does.
-        // Proved by: creates_a_companion_and_follows_the_source, two_hundred_sources
+        // Proved by: creates_a_companion_and_follows_the_source, two_hundred_sources,
+        // a_create_that_finds_the_companion_says_the_cache_is_behind
         // Book: "Step 04 > Carrying out the plan"
         // BEGIN SOLUTION
         match api.create(&Self::params(), companion).await {
@@ -158,7 +159,7 @@ impl Mirror {
         // A ConfigMap that was deleted and re-created under the same name since the plan was
         // made is another object: the API server must refuse to delete it. A companion that is
         // gone already is what we wanted (success). Log the deletion with `action = "delete"`.
-        // Proved by: unmanaging_removes_its_companion
+        // Proved by: unmanaging_removes_its_companion, a_stale_cache_never_deletes
         // Book: "Step 04 > Carrying out the plan"
         // BEGIN SOLUTION
         let params = DeleteParams {

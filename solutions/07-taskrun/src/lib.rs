@@ -102,21 +102,13 @@ pub async fn start(
     // The Controller's own cache of runs, to find the runs a Task change concerns.
     let run_store = controller.store();
 
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop.send(());
-    });
-
     let results = controller
         .owns_stream(pod_changes)
         .watches(tasks, watcher::Config::default(), move |task| {
             runs_waiting_for(&task, &run_store)
         })
         .with_config(controller::Config::default().concurrency(workers))
-        .graceful_shutdown_on(async move {
-            let _ = stopped.await;
-        })
+        .graceful_shutdown_on(connect::shareable_shutdown(shutdown))
         .run(reconcile, error_policy, Context::new(client, pod_store));
     connect::log_results(results).await;
 }

@@ -78,7 +78,7 @@ pub enum Command {
 
 /// How a command ended, when it ended without an error: the plugin's exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Exit {
     /// Done (for `start --follow`: the run succeeded). Exit status 0.
     Done,
     /// `start --follow` only: the run failed. Exit status 1.
@@ -104,9 +104,11 @@ pub enum Error {
     #[error("the TaskRun and Task kinds are not installed: run `kubectl apply -f manifests/crds/`")]
     CrdsMissing,
     #[error("the API server refused the request: {0}")]
-    Api(kube::Error),
+    Api(String),
+    #[error("the request failed: {0}")]
+    Request(String),
     #[error("the watch failed: {0}")]
-    Watch(#[from] watcher::Error),
+    Watch(String),
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
 }
@@ -118,9 +120,34 @@ impl From<kube::Error> for Error {
             kube::Error::Api(status) if status.code == 404 && status.reason != "NotFound" => {
                 Error::CrdsMissing
             }
-            err => Error::Api(err),
+            kube::Error::Api(status) => Error::Api(one_line(&format!(
+                "{} ({} {})",
+                status.message, status.code, status.reason
+            ))),
+            err => Error::Request(one_line(&err.to_string())),
         }
     }
+}
+
+impl From<watcher::Error> for Error {
+    fn from(err: watcher::Error) -> Self {
+        match err {
+            watcher::Error::InitialListFailed(err)
+            | watcher::Error::WatchStartFailed(err)
+            | watcher::Error::WatchFailed(err) => match Error::from(err) {
+                Error::Api(message) | Error::Request(message) => Error::Watch(message),
+                other => other,
+            },
+            err => Error::Watch(one_line(&err.to_string())),
+        }
+    }
+}
+
+/// An error as one line a person can read: kube's own `Display` of a refused request appends the
+/// whole `Status` in Debug form, so the API server's message is picked out instead, and any line
+/// breaks are joined.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Reads `NAME=VALUE` (the value may contain `=`).
@@ -158,7 +185,7 @@ pub async fn client(cli: &Cli) -> Result<(Client, String), Error> {
 // ANCHOR_END: client
 
 /// Runs the command `cli` asks for, printing to `out`.
-pub async fn run(cli: Cli, out: &mut impl Write) -> Result<Outcome, Error> {
+pub async fn run(cli: Cli, out: &mut impl Write) -> Result<Exit, Error> {
     let (client, namespace) = client(&cli).await?;
     match cli.command {
         Command::Start {
@@ -167,20 +194,20 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<Outcome, Error> {
             timeout,
             follow,
         } => {
-            let run = start(&client, &namespace, &task, params, timeout).await?;
+            let run = create_run(&client, &namespace, &task, params, timeout).await?;
             writeln!(out, "taskrun.workshop.io/{} created", run.name_any())?;
             if !follow {
-                return Ok(Outcome::Done);
+                return Ok(Exit::Done);
             }
-            follow_run(&client, &namespace, &run.name_any(), out).await
+            watch_run(&client, &namespace, &run.name_any(), out).await
         }
         Command::List { task } => {
             list(&client, &namespace, task.as_deref(), out).await?;
-            Ok(Outcome::Done)
+            Ok(Exit::Done)
         }
         Command::Logs { run } => {
             logs(&client, &namespace, &run, out).await?;
-            Ok(Outcome::Done)
+            Ok(Exit::Done)
         }
     }
 }
@@ -188,7 +215,7 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<Outcome, Error> {
 // ANCHOR: start
 /// Creates a run of `task` with `params`, after checking that the Task exists and takes those
 /// parameters (the controller would fail the run anyway; this says so before creating it).
-pub async fn start(
+pub async fn create_run(
     client: &Client,
     namespace: &str,
     task: &str,
@@ -233,12 +260,12 @@ const NO_STATUS_HINT_AFTER: Duration = Duration::from_secs(10);
 
 // ANCHOR: follow
 /// Prints each change of the run's progress until it finishes; then its steps.
-pub async fn follow_run(
+pub async fn watch_run(
     client: &Client,
     namespace: &str,
     name: &str,
     out: &mut impl Write,
-) -> Result<Outcome, Error> {
+) -> Result<Exit, Error> {
     let runs: Api<TaskRun> = Api::namespaced(client.clone(), namespace);
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let mut events = watcher(runs, config).boxed();
@@ -274,8 +301,8 @@ pub async fn follow_run(
         if phase.is_terminal() {
             print_steps(run.status.as_ref(), out)?;
             return Ok(match phase {
-                TaskRunPhase::Succeeded => Outcome::Done,
-                _ => Outcome::RunFailed,
+                TaskRunPhase::Succeeded => Exit::Done,
+                _ => Exit::RunFailed,
             });
         }
     }
@@ -449,6 +476,28 @@ pub fn not_started(pod: &Pod, step: &str, finished: bool) -> Option<&'static str
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn a_refused_request_is_one_line_with_the_api_servers_message() {
+        let status = kube::core::Status::failure(
+            "TaskRun.workshop.io \"hello-x\" is invalid: spec.timeout: Invalid value: \"0s\"",
+            "Invalid",
+        )
+        .with_code(422);
+        let shown = Error::from(kube::Error::Api(status.boxed())).to_string();
+        assert_eq!(
+            shown,
+            "the API server refused the request: TaskRun.workshop.io \"hello-x\" is invalid: \
+             spec.timeout: Invalid value: \"0s\" (422 Invalid)"
+        );
+        let status =
+            kube::core::Status::failure("too old\nresource version", "Expired").with_code(410);
+        let watch = watcher::Error::WatchFailed(kube::Error::Api(status.boxed()));
+        assert_eq!(
+            Error::from(watch).to_string(),
+            "the watch failed: too old resource version (410 Expired)"
+        );
+    }
 
     #[test]
     fn the_flags_are_well_formed() {

@@ -7,13 +7,13 @@ mod common;
 
 use clap::Parser;
 use common::{FINISH, Harness, containers_really_run};
-use taskrun::plugin::{self, Cli, Outcome};
+use taskrun::plugin::{self, Cli, Exit};
 
 /// Runs `kubectl task <args>` in the harness's namespace; returns the outcome and the output.
 async fn kubectl_task(
     h: &Harness,
     args: &[&str],
-) -> anyhow::Result<(Result<Outcome, plugin::Error>, String)> {
+) -> anyhow::Result<(Result<Exit, plugin::Error>, String)> {
     let argv = ["kubectl-task", "-n", h.ns.name()]
         .into_iter()
         .chain(args.iter().copied());
@@ -50,13 +50,13 @@ async fn start_follow_succeeds_or_fails_with_the_run() -> anyhow::Result<()> {
     .await?;
 
     let (outcome, out) = kubectl_task(&h, &["start", "ok", "-p", "who=plugin", "--follow"]).await?;
-    assert_eq!(outcome?, Outcome::Done, "{out}");
+    assert_eq!(outcome?, Exit::Done, "{out}");
     assert!(out.starts_with("taskrun.workshop.io/ok-"), "{out}");
     assert!(out.contains(": Succeeded all 2 steps succeeded"), "{out}");
     assert!(out.contains("step bye"), "{out}");
 
     let (outcome, out) = kubectl_task(&h, &["start", "flaky", "--follow"]).await?;
-    assert_eq!(outcome?, Outcome::RunFailed, "{out}");
+    assert_eq!(outcome?, Exit::RunFailed, "{out}");
     assert!(
         out.contains("StepFailed: step second failed with exit code 3"),
         "{out}"
@@ -65,7 +65,7 @@ async fn start_follow_succeeds_or_fails_with_the_run() -> anyhow::Result<()> {
 
     // Without --follow, start only creates the run.
     let (outcome, out) = kubectl_task(&h, &["start", "ok"]).await?;
-    assert_eq!(outcome?, Outcome::Done);
+    assert_eq!(outcome?, Exit::Done);
     assert_eq!(out.lines().count(), 1, "{out}");
     h.assert_running();
     Ok(())
@@ -98,7 +98,7 @@ async fn list_shows_the_runs_and_logs_every_step() -> anyhow::Result<()> {
         .await?;
     h.task("other", &[("only", "echo other")]).await?;
     let (outcome, _) = kubectl_task(&h, &["start", "ok", "--follow"]).await?;
-    assert_eq!(outcome?, Outcome::Done);
+    assert_eq!(outcome?, Exit::Done);
     kubectl_task(&h, &["start", "other", "--follow"]).await?.0?;
 
     let (_, table) = kubectl_task(&h, &["list"]).await?;
@@ -167,7 +167,7 @@ async fn logs_show_what_each_step_printed_and_which_never_ran() -> anyhow::Resul
     .await?;
 
     let (outcome, out) = kubectl_task(&h, &["start", "hello", "-p", "who=Ada", "--follow"]).await?;
-    assert_eq!(outcome?, Outcome::Done, "{out}");
+    assert_eq!(outcome?, Exit::Done, "{out}");
     let run = out.split_whitespace().next().unwrap_or_default();
     let run = run.trim_start_matches("taskrun.workshop.io/").to_string();
     let (outcome, logs) = kubectl_task(&h, &["logs", &run]).await?;
@@ -182,7 +182,7 @@ async fn logs_show_what_each_step_printed_and_which_never_ran() -> anyhow::Resul
     }
 
     let (outcome, out) = kubectl_task(&h, &["start", "flaky", "--follow"]).await?;
-    assert_eq!(outcome?, Outcome::RunFailed, "{out}");
+    assert_eq!(outcome?, Exit::RunFailed, "{out}");
     assert!(!out.contains("three is"), "the third step never ran: {out}");
     let run = out.split_whitespace().next().unwrap_or_default();
     let run = run.trim_start_matches("taskrun.workshop.io/").to_string();

@@ -20,12 +20,12 @@ use taskrun::reconcile::{self as step07, runs_waiting_for};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::health::State;
+use crate::health::AppState;
 
 /// What every reconcile shares: step 07's context, the metrics, and whether we lead.
 pub struct Context {
     inner: Arc<step07::Context>,
-    state: Arc<State>,
+    state: Arc<AppState>,
     leading: watch::Receiver<bool>,
 }
 
@@ -112,7 +112,7 @@ fn becoming_leader(leading: watch::Receiver<bool>) -> impl Stream<Item = ()> + S
 pub async fn run(
     client: Client,
     args: &taskrun::Args,
-    state: Arc<State>,
+    state: Arc<AppState>,
     leading: watch::Receiver<bool>,
     stop: CancellationToken,
 ) {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use axum::extract::State as Shared;
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -28,13 +28,13 @@ use crate::metrics::Metrics;
 
 /// What the endpoints report: the metrics, and whether the caches have synced.
 #[derive(Debug, Default)]
-pub struct State {
+pub struct AppState {
     /// Shared with the watches that count waiting runs, hence the `Arc`.
     pub metrics: Arc<Metrics>,
     ready: AtomicBool,
 }
 
-impl State {
+impl AppState {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
@@ -50,7 +50,7 @@ impl State {
 }
 
 /// The three routes.
-pub fn router(state: Arc<State>) -> Router {
+pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
@@ -61,7 +61,7 @@ pub fn router(state: Arc<State>) -> Router {
 /// Serves the routes on `listener` until `stop` completes.
 pub async fn serve(
     listener: TcpListener,
-    state: Arc<State>,
+    state: Arc<AppState>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(state))
@@ -69,7 +69,7 @@ pub async fn serve(
         .await
 }
 
-async fn metrics(Shared(state): Shared<Arc<State>>) -> impl IntoResponse {
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
@@ -90,7 +90,7 @@ async fn healthz() -> &'static str {
 // what the replica is waiting for.
 // Proved by: readyz_is_not_ready_before_the_caches_sync_and_ready_after
 // Book: "Step 08 > Metrics and health"
-async fn readyz(Shared(state): Shared<Arc<State>>) -> (StatusCode, &'static str) {
+async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str) {
     // BEGIN SOLUTION
     if state.is_ready() {
         (StatusCode::OK, "ok")

@@ -47,8 +47,9 @@ pub struct Args {
     /// Seconds the reconciles in flight may take to finish once shutdown has begun.
     #[arg(long, default_value = "10", value_parser = clap::value_parser!(u64).range(1..))]
     pub shutdown_timeout: u64,
-    /// Log lines as readable text, or as JSON objects (one per line) for a log pipeline.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    /// Log lines as readable text, compact text (no time, module or spans), or JSON objects
+    /// (one per line) for a log pipeline.
+    #[arg(long, value_enum, env = connect::LOG_FORMAT_VAR, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }
 
@@ -73,7 +74,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     args.lease.check().map_err(Error::Flags)?;
-    let state = health::State::new();
+    let state = health::AppState::new();
 
     // The endpoints first: the probes may ask at once.
     let listener = TcpListener::bind(args.listen)
@@ -138,7 +139,7 @@ pub async fn run(
 /// Keeps the leader gauge current, and stops everything if the lead is lost.
 async fn follow_leadership(
     mut leading: watch::Receiver<bool>,
-    state: std::sync::Arc<health::State>,
+    state: std::sync::Arc<health::AppState>,
     stop: CancellationToken,
 ) {
     let mut was_leading = false;

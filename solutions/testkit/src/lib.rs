@@ -20,6 +20,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 
+pub mod bench;
 pub mod mirror;
 pub mod proxy;
 

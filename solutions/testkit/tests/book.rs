@@ -12,7 +12,11 @@
 //! - every transcript and picture in the book is used by a chapter (a stale one is a mistake);
 //! - every exercise that names its tests (`// Proved by:`) has its three hints,
 //!   `book/src/hints/N.M/{1,2,3}.md`, which its chapter includes; every hint belongs to an
-//!   exercise; hints are wrapped to fit a terminal (`scripts/hint.sh` prints them).
+//!   exercise; hints are wrapped to fit a terminal (`scripts/hint.sh` prints them);
+//! - no line of a transcript, or of a code block written in the book itself (hints included), is
+//!   wider than the page ([`PAGE_COLUMNS`]): a wider line is cut off at the page's edge, and the
+//!   reader has to scroll sideways to see what matters. Code included from the crates and the
+//!   manifests is not held to it yet: rustfmt formats it to 100 columns.
 //!
 //! It collects every problem it finds and fails once, listing them all.
 
@@ -702,6 +706,57 @@ mod checker {
     }
 
     #[test]
+    fn wide_lines_are_found_in_code_blocks_only_as_rendered() {
+        let wide = "x".repeat(PAGE_COLUMNS + 1);
+        let fits = "y".repeat(PAGE_COLUMNS);
+        let text = [
+            format!("{wide} (prose wraps)"),
+            "```text".into(),
+            fits.clone(),
+            wide.clone(),
+            "```".into(),
+            "```rust".into(),
+            format!("# {wide} (a line mdBook hides)"),
+            "```".into(),
+            "- a list item".into(),
+            "".into(),
+            "  ```text".into(),
+            format!("  {fits}"),
+            "  ```".into(),
+        ];
+        let lines: Vec<SourceLine> = text
+            .iter()
+            .enumerate()
+            .map(|(i, t)| SourceLine {
+                file: PathBuf::from("chapter.md"),
+                number: i + 1,
+                text: t.clone(),
+            })
+            .collect();
+        let found: Vec<(usize, usize)> = too_wide(&lines)
+            .into_iter()
+            .map(|(line, columns)| (line.number, columns))
+            .collect();
+        assert_eq!(found, [(4, PAGE_COLUMNS + 1)]);
+    }
+
+    #[test]
+    fn includes_select_lines_as_mdbook_does() {
+        let text = "a\n// ANCHOR: x\nb\n// ANCHOR: y\nc\n// ANCHOR_END: y\n// ANCHOR_END: x\nd";
+        let texts = |selector| -> Vec<String> {
+            included_lines(text, selector)
+                .into_iter()
+                .map(|(n, l)| format!("{n}:{l}"))
+                .collect()
+        };
+        assert_eq!(texts("x"), ["3:b", "5:c"]);
+        assert_eq!(texts("y"), ["5:c"]);
+        assert_eq!(texts("7:"), ["7:// ANCHOR_END: x", "8:d"]);
+        assert_eq!(texts(":1"), ["1:a"]);
+        assert_eq!(texts("").len(), 8);
+    }
+
+    #[test]
     fn paths_are_normalized_lexically() {
         assert_eq!(
             normalize(Path::new("steps/../img/x.svg")),
@@ -709,4 +764,189 @@ mod checker {
         );
         assert_eq!(normalize(Path::new("../../a")), Path::new("../../a"));
     }
+}
+
+/// How many columns of code fit on a page of the rendered book. mdBook's default theme shows a
+/// chapter at most `--content-max-width: 750px` wide; a code block (`pre > code`) has `1rem`
+/// (10px) of padding on each side, which leaves 730px; code is set in the bundled Source Code Pro
+/// at `--code-font-size: 0.875em` of the 16px body, 14px, and each of its characters is 0.6em
+/// (8.4px) wide. 730 / 8.4 = 86.9: 86 characters fit, the 87th is cut off (checked in Chromium:
+/// a line of 86 characters fits, one of 87 makes the block scroll).
+const PAGE_COLUMNS: usize = 86;
+
+/// One line of the book as mdBook renders it, and where it comes from.
+#[derive(Debug, Clone)]
+struct SourceLine {
+    /// The file the line is in, relative to the repository root.
+    file: PathBuf,
+    /// Its line number in that file (1-based).
+    number: usize,
+    text: String,
+}
+
+/// A chapter's lines with every `{{#include}}` replaced by the lines it includes, as mdBook's
+/// links preprocessor does (recursively; an anchor's lines without the lines that mark other
+/// anchors). Problems with the includes themselves are reported by the other test.
+fn expand(root: &Path, file: &Path, lines: Vec<(usize, String)>, depth: usize) -> Vec<SourceLine> {
+    let directive =
+        Regex::new(r"^(.*?)\{\{\s*#(?:include|rustdoc_include)\s+([^}\s]+)\s*\}\}(.*)$")
+            .expect("a valid regex");
+    let shown = file.strip_prefix(root).unwrap_or(file).to_path_buf();
+    let mut out = Vec::new();
+    for (number, line) in lines {
+        let Some(cap) = directive.captures(&line).filter(|_| depth < 10) else {
+            out.push(SourceLine {
+                file: shown.clone(),
+                number,
+                text: line,
+            });
+            continue;
+        };
+        let (before, arg, after) = (&cap[1], &cap[2], &cap[3]);
+        if before.ends_with('\\') {
+            out.push(SourceLine {
+                file: shown.clone(),
+                number,
+                text: line,
+            });
+            continue;
+        }
+        let (target, selector) = arg.split_once(':').unwrap_or((arg, ""));
+        let path = normalize(&file.parent().unwrap_or(Path::new("")).join(target));
+        let Ok(text) = fs::read_to_string(&path) else {
+            continue;
+        };
+        let mut included = included_lines(&text, selector);
+        // The directive's line keeps what stood before and after it.
+        if let Some(first) = included.first_mut() {
+            first.1.insert_str(0, before);
+        }
+        if let Some(last) = included.last_mut() {
+            last.1.push_str(after);
+        }
+        out.extend(expand(root, &path, included, depth + 1));
+    }
+    out
+}
+
+/// The lines of `text` an include selects: all of them, a line range (`2:10`, `2:`, `:10`), or
+/// an anchor (its lines, less every line that marks an anchor). Numbered from 1.
+fn included_lines(text: &str, selector: &str) -> Vec<(usize, String)> {
+    let numbered = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.to_string()));
+    let marker = Regex::new(r"ANCHOR(?:_END)?:\s*[\w_-]+").expect("a valid regex");
+    let first = selector.split(':').next().unwrap_or("");
+    if selector.is_empty() {
+        return numbered.collect();
+    }
+    if first.is_empty() || first.parse::<usize>().is_ok() {
+        let mut bounds = selector.split(':');
+        let start = bounds.next().and_then(|s| s.parse().ok()).unwrap_or(1);
+        let end = bounds
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(usize::MAX);
+        return numbered.filter(|(n, _)| *n >= start && *n <= end).collect();
+    }
+    let start = Regex::new(&format!(r"ANCHOR:\s*{}\b", regex::escape(first))).expect("a regex");
+    let end = Regex::new(&format!(r"ANCHOR_END:\s*{}\b", regex::escape(first))).expect("a regex");
+    numbered
+        .skip_while(|(_, l)| !start.is_match(l))
+        .skip(1)
+        .take_while(|(_, l)| !end.is_match(l))
+        .filter(|(_, l)| !marker.is_match(l))
+        .collect()
+}
+
+/// The lines of a chapter's code blocks (transcripts and included code among them) that are
+/// wider than the page, as mdBook shows them: the indentation of a block in a list item removed,
+/// a tab as four spaces, and the lines of a Rust block that mdBook hides (`# ` at the start)
+/// left out.
+fn too_wide(lines: &[SourceLine]) -> Vec<(SourceLine, usize)> {
+    let mut text = String::new();
+    let mut starts = Vec::new();
+    for line in lines {
+        starts.push(text.len());
+        text.push_str(&line.text);
+        text.push('\n');
+    }
+    let line_at = |offset: usize| starts.partition_point(|&s| s <= offset) - 1;
+    let mut wide = Vec::new();
+    let mut rust = None;
+    for (event, range) in markdown(&text).into_offset_iter() {
+        match event {
+            Event::Start(Tag::CodeBlock(kind)) => {
+                rust = Some(match kind {
+                    pulldown_cmark::CodeBlockKind::Fenced(info) => {
+                        let lang = info.split([',', ' ']).next().unwrap_or("");
+                        lang == "rust"
+                    }
+                    pulldown_cmark::CodeBlockKind::Indented => false,
+                });
+            }
+            Event::End(TagEnd::CodeBlock) => rust = None,
+            Event::Text(code) => {
+                let Some(is_rust) = rust else { continue };
+                let first = line_at(range.start);
+                for (i, shown) in code.lines().enumerate() {
+                    let trimmed = shown.trim_start();
+                    if is_rust && (trimmed == "#" || trimmed.starts_with("# ")) {
+                        continue;
+                    }
+                    let columns = shown.replace('\t', "    ").chars().count();
+                    if columns > PAGE_COLUMNS {
+                        wide.push((lines[first + i].clone(), columns));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    wide
+}
+
+#[test]
+fn no_transcript_or_chapter_code_line_is_wider_than_the_page() {
+    let book = Book::load();
+    let mut problems = Vec::new();
+    // scripts/capture.sh wraps the transcripts it writes to the same width.
+    let capture = fs::read_to_string(book.root.join("scripts/capture.sh")).unwrap_or_default();
+    if !capture.contains(&format!("\nBOOK_COLUMNS={PAGE_COLUMNS}\n")) {
+        problems.push(format!(
+            "scripts/capture.sh: BOOK_COLUMNS must be {PAGE_COLUMNS}, the page's width"
+        ));
+    }
+    for chapter in &book.chapters {
+        let path = book.src.join(chapter);
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        let lines = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.to_string()))
+            .collect();
+        for (line, columns) in too_wide(&expand(&book.root, &path, lines, 0)) {
+            // The book's own files: its chapters, hints and transcripts (see the module docs).
+            if !line.file.starts_with("book/src") {
+                continue;
+            }
+            let start: String = line.text.trim().chars().take(50).collect();
+            problems.push(format!(
+                "{}:{}: {columns} columns (shown in book/src/{}): {start}...",
+                line.file.display(),
+                line.number,
+                chapter.display()
+            ));
+        }
+    }
+    problems.dedup();
+    assert!(
+        problems.is_empty(),
+        "{} line(s) in the book's code blocks are wider than the page's {PAGE_COLUMNS} columns \
+         and are cut off when rendered (wrap them; for a transcript, rerun scripts/capture.sh):\n  \
+         - {}",
+        problems.len(),
+        problems.join("\n  - ")
+    );
 }

@@ -29,13 +29,16 @@ use kube::api::ListParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::controller::Action;
 use kube::{Api, Client, Config};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 
 // ANCHOR: args
 /// Command-line flags, parsed in `main.rs`. They live here so tests can build them too.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(about = "Connect to the cluster and count the ConfigMaps in a namespace")]
 pub struct Args {
-    /// Namespace whose ConfigMaps are counted.
+    /// Namespace to work in (step 01 counts its ConfigMaps).
     #[arg(short, long, default_value = "default")]
     pub namespace: String,
     /// Kubeconfig context to use (default: the current context).
@@ -143,20 +146,44 @@ pub async fn connect(config: Config) -> Result<(Client, Info), ConnectError> {
 }
 // ANCHOR_END: connect
 
-/// How log lines look: `text` for people at a terminal, `json` (one object per line, with every
-/// field) for a log pipeline to index, as a controller in a cluster usually wants.
+/// How log lines look: `text` for people at a terminal; `compact` for the book and slides (the
+/// level, the message and its fields, without the time, the module or the enclosing spans);
+/// `json` (one object per line, with every field) for a log pipeline to index, as a controller
+/// in a cluster usually wants.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     #[default]
     Text,
+    Compact,
     Json,
+}
+
+/// The variable that chooses the log format of every step's program: `LOG_FORMAT=compact`.
+pub const LOG_FORMAT_VAR: &str = "LOG_FORMAT";
+
+impl LogFormat {
+    /// The format `LOG_FORMAT` asks for (`text`, `compact` or `json`), `text` when it is unset.
+    pub fn from_env() -> Result<Self, String> {
+        match std::env::var(LOG_FORMAT_VAR) {
+            Ok(value) => <Self as clap::ValueEnum>::from_str(&value, true)
+                .map_err(|_| format!("{LOG_FORMAT_VAR}={value}: use text, compact or json")),
+            Err(_) => Ok(Self::Text),
+        }
+    }
 }
 
 /// Sets up logging for a step's program: to stderr (stdout is the program's output), filtered
 /// by `RUST_LOG` when it is set (`RUST_LOG=debug` shows every request kube sends), else by
-/// `default`, e.g. `"info"` or `"warn,workqueue::controller=error"`.
+/// `default`, e.g. `"info"` or `"warn,workqueue::controller=error"`; in the format `LOG_FORMAT`
+/// names.
 pub fn init_tracing(default: &str) {
-    init_logging(default, LogFormat::Text);
+    match LogFormat::from_env() {
+        Ok(format) => init_logging(default, format),
+        Err(err) => {
+            init_logging(default, LogFormat::Text);
+            tracing::warn!("{err}; logging as text");
+        }
+    }
 }
 
 /// [`init_tracing`], in the format asked for.
@@ -174,7 +201,29 @@ pub fn init_logging(default: &str, format: LogFormat) {
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => logs.init(),
+        LogFormat::Compact => logs.event_format(Compact).init(),
         LogFormat::Json => logs.json().init(),
+    }
+}
+
+/// The `compact` log format: `LEVEL message field=value...`. Every event the workshop's programs
+/// log names its object in its own fields, so the spans around it would only repeat it.
+struct Compact;
+
+impl<S, N> FormatEvent<S, N> for Compact
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        write!(writer, "{:>5} ", event.metadata().level())?;
+        ctx.format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
     }
 }
 
@@ -195,6 +244,33 @@ where
             }
         })
         .await;
+}
+
+/// How every step's program ends: exit status 0, or the error on stderr and status 1.
+pub fn exit_code(result: Result<(), impl std::fmt::Display>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The shutdown signal in the form kube-runtime's `Controller::graceful_shutdown_on` takes: a
+/// future it can share between its tasks (`Send + Sync + 'static`). Any future that says "stop"
+/// becomes one: a task waits for it and fires a oneshot channel, whose receiver is `Sync`.
+pub fn shareable_shutdown(
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = ()> + Send + Sync + 'static {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(());
+    });
+    async move {
+        let _ = stopped.await;
+    }
 }
 
 /// Loads the configuration and connects: how every later step's program gets its client.
@@ -231,6 +307,44 @@ pub async fn run(args: &Args, out: &mut impl Write) -> Result<(), ConnectError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_compact_log_format_shows_level_message_and_fields_only() {
+        #[derive(Clone, Default)]
+        struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("not poisoned").write(bytes)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .event_format(Compact)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("reconcile", key = "demo/colors");
+            let _entered = span.enter();
+            tracing::info!(
+                action = "create",
+                companion = "colors-synced",
+                "created companion"
+            );
+            tracing::warn!(attempt = 2, "reconcile failed");
+        });
+        let logged = String::from_utf8(buffer.0.lock().expect("not poisoned").clone())
+            .expect("the log is text");
+        assert_eq!(
+            logged,
+            " INFO created companion action=\"create\" companion=\"colors-synced\"\n \
+             WARN reconcile failed attempt=2\n"
+        );
+    }
 
     #[tokio::test]
     async fn an_unknown_context_says_how_to_get_a_cluster() {

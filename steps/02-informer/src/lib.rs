@@ -6,7 +6,7 @@
 //! each change as it happens, starting exactly where the list ended (its `resourceVersion`),
 //! so nothing falls between the cracks.
 //!
-//! [`informer::Informer`] keeps a local cache of ConfigMaps from that watch and reports every
+//! [`Informer`] keeps a local cache of ConfigMaps from that watch and reports every
 //! change; this program prints them:
 //!
 //! ```text
@@ -17,7 +17,7 @@
 //! DELETE default/colors
 //! ```
 
-pub mod informer;
+mod informer;
 
 use std::future::Future;
 use std::io::Write;
@@ -26,7 +26,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::runtime::watcher;
 
-pub use informer::{Informer, Notification, key_of};
+pub use informer::{Informer, Notification, WatchEvents, key_of, watch_events};
 
 /// Command-line flags, parsed in `main.rs`.
 #[derive(Debug, Clone, clap::Parser)]

@@ -45,7 +45,7 @@ pub trait Reconciler: Send + Sync + 'static {
 // ANCHOR_END: reconciler
 
 /// What happened to one reconcile. The controller broadcasts these; step 03's program prints
-/// them as a timeline, and step 08 turns them into metrics.
+/// them as a timeline, and the tests read them to see the retries and their delays.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub key: String,
@@ -240,12 +240,12 @@ impl Drop for DoneOnDrop<'_> {
 /// shut down and is empty.
 async fn process_next<R: Reconciler>(queue: &WorkQueue<String>, reconciler: &R) -> Option<Outcome> {
     // TODO(exercise 3.5): Process one key, as client-go's processNextWorkItem does.
-    // `queue.get().await` (None: return None). Note the attempt (`queue.num_requeues(&key) + 1`)
-    // and the time (`Instant::now()`), then `reconciler.reconcile(&key)` inside a span:
-    // `.instrument(tracing::info_span!("reconcile", key = %key))`. On success `queue.forget(&key)`
-    // (reset its backoff); on failure `queue.add_rate_limited(key.clone())`, which returns the
-    // wait. In both cases `queue.done(&key)`: without it the key can never be processed again.
-    // Book: "Step 03 > Workers".
+    // Take a key (`None` once the queue has shut down and is empty), reconcile it inside a
+    // tracing span that names the key, and report the `Outcome`. A success resets the key's
+    // backoff; a failure schedules its retry after the backoff, and the outcome says when. On
+    // every path, a panicking reconcile too, the key goes back to the queue with `done`.
+    // Proved by: controller::tests::, a_change_is_reconciled_after_backing_off
+    // Book: "Step 03 > Workers"
     todo!("Exercise 3.5: Process one key, as client-go's processNextWorkItem does.")
 }
 // ANCHOR_END: process_next
@@ -290,9 +290,13 @@ mod tests {
         let start = Instant::now();
         let mut times = Vec::new();
         while outcomes.last().is_none_or(|o: &Outcome| o.error.is_some()) {
-            let outcome = process_next(&queue, &flaky)
-                .await
-                .expect("the queue is open");
+            // Bounded, so that a queue that loses the key fails the test instead of hanging it
+            // (on the paused clock the hour passes at once when nothing else can run).
+            let outcome =
+                tokio::time::timeout(Duration::from_secs(3600), process_next(&queue, &flaky))
+                    .await
+                    .expect("process_next waited an hour for the key it had to retry")
+                    .expect("the queue is open");
             times.push(start.elapsed());
             outcomes.push(outcome);
         }

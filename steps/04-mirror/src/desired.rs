@@ -254,18 +254,23 @@ mod tests {
 
     #[test]
     fn the_companion_mirrors_content_and_is_controlled_by_the_source() {
-        let src = source("colors", &[("red", "#f00")]);
+        let mut src = source("colors", &[("red", "#f00")]);
+        src.binary_data = Some(BTreeMap::from([(
+            "logo".to_string(),
+            ByteString(b"\x89PNG".to_vec()),
+        )]));
         let companion = desired_companion(&src).unwrap();
         assert_eq!(companion.name_any(), "colors-synced");
         assert_eq!(companion.namespace().as_deref(), Some("ns"));
         assert_eq!(companion.data, src.data);
+        assert_eq!(companion.binary_data, src.binary_data, "binaryData too");
         assert_eq!(
             companion.labels().get(MANAGED_BY_LABEL).map(String::as_str),
             Some(CONTROLLER_NAME)
         );
         assert_eq!(
             companion.annotations().get(CHECKSUM_ANNOTATION),
-            Some(&checksum(src.data.as_ref(), None))
+            Some(&checksum(src.data.as_ref(), src.binary_data.as_ref()))
         );
         let owners = companion.owner_references();
         assert_eq!(owners.len(), 1);

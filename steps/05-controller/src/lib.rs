@@ -159,20 +159,11 @@ pub async fn start(
     // Companions carry our managed-by label: watching only those keeps the second watch small.
     let companions =
         watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={CONTROLLER_NAME}"));
-    // The runtime wants a shutdown trigger it can share between tasks (`Sync`); a oneshot
-    // receiver is one, whatever future the caller gave us.
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop.send(());
-    });
 
     let results = Controller::for_stream(sources, store)
         .owns(api, companions)
         .with_config(controller::Config::default().concurrency(workers))
-        .graceful_shutdown_on(async move {
-            let _ = stopped.await;
-        })
+        .graceful_shutdown_on(connect::shareable_shutdown(shutdown))
         .run(reconcile, error_policy, ctx);
     connect::log_results(results).await;
 }

@@ -10,20 +10,17 @@ use clap::Parser;
 async fn main() -> ExitCode {
     let args = controller::Args::parse();
     connect::init_tracing("info");
-    let client = match connect::client(args.mirror.context.clone()).await {
-        Ok(client) => client,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::FAILURE;
-        }
+    let result = async {
+        let client = connect::client(args.mirror.context.clone()).await?;
+        controller::start(
+            client,
+            args.mirror.namespace.as_deref(),
+            args.mirror.workers,
+            args.fail_first,
+            informer::ctrl_c(),
+        )
+        .await;
+        Ok::<_, connect::ConnectError>(())
     };
-    controller::start(
-        client,
-        args.mirror.namespace.as_deref(),
-        args.mirror.workers,
-        args.fail_first,
-        informer::ctrl_c(),
-    )
-    .await;
-    ExitCode::SUCCESS
+    connect::exit_code(result.await)
 }

@@ -37,13 +37,12 @@ pub use taskrun::{
 /// Command-line flags, parsed in `main.rs`.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(about = "Create a Task and a TaskRun, read them back, and see that nothing runs them")]
+// Flattened flags bring their own group; this one needs a name of its own.
+#[group(id = "crds")]
 pub struct Args {
-    /// Namespace to create the Task and the TaskRun in.
-    #[arg(short, long, default_value = "default")]
-    pub namespace: String,
-    /// Kubeconfig context to use (default: the current context).
-    #[arg(long)]
-    pub context: Option<String>,
+    /// Where to create the Task and the TaskRun: step 01's flags (--namespace, --context).
+    #[command(flatten)]
+    pub cluster: connect::Args,
 }
 
 /// What can go wrong, each with a message that says what to do next.

@@ -13,14 +13,8 @@ async fn main() -> ExitCode {
     let args = crds::Args::parse();
     connect::init_tracing("error");
     let result = async {
-        let client = connect::client(args.context.clone()).await?;
-        crds::run(client, &args.namespace, &mut std::io::stdout()).await
+        let client = connect::client(args.cluster.context.clone()).await?;
+        crds::run(client, &args.cluster.namespace, &mut std::io::stdout()).await
     };
-    match result.await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    connect::exit_code(result.await)
 }

@@ -12,18 +12,16 @@ use clap::Parser;
 async fn main() -> ExitCode {
     let args = taskrun::Args::parse();
     connect::init_tracing("info");
-    let client = match connect::client(args.context.clone()).await {
-        Ok(client) => client,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::FAILURE;
-        }
+    let result = async {
+        let client = connect::client(args.context.clone()).await?;
+        taskrun::start(
+            client,
+            args.namespace.as_deref(),
+            args.workers,
+            informer::ctrl_c(),
+        )
+        .await;
+        Ok::<_, connect::ConnectError>(())
     };
-    let shutdown = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    taskrun::start(client, args.namespace.as_deref(), args.workers, shutdown).await;
-    ExitCode::SUCCESS
+    connect::exit_code(result.await)
 }

@@ -435,8 +435,8 @@ pub fn failed(run: &TaskRun, reason: &str, message: String, now: &Time) -> TaskR
 // ANCHOR_END: builders
 
 // ANCHOR: transition
-/// The Event to publish when a status replaces another: one per change of reason (Started,
-/// Running, Succeeded, StepFailed...), none when only a message changed.
+/// The Event to publish when a status replaces another: one per change of reason
+/// (TaskNotFound, Pending, Running, Succeeded, StepFailed...), none when only a message changed.
 pub fn transition(
     old: Option<&TaskRunStatus>,
     new: &TaskRunStatus,

@@ -18,9 +18,7 @@
 //! (`scripts/bench.sh` makes one and deletes it afterwards).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -28,11 +26,13 @@ use clap::Parser;
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{DeleteParams, ListParams, PostParams};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
-use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
+use workshop_testkit::bench::{
+    ControllerProcess, Report, StampedEvents, mib, millis, percentile, progress, seconds,
+    stamped_watch,
+};
 use workshop_testkit::{unique_name, wait_until};
 
 // The mirror's contract, as the shared end-to-end suite (src/mirror.rs) checks it.
@@ -97,9 +97,14 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("the API server does not answer")?;
 
-    let mut controller = ControllerProcess::start(&args)?;
+    let controller_args = match args.workers {
+        Some(workers) => vec!["--workers".to_string(), workers.to_string()],
+        None => Vec::new(),
+    };
+    let mut controller =
+        ControllerProcess::start(&args.controller, &controller_args, &args.controller_log)?;
     let namespaces = BenchNamespaces::create(&client).await?;
-    let mut report = Report::default();
+    let mut report = Report::new(format!("mirror benchmark: {}", args.controller.display()));
     let result = run(&args, &client, &namespaces, &mut controller, &mut report).await;
     // Always stop the controller, and leave the cluster as we found it (the namespace
     // controller deletes their ConfigMaps in the background).
@@ -111,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
             args.controller_log.display()
         )
     })?;
-    report.print_table(&args);
+    print!("{}", report.table());
     Ok(())
 }
 
@@ -205,7 +210,7 @@ async fn run(
     progress(format!(
         "{total} ConfigMaps in the cluster; waiting for the controller's CPU to settle"
     ));
-    let settled = controller.wait_until_idle().await?;
+    let settled = wait_until_idle(controller).await?;
     progress(format!("controller idle after {}", seconds(settled)));
     let memory = controller.memory()?;
     report.add(
@@ -439,7 +444,7 @@ fn mirrors(companion: &ConfigMap) -> bool {
 /// arrived. A task of its own receives the watch and stamps each event, so a stamp is never
 /// late because the benchmark was busy sending a request.
 struct Tracker {
-    events: mpsc::UnboundedReceiver<(Instant, watcher::Event<ConfigMap>)>,
+    events: StampedEvents<ConfigMap>,
     task: tokio::task::JoinHandle<()>,
     /// Companion name → (uid, whether it mirrors its source).
     companions: HashMap<String, (String, bool)>,
@@ -449,23 +454,7 @@ struct Tracker {
 impl Tracker {
     /// Starts the watch and returns once its initial list is in, so no later change is missed.
     async fn start(api: Api<ConfigMap>) -> anyhow::Result<Self> {
-        let (tx, events) = mpsc::unbounded_channel();
-        let task = tokio::spawn(async move {
-            let mut watch = watcher(api, watcher::Config::default())
-                .default_backoff()
-                .boxed();
-            while let Some(event) = watch.next().await {
-                match event {
-                    Ok(event) => {
-                        if tx.send((Instant::now(), event)).is_err() {
-                            return;
-                        }
-                    }
-                    // The watcher retries with backoff; a missed change shows up as a timeout.
-                    Err(err) => eprintln!("warning: watch error (retrying): {err}"),
-                }
-            }
-        });
+        let (events, task) = stamped_watch(api);
         let mut tracker = Self {
             events,
             task,
@@ -598,121 +587,50 @@ fn parse_labels(labels: &str) -> HashMap<&str, &str> {
         .collect()
 }
 
-/// The controller under test, run as a child process.
-struct ControllerProcess {
-    child: Child,
-    pid: u32,
+/// CPU time (user + system) the controller has used, in clock ticks.
+fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    // Then utime and stime are fields 14 and 15, i.e. the 12th and 13th after the name.
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .with_context(|| format!("unexpected {path}"))?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let tick = |i: usize| -> anyhow::Result<u64> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse().ok())
+            .with_context(|| format!("unexpected {path}"))
+    };
+    Ok(tick(11)? + tick(12)?)
 }
 
-struct Memory {
-    peak_mib: f64,
-    now_mib: f64,
-}
-
-impl ControllerProcess {
-    fn start(args: &Args) -> anyhow::Result<Self> {
-        let log = std::fs::File::create(&args.controller_log)
-            .with_context(|| format!("creating {}", args.controller_log.display()))?;
-        let mut command = Command::new(&args.controller);
-        if let Some(workers) = args.workers {
-            command.arg("--workers").arg(workers.to_string());
-        }
-        progress(format!(
-            "starting {:?} (cluster-wide; log: {})",
-            command.as_std(),
-            args.controller_log.display()
-        ));
-        // kill_on_drop: an early return or a panic still ends the controller.
-        let child = command
-            // A log file, not a terminal: plain text rather than colour codes.
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", args.controller.display()))?;
-        let pid = child.id().context("the controller exited at once")?;
-        Ok(Self { child, pid })
-    }
-
-    /// Fails if the controller has exited: a figure measured without it would mean nothing.
-    fn ensure_running(&mut self) -> anyhow::Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            bail!("the controller exited early ({status})");
-        }
-        Ok(())
-    }
-
-    async fn stop(mut self) {
-        if let Err(err) = self.child.kill().await {
-            eprintln!("warning: could not stop the controller: {err}");
-        }
-    }
-
-    /// CPU time (user + system) the controller has used, in clock ticks.
-    fn cpu_ticks(&self) -> anyhow::Result<u64> {
-        let path = format!("/proc/{}/stat", self.pid);
-        let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        // The command name (field 2) is in parentheses and may hold spaces: count from after it.
-        // Then utime and stime are fields 14 and 15, i.e. the 12th and 13th after the name.
-        let after_name = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest)
-            .with_context(|| format!("unexpected {path}"))?;
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let tick = |i: usize| -> anyhow::Result<u64> {
-            fields
-                .get(i)
-                .and_then(|f| f.parse().ok())
-                .with_context(|| format!("unexpected {path}"))
-        };
-        Ok(tick(11)? + tick(12)?)
-    }
-
-    /// Waits until the controller has used (nearly) no CPU for 3 s in a row: it has taken every
-    /// ConfigMap into its cache and has nothing left to do. Returns how long that took.
-    async fn wait_until_idle(&mut self) -> anyhow::Result<Duration> {
-        const WINDOW: usize = 12; // samples, every 250 ms: 3 s
-        // Linux reports CPU time in USER_HZ ticks, 100 a second: 3 ticks in 3 s is 1% of a core.
-        const MAX_TICKS: u64 = 3;
-        let began = Instant::now();
-        let mut samples = vec![self.cpu_ticks()?];
-        loop {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            self.ensure_running()?;
-            samples.push(self.cpu_ticks()?);
-            if samples.len() > WINDOW {
-                let recent = &samples[samples.len() - 1 - WINDOW..];
-                if recent[WINDOW] - recent[0] <= MAX_TICKS {
-                    return Ok(began.elapsed());
-                }
-            }
-            if began.elapsed() > SETTLE_BOUND {
-                bail!(
-                    "the controller still used CPU after {}",
-                    seconds(SETTLE_BOUND)
-                );
+/// Waits until the controller has used (nearly) no CPU for 3 s in a row: it has taken every
+/// ConfigMap into its cache and has nothing left to do. Returns how long that took.
+async fn wait_until_idle(controller: &mut ControllerProcess) -> anyhow::Result<Duration> {
+    const WINDOW: usize = 12; // samples, every 250 ms: 3 s
+    // Linux reports CPU time in USER_HZ ticks, 100 a second: 3 ticks in 3 s is 1% of a core.
+    const MAX_TICKS: u64 = 3;
+    let began = Instant::now();
+    let mut samples = vec![cpu_ticks(controller.pid)?];
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        controller.ensure_running()?;
+        samples.push(cpu_ticks(controller.pid)?);
+        if samples.len() > WINDOW {
+            let recent = &samples[samples.len() - 1 - WINDOW..];
+            if recent[WINDOW] - recent[0] <= MAX_TICKS {
+                return Ok(began.elapsed());
             }
         }
-    }
-
-    /// Peak and current resident memory, from /proc/<pid>/status (which reports kB, i.e. KiB).
-    fn memory(&self) -> anyhow::Result<Memory> {
-        let path = format!("/proc/{}/status", self.pid);
-        let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        let field = |name: &str| -> anyhow::Result<f64> {
-            let kib: f64 = status
-                .lines()
-                .find_map(|line| line.strip_prefix(name))
-                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-                .with_context(|| format!("no {name} in {path}"))?;
-            Ok(kib / 1024.0)
-        };
-        Ok(Memory {
-            peak_mib: field("VmHWM:")?,
-            now_mib: field("VmRSS:")?,
-        })
+        if began.elapsed() > SETTLE_BOUND {
+            bail!(
+                "the controller still used CPU after {}",
+                seconds(SETTLE_BOUND)
+            );
+        }
     }
 }
 
@@ -757,114 +675,9 @@ impl BenchNamespaces {
     }
 }
 
-/// The figures, printed one by one as they are measured and as a table at the end.
-#[derive(Default)]
-struct Report {
-    rows: Vec<Row>,
-}
-
-struct Row {
-    figure: String,
-    value: String,
-    /// The target and whether the figure meets it.
-    target: Option<(String, bool)>,
-}
-
-impl Report {
-    fn add(&mut self, figure: impl Into<String>, value: String, target: Option<(String, bool)>) {
-        let row = Row {
-            figure: figure.into(),
-            value,
-            target,
-        };
-        match &row.target {
-            Some((target, ok)) => println!(
-                "{}: {} (target {target}: {})",
-                row.figure,
-                row.value,
-                verdict(*ok)
-            ),
-            None => println!("{}: {}", row.figure, row.value),
-        }
-        self.rows.push(row);
-    }
-
-    fn print_table(&self, args: &Args) {
-        let width = self.rows.iter().map(|r| r.figure.len()).max().unwrap_or(0);
-        let mut table = String::new();
-        let _ = writeln!(table, "\nmirror benchmark: {}", args.controller.display());
-        let _ = writeln!(
-            table,
-            "{:<width$}  {:>10}  {:>10}  result",
-            "figure", "value", "target"
-        );
-        for row in &self.rows {
-            let (target, result) = match &row.target {
-                Some((target, ok)) => (target.as_str(), verdict(*ok)),
-                None => ("", ""),
-            };
-            let _ = writeln!(
-                table,
-                "{:<width$}  {:>10}  {:>10}  {result}",
-                row.figure, row.value, target
-            );
-        }
-        let missed = self
-            .rows
-            .iter()
-            .filter(|r| matches!(r.target, Some((_, false))))
-            .count();
-        let _ = writeln!(
-            table,
-            "{} of {} targets met",
-            self.rows.iter().filter(|r| r.target.is_some()).count() - missed,
-            self.rows.iter().filter(|r| r.target.is_some()).count()
-        );
-        print!("{table}");
-    }
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "PASS" } else { "MISS" }
-}
-
-/// The nearest-rank percentile of sorted, non-empty `values` (100 is the maximum).
-fn percentile(sorted: &[Duration], p: usize) -> Duration {
-    let rank = (sorted.len() * p).div_ceil(100).max(1);
-    sorted.get(rank - 1).copied().unwrap_or_default()
-}
-
-fn progress(message: String) {
-    eprintln!("==> {message}");
-}
-
-fn seconds(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
-}
-
-fn millis(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn mib(value: f64) -> String {
-    format!("{value:.1} MiB")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentiles_use_the_nearest_rank() {
-        let values: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(percentile(&values, 50), Duration::from_millis(50));
-        assert_eq!(percentile(&values, 99), Duration::from_millis(99));
-        assert_eq!(percentile(&values, 100), Duration::from_millis(100));
-        assert_eq!(
-            percentile(&[Duration::from_millis(7)], 99),
-            Duration::from_millis(7)
-        );
-    }
 
     #[test]
     fn write_counts_sum_configmap_and_event_writes_only() {

@@ -21,9 +21,7 @@
 //! the Docker-free cluster each run's Pod "runs" for about a second.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -31,12 +29,14 @@ use clap::Parser;
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, PostParams};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
-use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
+use workshop_testkit::bench::{
+    ControllerProcess, Report, StampedEvents, mib, millis, percentile, progress, seconds,
+    stamped_watch,
+};
 use workshop_testkit::{unique_name, wait_until};
 
 const GROUP: &str = "workshop.io";
@@ -92,8 +92,14 @@ async fn main() -> anyhow::Result<()> {
 
     let namespace = unique_name("bench-taskrun");
     create_namespace(&client, &namespace).await?;
-    let mut report = Report::default();
-    let result = match ControllerProcess::start(&args, &namespace) {
+    let mut report = Report::new(format!("taskrun benchmark: {}", args.controller.display()));
+    let mut controller_args = vec!["--namespace".to_string(), namespace.clone()];
+    if let Some(workers) = args.workers {
+        controller_args.extend(["--workers".to_string(), workers.to_string()]);
+    }
+    let started =
+        ControllerProcess::start(&args.controller, &controller_args, &args.controller_log);
+    let result = match started {
         Ok(mut controller) => {
             let result = run(&args, &client, &namespace, &mut controller, &mut report).await;
             // Always stop the controller.
@@ -103,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
         Err(err) => Err(err),
     };
     delete_namespace(&client, &namespace).await;
-    report.print_table(&args);
+    print!("{}", report.table());
     result.with_context(|| {
         format!(
             "the benchmark could not finish; the controller's log is {}",
@@ -324,7 +330,7 @@ async fn create_all(
 /// receives the watch and stamps each event, so a stamp is never late because the benchmark was
 /// busy sending a request.
 struct Tracker {
-    events: mpsc::UnboundedReceiver<(Instant, watcher::Event<DynamicObject>)>,
+    events: StampedEvents<DynamicObject>,
     task: tokio::task::JoinHandle<()>,
     /// Run name → when the watch first saw it Running or later (and whether that was Running).
     started: HashMap<String, (Instant, bool)>,
@@ -336,23 +342,7 @@ struct Tracker {
 impl Tracker {
     /// Starts the watch and returns once its initial list is in, so no later change is missed.
     async fn start(api: Api<DynamicObject>) -> anyhow::Result<Self> {
-        let (tx, events) = mpsc::unbounded_channel();
-        let task = tokio::spawn(async move {
-            let mut watch = watcher(api, watcher::Config::default())
-                .default_backoff()
-                .boxed();
-            while let Some(event) = watch.next().await {
-                match event {
-                    Ok(event) => {
-                        if tx.send((Instant::now(), event)).is_err() {
-                            return;
-                        }
-                    }
-                    // The watcher retries with backoff; a missed change shows up as a timeout.
-                    Err(err) => eprintln!("warning: watch error (retrying): {err}"),
-                }
-            }
-        });
+        let (events, task) = stamped_watch(api);
         let mut tracker = Self {
             events,
             task,
@@ -467,181 +457,9 @@ async fn delete_namespace(client: &Client, name: &str) {
     }
 }
 
-/// The controller under test, a child process that is killed when the benchmark ends.
-struct ControllerProcess {
-    child: Child,
-    pid: u32,
-}
-
-struct Memory {
-    peak_mib: f64,
-    now_mib: f64,
-}
-
-impl ControllerProcess {
-    fn start(args: &Args, namespace: &str) -> anyhow::Result<Self> {
-        let log = std::fs::File::create(&args.controller_log)
-            .with_context(|| format!("creating {}", args.controller_log.display()))?;
-        let mut command = Command::new(&args.controller);
-        command.arg("--namespace").arg(namespace);
-        if let Some(workers) = args.workers {
-            command.arg("--workers").arg(workers.to_string());
-        }
-        progress(format!(
-            "starting {} in namespace {namespace} (log: {})",
-            args.controller.display(),
-            args.controller_log.display()
-        ));
-        // $KUBECONFIG is inherited: the controller talks to the same cluster, as its admin.
-        let child = command
-            // A log file, not a terminal: plain text rather than colour codes.
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", args.controller.display()))?;
-        let pid = child.id().context("the controller exited at once")?;
-        Ok(Self { child, pid })
-    }
-
-    /// Fails if the controller has exited: a figure measured without it would mean nothing.
-    fn ensure_running(&mut self) -> anyhow::Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            bail!("the controller exited early ({status})");
-        }
-        Ok(())
-    }
-
-    async fn stop(mut self) {
-        if let Err(err) = self.child.kill().await {
-            eprintln!("warning: could not stop the controller: {err}");
-        }
-    }
-
-    /// Peak and current resident memory, from /proc/<pid>/status (which reports kB, i.e. KiB).
-    fn memory(&self) -> anyhow::Result<Memory> {
-        let path = format!("/proc/{}/status", self.pid);
-        let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        let field = |name: &str| -> anyhow::Result<f64> {
-            let kib: f64 = status
-                .lines()
-                .find_map(|line| line.strip_prefix(name))
-                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-                .with_context(|| format!("no {name} in {path}"))?;
-            Ok(kib / 1024.0)
-        };
-        Ok(Memory {
-            peak_mib: field("VmHWM:")?,
-            now_mib: field("VmRSS:")?,
-        })
-    }
-}
-
-/// The figures, printed one by one as they are measured and as a table at the end.
-#[derive(Default)]
-struct Report {
-    rows: Vec<Row>,
-}
-
-struct Row {
-    figure: String,
-    value: String,
-    /// The target and whether the figure meets it.
-    target: Option<(String, bool)>,
-}
-
-impl Report {
-    fn add(&mut self, figure: impl Into<String>, value: String, target: Option<(String, bool)>) {
-        let row = Row {
-            figure: figure.into(),
-            value,
-            target,
-        };
-        match &row.target {
-            Some((target, ok)) => println!(
-                "{}: {} (target {target}: {})",
-                row.figure,
-                row.value,
-                verdict(*ok)
-            ),
-            None => println!("{}: {}", row.figure, row.value),
-        }
-        self.rows.push(row);
-    }
-
-    fn print_table(&self, args: &Args) {
-        if self.rows.is_empty() {
-            return;
-        }
-        let width = self.rows.iter().map(|r| r.figure.len()).max().unwrap_or(0);
-        let mut table = String::new();
-        let _ = writeln!(table, "\ntaskrun benchmark: {}", args.controller.display());
-        let _ = writeln!(
-            table,
-            "{:<width$}  {:>10}  {:>10}  result",
-            "figure", "value", "target"
-        );
-        for row in &self.rows {
-            let (target, result) = match &row.target {
-                Some((target, ok)) => (target.as_str(), verdict(*ok)),
-                None => ("", ""),
-            };
-            let _ = writeln!(
-                table,
-                "{:<width$}  {:>10}  {:>10}  {result}",
-                row.figure, row.value, target
-            );
-        }
-        let targets = self.rows.iter().filter(|r| r.target.is_some()).count();
-        let missed = self
-            .rows
-            .iter()
-            .filter(|r| matches!(r.target, Some((_, false))))
-            .count();
-        let _ = writeln!(table, "{} of {targets} targets met", targets - missed);
-        print!("{table}");
-    }
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "PASS" } else { "MISS" }
-}
-
-/// The nearest-rank percentile of sorted, non-empty `values` (100 is the maximum).
-fn percentile(sorted: &[Duration], p: usize) -> Duration {
-    let rank = (sorted.len() * p).div_ceil(100).max(1);
-    sorted.get(rank - 1).copied().unwrap_or_default()
-}
-
-fn progress(message: String) {
-    eprintln!("==> {message}");
-}
-
-fn seconds(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
-}
-
-fn millis(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn mib(value: f64) -> String {
-    format!("{value:.1} MiB")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentiles_use_the_nearest_rank() {
-        let values: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(percentile(&values, 50), Duration::from_millis(50));
-        assert_eq!(percentile(&values, 99), Duration::from_millis(99));
-        assert_eq!(percentile(&values, 100), Duration::from_millis(100));
-    }
 
     #[test]
     fn only_numbered_runs_below_the_count_are_the_benchmarks() {
