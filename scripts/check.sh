@@ -31,7 +31,7 @@ if exercise=$(exercise_number "$1"); then
   row=$(exercises | awk -F'\t' -v n="$exercise" '$1 == n')
   [ -n "$row" ] || { echo "error: there is no exercise $exercise (exercises: $(exercises | cut -f1 | tr '\n' ' '))" >&2; exit 2; }
   IFS=$'\t' read -r _ _ name file tests title <<<"$row"
-  [ -n "$tests" ] || { echo "error: exercise $exercise ($file) has no \`// Proved by:\` line naming its tests" >&2; exit 2; }
+  [ "$tests" != - ] || { echo "error: exercise $exercise ($file) has no \`// Proved by:\` line naming its tests" >&2; exit 2; }
   IFS=, read -r -a filters <<<"$tests"
   what="exercise $exercise"
   nn=${name%%-*}

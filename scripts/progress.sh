@@ -66,7 +66,7 @@ while IFS=$'\t' read -r number kind step file tests title; do
     state="not started"
   elif ! $compiled; then
     state="does not compile (cargo test -p step-$step shows why)"
-  elif [ -z "$tests" ]; then
+  elif [ "$tests" = - ]; then
     state="no tests named (see scripts/check.sh $number)"
   else
     ok=0 bad=0 skip=0

@@ -4,8 +4,9 @@
 
 # exercises: one line per exercise, in the order of the workshop, tab-separated:
 #   number (4.3)  kind (exercise|diagnose)  step (04-mirror)  file (solutions/...)  tests  title
-# where tests is the comma-separated list of its `// Proved by:` line (empty when it has none). A
-# `Proved by:` list that ends with a comma continues on the next comment line.
+# where tests is the comma-separated list of its `// Proved by:` line, or "-" when it has none (an
+# empty field would vanish: `read` merges adjacent tabs, so the title would be taken for the
+# tests). A `Proved by:` list that ends with a comma continues on the next comment line.
 exercises() {
   local f
   find "$ROOT"/solutions/[0-9][0-9]-*/ -path '*/target' -prune -o -name '*.rs' -print | sort | while read -r f; do
@@ -13,6 +14,7 @@ exercises() {
       function flush() {
         if (number != "") {
           gsub(/[[:space:]]+/, "", tests); sub(/[.,]$/, "", tests)
+          if (tests == "") tests = "-"
           printf "%s\t%s\t%s\t%s\t%s\t%s\n", number, kind, step, file, tests, title
         }
         number = ""; tests = ""; more = 0

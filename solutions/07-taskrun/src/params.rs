@@ -62,13 +62,6 @@ pub fn resolve(declared: &[ParamSpec], given: &[Param]) -> Result<Values, ParamE
 /// Text that only looks like the start of a reference (`$(params.` with no closing parenthesis)
 /// is kept as it is; a complete reference to a parameter missing from `values` is an error.
 pub fn substitute(text: &str, values: &Values) -> Result<String, ParamError> {
-    // EXERCISE 7.1: Replace each `$(params.<name>)` in `text` by `values[name]`, scanning once.
-    // Loop: find the next `OPEN` in what is left (`str::find`); copy what comes before it to the
-    // output; then find `CLOSE` after it. No `CLOSE`: copy the rest as it is and stop. Otherwise
-    // the name is between the two: look it up (`ParamError::Undeclared(name)` if absent), push
-    // the value, and go on after the `CLOSE`. Never scan a value you inserted: a value holding
-    // `$(params.x)` stays as it is. Book: "Step 07 > Parameters".
-    // BEGIN SOLUTION
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find(OPEN) {
@@ -88,7 +81,6 @@ pub fn substitute(text: &str, values: &Values) -> Result<String, ParamError> {
     }
     out.push_str(rest);
     Ok(out)
-    // END SOLUTION
 }
 // ANCHOR_END: substitute
 

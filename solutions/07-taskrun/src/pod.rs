@@ -68,15 +68,6 @@ pub fn pod_labels(run_name: &str, task_name: &str) -> BTreeMap<String, String> {
 /// A step with a script runs `sh -c <script>`; otherwise its own command and args. Environment
 /// values and the working directory are substituted too; the image is not.
 pub fn step_container(step: &Step, values: &Values) -> Result<Container, ParamError> {
-    // EXERCISE 7.2: Turn `step` into a Container named like the step, with the same image.
-    // Substitute parameters (`params::substitute(text, values)?`) in: the script, each command
-    // element, each arg, each env value, and the working directory. A step with a script gets
-    // `command: ["sh", "-c", <script>]` (then its args, if any, follow as `$0`, `$1`...);
-    // without one, its own `command` (None when empty, so the image's entrypoint runs). Env
-    // entries become `EnvVar { name, value, ..Default::default() }`. `Container` implements
-    // Default; leave every field you do not need at its default.
-    // Book: "Step 07 > Steps as containers".
-    // BEGIN SOLUTION
     let sub = |text: &String| params::substitute(text, values);
     let command = match &step.script {
         Some(script) => vec!["sh".to_string(), "-c".to_string(), sub(script)?],
@@ -103,7 +94,6 @@ pub fn step_container(step: &Step, values: &Values) -> Result<Container, ParamEr
         working_dir: step.working_dir.as_ref().map(sub).transpose()?,
         ..Container::default()
     })
-    // END SOLUTION
 }
 // ANCHOR_END: step_container
 

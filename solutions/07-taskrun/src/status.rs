@@ -27,6 +27,9 @@ use kube::runtime::events::EventType;
 pub mod reason {
     /// The run's Task does not exist (yet): the run waits for it.
     pub const TASK_NOT_FOUND: &str = "TaskNotFound";
+    /// A Pod with the name of the run's Pod exists and belongs to something else: the run waits
+    /// until it is gone, and never takes it over.
+    pub const POD_NAME_TAKEN: &str = "PodNameTaken";
     /// The Pod exists, but no step has started (scheduling, pulling images).
     pub const PENDING: &str = "Pending";
     /// A step is running.
@@ -98,15 +101,14 @@ pub fn has_started(container: &ContainerStatus) -> bool {
 /// - a Pod stays `Pending` while its init containers run, but for the run that is running
 ///   already, as soon as a step has started.
 pub fn phase_of(pod: &Pod) -> TaskRunPhase {
-    // EXERCISE 7.3: Map the Pod's phase to the run's.
-    // `pod.status` (an Option) has `phase`, an `Option<String>`, and the containers' statuses
-    // (`status.init_container_statuses`, `status.container_statuses`). A container that ended
-    // with a non-zero exit code makes the run Failed, whatever the Pod's phase says yet.
-    // Otherwise "Succeeded", "Failed" and "Running" give the run phase of the same name; anything
-    // else ("Pending", "Unknown", none yet) gives `Running` if a step has started (`has_started`),
-    // else `Pending`.
+    // EXERCISE 7.1: Map the Pod's phase to the run's.
+    // Succeeded, Failed and Running Pods make runs of the same phase, with one exception: a step
+    // whose container ended with a non-zero exit code fails the run at once, whatever the Pod's
+    // phase says yet. A Pod that is Pending (its init containers, our steps, run while it is),
+    // Unknown, or has no phase yet makes a Running run once one of its steps has started (a
+    // container runs, or ran and ended), and a Pending run until then.
     // Proved by: the_run_phase_follows_the_pod_phase, a_failed_step_fails_the_run_before_the_pod
-    // Book: "Step 07 > Reading the Pod".
+    // Book: "Step 07 > Reading the Pod"
     // BEGIN SOLUTION
     let Some(status) = pod.status.as_ref() else {
         return TaskRunPhase::Pending;
@@ -386,6 +388,25 @@ pub fn waiting_for_task(run: &TaskRun, now: &Time) -> TaskRunStatus {
     status
 }
 
+/// The status of a run that cannot create its Pod, because a Pod of that name, `pod_name`, is
+/// somebody else's: Pending, reason PodNameTaken.
+pub fn blocked_by_pod(run: &TaskRun, pod_name: &str, now: &Time) -> TaskRunStatus {
+    let mut status = base(run);
+    let message = format!(
+        "a Pod named {pod_name} exists and does not belong to this run; the run starts once \
+         that Pod is gone"
+    );
+    set_phase(
+        &mut status,
+        TaskRunPhase::Pending,
+        reason::POD_NAME_TAKEN,
+        message,
+        None,
+        now,
+    );
+    status
+}
+
 /// The status of a run that has its Pod: whatever the Pod says, with the Task spec it runs.
 /// A Pod that says less than the run already knows (it would move the phase back) changes
 /// nothing: the run keeps its status.
@@ -446,7 +467,10 @@ pub fn transition(
     if old_reason == Some(new_condition.reason.as_str()) {
         return None;
     }
-    let warning = new_condition.status == "False" || new_condition.reason == reason::TASK_NOT_FOUND;
+    // A failure, or a run that waits for something a person must fix.
+    let warning = new_condition.status == "False"
+        || [reason::TASK_NOT_FOUND, reason::POD_NAME_TAKEN]
+            .contains(&new_condition.reason.as_str());
     let type_ = if warning {
         EventType::Warning
     } else {
@@ -934,6 +958,26 @@ mod tests {
         );
         assert_eq!(status.pod_name, None);
         assert_eq!(status.start_time, None);
+    }
+
+    #[test]
+    fn a_run_blocked_by_a_strangers_pod_says_so_with_a_warning() {
+        let status = blocked_by_pod(&run(), "r1-pod", &at(0));
+        assert_eq!(status.phase, Some(TaskRunPhase::Pending));
+        assert_eq!(status.pod_name, None, "that Pod is not the run's");
+        let condition = succeeded_condition(&status).expect("a condition");
+        assert_eq!(condition.status, "Unknown");
+        assert_eq!(condition.reason, reason::POD_NAME_TAKEN);
+        assert!(
+            condition.message.contains("r1-pod"),
+            "{}",
+            condition.message
+        );
+        let (type_, reason, _) = transition(None, &status).expect("an event");
+        assert_eq!(
+            (type_, reason.as_str()),
+            (EventType::Warning, reason::POD_NAME_TAKEN)
+        );
     }
 
     #[test]

@@ -9,13 +9,17 @@ mod common;
 
 use std::time::Duration;
 
-use common::{FINISH, Harness, REACT, containers_really_run, reason_of};
-use crds::{Param, Step, TaskRunPhase};
+use common::{FINISH, Harness, REACT, SA_NAME, SA_NAMESPACE, containers_really_run, reason_of};
+use crds::{Param, Step, TaskRunPhase, TaskRunStatus};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, ResourceExt};
 use taskrun::pod::{MANAGED_BY_LABEL, RUN_LABEL, TASK_LABEL};
+use taskrun::reconcile::save_status;
 use taskrun::status::reason;
+use workshop_testkit::{service_account_client, wait_until};
 
 // ANCHOR: e2e_success
 #[tokio::test]
@@ -424,3 +428,125 @@ async fn an_invalid_run_fails_without_a_pod() -> anyhow::Result<()> {
     h.assert_running();
     Ok(())
 }
+
+// ANCHOR: e2e_stale_status
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
+async fn a_status_computed_from_an_old_copy_is_refused() -> anyhow::Result<()> {
+    // No controller: the test writes the statuses itself, as the controller's ServiceAccount.
+    let h = Harness::without_controller("taskrun-stale").await?;
+    let old = h.run("stale-1", "nothing", None).await?;
+    let as_controller = service_account_client(SA_NAMESPACE, SA_NAME).await;
+    let status = |phase| TaskRunStatus {
+        phase: Some(phase),
+        ..TaskRunStatus::default()
+    };
+
+    // From the run as it is: stored, and only the status changed.
+    save_status(&as_controller, &old, &status(TaskRunPhase::Running)).await?;
+    let stored = h.runs.get("stale-1").await?;
+    assert_eq!(stored.phase(), Some(TaskRunPhase::Running), "the status");
+    assert_eq!(stored.spec, old.spec, "the spec is the user's");
+    assert_eq!(stored.labels(), old.labels(), "the labels are the user's");
+
+    // From the old copy: refused, and the newer status stays.
+    let refused = save_status(&as_controller, &old, &status(TaskRunPhase::Pending)).await;
+    assert!(
+        matches!(&refused, Err(err) if err.is_conflict()),
+        "a status computed from an old copy of the run was not refused: {refused:?}"
+    );
+    let now = h.runs.get("stale-1").await?;
+    assert_eq!(now.phase(), Some(TaskRunPhase::Running), "overwritten");
+
+    // From the current copy, the same write goes through.
+    save_status(&as_controller, &now, &status(TaskRunPhase::Failed)).await?;
+    let last = h.runs.get("stale-1").await?;
+    assert_eq!(last.phase(), Some(TaskRunPhase::Failed));
+    Ok(())
+}
+// ANCHOR_END: e2e_stale_status
+
+// ANCHOR: e2e_stranger
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
+async fn a_pod_of_that_name_that_is_not_ours_blocks_the_run() -> anyhow::Result<()> {
+    let h = Harness::start("taskrun-stranger").await?;
+    h.task("quick", &[("only", "echo quick")]).await?;
+    // Somebody else's Pod, with the very name the run's Pod will have, owned by nothing.
+    let stranger = Pod {
+        metadata: ObjectMeta {
+            name: Some("blocked-1-pod".into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PodSpec {
+            containers: vec![Container {
+                name: "mine".into(),
+                image: Some(common::IMAGE.into()),
+                command: Some(vec!["sh".into(), "-c".into(), "sleep 3600".into()]),
+                ..Container::default()
+            }],
+            restart_policy: Some("Never".into()),
+            ..PodSpec::default()
+        }),
+        ..Pod::default()
+    };
+    let stranger = h.pods.create(&PostParams::default(), &stranger).await?;
+
+    h.run("blocked-1", "quick", None).await?;
+    let run = h
+        .wait_for("blocked-1", "Pending with PodNameTaken", REACT, |run| {
+            run.phase() == Some(TaskRunPhase::Pending) && reason_of(run).0 == reason::POD_NAME_TAKEN
+        })
+        .await?;
+    let (_, message) = reason_of(&run);
+    assert!(message.contains("blocked-1-pod"), "{message}");
+    let status = run.status.clone().unwrap_or_default();
+    assert_eq!(status.pod_name, None, "the stranger's Pod is not the run's");
+
+    // A Warning Event on the run says so too.
+    let events: Api<Event> = Api::namespaced(h.admin.clone(), h.ns.name());
+    wait_until("a Warning Event PodNameTaken", REACT, || async {
+        let found = events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .any(|e| {
+                e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("blocked-1")
+                    && e.reason.as_deref() == Some(reason::POD_NAME_TAKEN)
+                    && e.type_.as_deref() == Some("Warning")
+            });
+        Ok(found.then_some(()))
+    })
+    .await?;
+
+    // The stranger's Pod is left as it was: not adopted, not deleted.
+    let after = h.pods.get("blocked-1-pod").await?;
+    assert_eq!(
+        after.uid(),
+        stranger.uid(),
+        "the stranger's Pod was replaced"
+    );
+    assert!(
+        after.owner_references().is_empty(),
+        "the stranger's Pod was adopted: {:?}",
+        after.owner_references()
+    );
+
+    // Once it is gone, the run starts, with a Pod of its own.
+    let now = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::default()
+    };
+    h.pods.delete("blocked-1-pod", &now).await?;
+    let run = h
+        .wait_for_phase("blocked-1", TaskRunPhase::Succeeded, FINISH)
+        .await?;
+    let pod = h.pods.get("blocked-1-pod").await?;
+    assert_ne!(pod.uid(), stranger.uid());
+    let owner = pod.owner_references().first().cloned().unwrap_or_default();
+    assert_eq!(Some(owner.uid), run.uid(), "the run's own Pod");
+    h.assert_running();
+    Ok(())
+}
+// ANCHOR_END: e2e_stranger

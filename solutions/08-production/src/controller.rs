@@ -2,9 +2,7 @@
 //!
 //! Every replica runs the same Controller with the same watches, so every replica keeps warm
 //! caches (and turns ready when they have synced). What the election decides is only whether
-//! `reconcile` does anything: a standby's reconcile returns at once. When a standby becomes the
-//! leader, `reconcile_all_on` walks every run in its cache through reconcile, so nothing that
-//! changed while it stood by is missed.
+//! `reconcile` does anything: a standby's reconcile returns at once.
 //!
 //! The reconcile logic itself is step 07's, unchanged: [`taskrun::reconcile::reconcile`].
 
@@ -42,11 +40,11 @@ impl std::fmt::Debug for Context {
 
 // ANCHOR: reconcile
 // EXERCISE 8.5: Reconcile only while leading, and measure each reconcile.
-// First mark the run as no longer waiting (`ctx.state.metrics.done_waiting`, with
-// `ObjectRef::from_obj(run.as_ref())`): it left the queue, whoever we are. Then, if `*ctx.leading.borrow()` is false, return
-// `Ok(Action::await_change())` without doing anything. Otherwise call step 07's
-// `step07::reconcile(run, ctx.inner.clone())`, time it (`Instant::now()`, `elapsed()`), record it
-// with `ctx.state.metrics.reconciled(result.is_ok(), took)`, and return its result.
+// Every call takes the run off the waiting set behind the queue-depth gauge, leader or not: the
+// run has left the queue. A standby then does nothing and asks for nothing more. The leader runs
+// step 07's reconcile, counts and times it with the metrics of exercise 8.3, and returns its
+// result unchanged.
+// Proved by: only_the_leader_reconciles_and_the_standby_takes_over_after_a_sigkill, metrics_parse_as_prometheus_text_and_count_the_work
 // Book: "Step 08 > Only the leader reconciles"
 pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action, step07::Error> {
     // BEGIN SOLUTION
@@ -157,21 +155,13 @@ pub async fn run(
         }
     });
 
-    // On becoming the leader: every run we know is waiting, and reconcile_all_on queues them.
-    let (all_runs, metrics) = (run_store.clone(), state.metrics.clone());
-    let catch_up = becoming_leader(leading.clone()).inspect(move |()| {
-        for run in all_runs.state() {
-            metrics.waiting(ObjectRef::from_obj(run.as_ref()));
-        }
-    });
-
     let (waiting_runs, metrics) = (run_store.clone(), state.metrics.clone());
     let context = Arc::new(Context {
         inner: step07::Context::new(client.clone(), pod_store),
         state,
         leading,
     });
-    let results = Controller::for_stream(run_changes, run_store)
+    let runner = Controller::for_stream(run_changes, run_store.clone())
         .owns_stream(pod_changes)
         .watches(
             taskrun::api::<crds::Task>(client, namespace),
@@ -183,8 +173,26 @@ pub async fn run(
                 }
                 runs
             },
-        )
-        .reconcile_all_on(catch_up)
+        );
+    // DIAGNOSE 8.7: After a failover, a run created while the leader was down never starts: fix it.
+    // One end-to-end test fails, and only after the leader is killed. Work out from the two
+    // replicas' logs what the standby did with that run, and why nothing ever tells it again.
+    // Proved by: only_the_leader_reconciles_and_the_standby_takes_over_after_a_sigkill
+    // Book: "Step 08 > Exercise 8.7: the standby takes over"
+    // BEGIN SOLUTION
+    // On becoming the leader, every run in the cache is reconciled once: the ones that changed
+    // while we stood by were dropped by the standby's reconcile, and nothing will say so again.
+    let (all_runs, metrics) = (run_store, context.state.metrics.clone());
+    let catch_up = becoming_leader(context.leading.clone()).inspect(move |()| {
+        for run in all_runs.state() {
+            metrics.waiting(ObjectRef::from_obj(run.as_ref()));
+        }
+    });
+    let runner = runner.reconcile_all_on(catch_up);
+    // STARTER
+    // // Every replica watches and keeps its caches warm; only the leader's reconcile acts.
+    // END SOLUTION
+    let results = runner
         .with_config(controller::Config::default().concurrency(args.workers))
         .graceful_shutdown_on(stop.cancelled_owned())
         .run(reconcile, error_policy, context);

@@ -99,7 +99,8 @@ impl Setup {
     }
 
     /// Waits until run `name` passes `check`, while `replicas` keep running; returns how long
-    /// that took. A replica that exits (a panic, say) ends the wait at once, with its log.
+    /// that took. A replica that exits (a panic, say) ends the wait at once, with its log; a wait
+    /// that times out says what the replicas logged meanwhile.
     async fn wait_run(
         &self,
         name: &str,
@@ -122,7 +123,14 @@ impl Setup {
             }
         };
         tokio::select! {
-            waited = waited => Ok(waited?.1),
+            waited = waited => waited.map(|(_, took)| took).map_err(|err| {
+                // What the replicas said is what a reader needs to find out why.
+                let logs: Vec<String> = replicas
+                    .iter()
+                    .map(|replica| format!("log of {}:\n{}", replica.name, replica.log()))
+                    .collect();
+                anyhow::anyhow!("{err}; the replicas' logs follow\n{}", logs.join("\n"))
+            }),
             exited = exited => exited,
         }
     }

@@ -222,10 +222,11 @@ impl TaskRun {
     /// suffix, so starting the same Task twice gives two runs, never a conflict.
     pub fn for_task(task_name: &str, params: Vec<Param>) -> TaskRun {
         // TODO(exercise 6.2): Build a TaskRun of the Task `task_name` with `params`, named by the API server.
-        // Set `metadata.generate_name` to `<task_name>-` and leave `metadata.name` unset; the
-        // spec's `task_ref` names the Task, `params` are the values given, no timeout; no status.
-        // The generated `TaskRun` struct has three public fields: `metadata` (an `ObjectMeta`,
-        // which implements Default), `spec` and `status`. Book: "Step 06 > Creating a run".
+        // The run has no name of its own: when it is created, the API server names it
+        // `<task_name>-` and a random suffix, so two runs of one Task never collide. Its spec
+        // names the Task and carries `params`, with no timeout; it has no status yet.
+        // Proved by: a_run_for_a_task_is_named_by_the_api_server, a_run_without_params_has_none_in_its_yaml, the_program_creates_a_task_and_a_run_that_nothing_acts_on
+        // Book: "Step 06 > Creating a run"
         todo!(
             "Exercise 6.2: Build a TaskRun of the Task `task_name` with `params`, named by the API server."
         )
@@ -267,14 +268,45 @@ pub enum TimeoutError {
 /// can come from elsewhere (an old object, a unit test) and a bad one must become an error, not a
 /// panic.
 pub fn parse_timeout(text: &str) -> Result<Duration, TimeoutError> {
-    // TODO(exercise 6.1): Parse `text` (like "30s", "5m", "1h30m") into a Duration.
-    // Walk the characters: digits build up a number; a unit letter ('h' = 3600 s, 'm' = 60 s,
-    // 's' = 1 s) ends it and adds number × unit to the total. Return `TimeoutError::Invalid`
-    // for anything else: empty text, a unit without a number, a number without a unit, a unit
-    // out of order or twice ("5s1m", "1m1m"), any other character. `TimeoutError::Zero` when
-    // the total is zero, `TimeoutError::TooLong` when it overflows a u64 (`checked_mul`,
-    // `checked_add`). Book: "Step 06 > Durations in a spec".
-    todo!("Exercise 6.1: Parse `text` (like \"30s\", \"5m\", \"1h30m\") into a Duration.")
+    // TODO(diagnose 6.1): Two timeout tests fail: find out what the parser gets wrong, and fix it.
+    // The parser below is complete and looks careful. Read what the two tests expect, compare
+    // it with the schema's TIMEOUT_PATTERN, and say which timeouts the parser gets wrong, and
+    // why that matters, before you change anything.
+    // Proved by: bad_timeouts_are_errors_not_panics, the_parser_accepts_exactly_what_the_schema_accepts
+    // Book: "Step 06 > Exercise 6.1: the parser and the schema"
+    let invalid = || TimeoutError::Invalid(text.to_string());
+    let too_long = || TimeoutError::TooLong(text.to_string());
+    let mut total: u64 = 0;
+    // The digits read since the last unit, if any.
+    let mut number: Option<u64> = None;
+    for c in text.chars() {
+        if let Some(digit) = c.to_digit(10) {
+            let n = number.unwrap_or(0);
+            let n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(digit)));
+            number = Some(n.ok_or_else(too_long)?);
+            continue;
+        }
+        let unit_secs = match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(invalid()),
+        };
+        // A unit needs a number before it.
+        let n = number.take().ok_or_else(invalid)?;
+        let secs = n.checked_mul(unit_secs).ok_or_else(too_long)?;
+        total = total.checked_add(secs).ok_or_else(too_long)?;
+    }
+    // Nothing at all, or a number without a unit.
+    if text.is_empty() || number.is_some() {
+        return Err(invalid());
+    }
+    if total == 0 {
+        return Err(TimeoutError::Zero(text.to_string()));
+    }
+    Ok(Duration::from_secs(total))
 }
 // ANCHOR_END: parse_timeout
 

@@ -9,10 +9,6 @@
 //! one it does not declare all fail the run with a message naming the parameter. And the
 //! replacement happens once: a value that itself contains `$(params.x)` is inserted as it is, so
 //! what a user types into a run can never reach into other parameters.
-// Starter code: the imports, parameters and helpers that the TODOs below need are unused
-// until you write them. Once they are done, delete the `allow` below: the compiler then
-// checks that you left none.
-#![allow(unused_imports, unused_variables, dead_code)]
 
 use std::collections::BTreeMap;
 
@@ -66,15 +62,25 @@ pub fn resolve(declared: &[ParamSpec], given: &[Param]) -> Result<Values, ParamE
 /// Text that only looks like the start of a reference (`$(params.` with no closing parenthesis)
 /// is kept as it is; a complete reference to a parameter missing from `values` is an error.
 pub fn substitute(text: &str, values: &Values) -> Result<String, ParamError> {
-    // TODO(exercise 7.1): Replace each `$(params.<name>)` in `text` by `values[name]`, scanning once.
-    // Loop: find the next `OPEN` in what is left (`str::find`); copy what comes before it to the
-    // output; then find `CLOSE` after it. No `CLOSE`: copy the rest as it is and stop. Otherwise
-    // the name is between the two: look it up (`ParamError::Undeclared(name)` if absent), push
-    // the value, and go on after the `CLOSE`. Never scan a value you inserted: a value holding
-    // `$(params.x)` stays as it is. Book: "Step 07 > Parameters".
-    todo!(
-        "Exercise 7.1: Replace each `$(params.<name>)` in `text` by `values[name]`, scanning once."
-    )
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(OPEN) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + OPEN.len()..];
+        let Some(end) = after.find(CLOSE) else {
+            // Not a reference after all: keep the text.
+            out.push_str(&rest[start..]);
+            return Ok(out);
+        };
+        let name = &after[..end];
+        let value = values
+            .get(name)
+            .ok_or_else(|| ParamError::Undeclared(name.to_string()))?;
+        out.push_str(value);
+        rest = &after[end + CLOSE.len_utf8()..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 // ANCHOR_END: substitute
 

@@ -10,10 +10,6 @@
 //! If the controller crashes after creating the Pod but before recording it, the next attempt
 //! asks for the same name and the API server answers "already exists": there can never be two
 //! Pods for one run.
-// Starter code: the imports, parameters and helpers that the TODOs below need are unused
-// until you write them. Once they are done, delete the `allow` below: the compiler then
-// checks that you left none.
-#![allow(unused_imports, unused_variables, dead_code)]
 
 use std::collections::BTreeMap;
 
@@ -72,15 +68,32 @@ pub fn pod_labels(run_name: &str, task_name: &str) -> BTreeMap<String, String> {
 /// A step with a script runs `sh -c <script>`; otherwise its own command and args. Environment
 /// values and the working directory are substituted too; the image is not.
 pub fn step_container(step: &Step, values: &Values) -> Result<Container, ParamError> {
-    // TODO(exercise 7.2): Turn `step` into a Container named like the step, with the same image.
-    // Substitute parameters (`params::substitute(text, values)?`) in: the script, each command
-    // element, each arg, each env value, and the working directory. A step with a script gets
-    // `command: ["sh", "-c", <script>]` (then its args, if any, follow as `$0`, `$1`...);
-    // without one, its own `command` (None when empty, so the image's entrypoint runs). Env
-    // entries become `EnvVar { name, value, ..Default::default() }`. `Container` implements
-    // Default; leave every field you do not need at its default.
-    // Book: "Step 07 > Steps as containers".
-    todo!("Exercise 7.2: Turn `step` into a Container named like the step, with the same image.")
+    let sub = |text: &String| params::substitute(text, values);
+    let command = match &step.script {
+        Some(script) => vec!["sh".to_string(), "-c".to_string(), sub(script)?],
+        None => step.command.iter().map(sub).collect::<Result<_, _>>()?,
+    };
+    let args: Vec<String> = step.args.iter().map(sub).collect::<Result<_, _>>()?;
+    let env = step
+        .env
+        .iter()
+        .map(|var| {
+            Ok(EnvVar {
+                name: var.name.clone(),
+                value: var.value.as_ref().map(sub).transpose()?,
+                ..EnvVar::default()
+            })
+        })
+        .collect::<Result<Vec<_>, ParamError>>()?;
+    Ok(Container {
+        name: step.name.clone(),
+        image: Some(step.image.clone()),
+        command: (!command.is_empty()).then_some(command),
+        args: (!args.is_empty()).then_some(args),
+        env: (!env.is_empty()).then_some(env),
+        working_dir: step.working_dir.as_ref().map(sub).transpose()?,
+        ..Container::default()
+    })
 }
 // ANCHOR_END: step_container
 

@@ -90,9 +90,9 @@ async fn healthz() -> &'static str {
 
 // ANCHOR: readyz
 // TODO(exercise 8.4): Answer the readiness probe: ready only once the caches have synced.
-// That is 200 "ok" once `state.is_ready()`, and before that 503
-// (StatusCode::SERVICE_UNAVAILABLE) with a body saying what is awaited. A tuple
-// `(StatusCode, &'static str)` is a response axum knows how to send.
+// Ready is 200 with the body "ok". Not ready is 503 Service Unavailable, with a body that says
+// what the replica is waiting for.
+// Proved by: readyz_is_not_ready_before_the_caches_sync_and_ready_after
 // Book: "Step 08 > Metrics and health"
 async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str) {
     todo!("Exercise 8.4: Answer the readiness probe: ready only once the caches have synced.")

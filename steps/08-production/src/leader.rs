@@ -126,8 +126,9 @@ pub enum Decision {
 
 // TODO(exercise 8.1): Decide what candidate `me` may do with a Lease whose spec is `lease`, at time `now`.
 // An empty or missing holderIdentity means the Lease is free. Another holder's claim lasts until
-// renewTime + leaseDurationSeconds; a claim with no renewTime has lapsed. The tests in this file
-// show every case (`cargo test -p step-08-production leader`).
+// renewTime + leaseDurationSeconds (at that very instant it has run out); a claim with no
+// renewTime has lapsed. Our own Lease is ours to renew, however late.
+// Proved by: a_free_lease_is_taken, our_own_lease_is_renewed_even_when_it_has_lapsed, another_holder_is_waited_for_until_the_claim_runs_out, a_claim_without_a_renewal_time_has_lapsed
 // Book: "Step 08 > Leader election"
 pub fn decide(lease: &LeaseSpec, me: &str, now: Timestamp) -> Decision {
     todo!(
@@ -365,9 +366,10 @@ impl Elector {
 
     // ANCHOR: release
     // TODO(exercise 8.2): Release the Lease if we hold it, so that a standby takes over at once.
-    // Read it (`get_opt`); if its holderIdentity is ours, set the holder to None, and the
-    // renewTime and acquireTime too, then write it back with `replace` (which carries the
-    // resourceVersion you read). If someone else holds it, leave it alone.
+    // Afterwards the Lease names no holder, and no acquire or renew time: the next candidate
+    // that reads it takes it. A Lease someone else holds is left alone, and so is one that
+    // someone else wrote after we read it: our write must not overwrite theirs.
+    // Proved by: a_clean_shutdown_releases_the_lease_and_hands_over_at_once
     // Book: "Step 08 > Leader election"
     async fn release(&self) -> Result<(), kube::Error> {
         todo!(

@@ -12,9 +12,9 @@
 
 // ANCHOR: signal
 // TODO(exercise 8.6): Wait for the first of SIGTERM and Ctrl-C, and log which one came.
-// `tokio::signal::unix::signal(SignalKind::terminate())` gives a stream of SIGTERMs (its `recv()`
-// waits for the next); `tokio::signal::ctrl_c()` waits for Ctrl-C. `tokio::select!` waits for
-// whichever comes first. If a handler cannot be installed (an Err), wait for the other one only.
+// Return as soon as either arrives. If the handler of one cannot be installed, wait for the
+// other alone: never return without a signal, and never panic.
+// Proved by: a_clean_shutdown_releases_the_lease_and_hands_over_at_once
 // Book: "Step 08 > Graceful shutdown"
 pub async fn signal() {
     todo!("Exercise 8.6: Wait for the first of SIGTERM and Ctrl-C, and log which one came.")
