@@ -93,11 +93,11 @@ impl Context {
 /// Brings one run forward. The runtime calls this for every change to a run, to its Pod, and
 /// to a Task that runs are waiting for.
 pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action, Error> {
-    // TODO(diagnose 7.6): A run that succeeded can still fail afterwards: find out how, and fix it.
+    // TODO(diagnose 7.6): A run that failed can come back to life: find out how, and fix it.
     // With the exercises done, one end-to-end test still fails. Read what it does after the
-    // run succeeded, follow that run through reconcile, and say what the controller did wrong
+    // run failed, follow that run through reconcile, and say what the controller did wrong
     // before you change anything.
-    // Proved by: a_run_goes_pending_running_succeeded
+    // Proved by: a_failed_run_stays_failed_when_its_task_is_fixed, a_run_goes_pending_running_succeeded
     // Book: "Step 07 > Exercise 7.6: after the end"
     let namespace = run.namespace().ok_or(Error::NoNamespace)?;
     let now = status::now();

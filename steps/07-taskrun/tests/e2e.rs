@@ -550,3 +550,44 @@ async fn a_pod_of_that_name_that_is_not_ours_blocks_the_run() -> anyhow::Result<
     Ok(())
 }
 // ANCHOR_END: e2e_stranger
+
+// ANCHOR: e2e_failed_stays_failed
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
+async fn a_failed_run_stays_failed_when_its_task_is_fixed() -> anyhow::Result<()> {
+    let h = Harness::start("taskrun-final").await?;
+    // A Task whose parameter has no default: a run that does not set it is invalid, and fails
+    // before it has a Pod or a snapshot of the Task.
+    let mut task = h.task("strict", &[("hello", "echo $(params.who)")]).await?;
+    task.spec.params[0].default = None;
+    let mut task = h
+        .tasks
+        .replace("strict", &PostParams::default(), &task)
+        .await?;
+    h.run("strict-1", "strict", None).await?;
+    let failed = h
+        .wait_for_phase("strict-1", TaskRunPhase::Failed, REACT)
+        .await?;
+    assert_eq!(reason_of(&failed).0, reason::INVALID_RUN);
+
+    // Fixing the Task concerns the runs waiting for it (`waits_for`): the failed run is
+    // reconciled again. Its story is told: it must not start now.
+    task.spec.params[0].default = Some("world".into());
+    h.tasks
+        .replace("strict", &PostParams::default(), &task)
+        .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        h.pods_of("strict-1").await?.is_empty(),
+        "a Pod was created for a run that had already failed"
+    );
+    let after = h.runs.get("strict-1").await?;
+    assert_eq!(
+        after.resource_version(),
+        failed.resource_version(),
+        "a final run was written to"
+    );
+    h.assert_running();
+    Ok(())
+}
+// ANCHOR_END: e2e_failed_stays_failed
