@@ -181,6 +181,11 @@ if [ ${#real_node[@]} -gt 0 ]; then
   done
   say "in-cluster failover: $new leads $(( ($(date +%s%N) - deleted) / 1000000 )) ms after the leader's Pod was deleted (lease ${lease}s)"
   e2e_passed=$(( e2e_passed + 1 ))
+  # The deployed controller watches every namespace: left running, it would act on the runs of
+  # the tests below beside each test's own controller (and write to the runs of a test that
+  # wants no controller at all). Remove it, and wait until its Pods are gone.
+  kubectl -n workshop-system delete deployment taskrun-controller --cascade=foreground --timeout=120s >/dev/null \
+    || die "could not remove the deployed controller before the fake-node tests"
 
   # The fake node's path, which Docker-free learners on other systems get: the real node
   # cordoned, the fake one untainted, step 07's end-to-end tests once more.
