@@ -20,7 +20,6 @@ use crds::{Step, Task, TaskRun, TaskRunPhase, TaskSpec};
 use http_body_util::BodyExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -28,7 +27,9 @@ use serde::Deserialize as _;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use workshop_testkit::proxy::Proxy;
-use workshop_testkit::{ServiceAccountKubeconfig, TestNamespace, apply_manifest, wait_until};
+use workshop_testkit::{
+    ServiceAccountKubeconfig, TestNamespace, apply_manifest, bind_cluster_role, wait_until,
+};
 
 const RBAC: &str = "deploy/10-rbac.yaml";
 const SA_NAMESPACE: &str = "workshop-system";
@@ -65,7 +66,7 @@ impl Setup {
         workshop_testkit::install_crd(&admin, "crds/taskrun.yaml", "taskruns.workshop.io").await?;
         apply_manifest(RBAC).await;
         let ns = TestNamespace::create(&admin, prefix).await?;
-        bind(&admin, ns.name(), LEADER_ELECTION, SA_NAMESPACE, SA_NAME).await?;
+        bind_cluster_role(&admin, ns.name(), LEADER_ELECTION, SA_NAMESPACE, SA_NAME).await?;
         let tasks: Api<Task> = Api::namespaced(admin.clone(), ns.name());
         let spec = TaskSpec {
             description: Some("says hello".into()),
@@ -349,38 +350,6 @@ fn panic_in(log: &str, last: bool) -> Option<String> {
     Some(format!("{} {message}", lines[at].trim_end_matches(':')))
 }
 
-/// Grants the ClusterRole `role` of the deploy manifests, in namespace `ns` only, to the
-/// ServiceAccount `sa_namespace/sa_name`: a RoleBinding, as `manifests/deploy/` grants Leases.
-async fn bind(
-    admin: &Client,
-    ns: &str,
-    role: &str,
-    sa_namespace: &str,
-    sa_name: &str,
-) -> anyhow::Result<()> {
-    let binding = RoleBinding {
-        metadata: ObjectMeta {
-            name: Some(format!("{role}-{sa_name}")),
-            ..ObjectMeta::default()
-        },
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "ClusterRole".into(),
-            name: role.into(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".into(),
-            name: sa_name.into(),
-            namespace: Some(sa_namespace.into()),
-            ..Subject::default()
-        }]),
-    };
-    Api::<RoleBinding>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &binding)
-        .await?;
-    Ok(())
-}
-
 /// The sum of all samples of metric `name` in one scrape.
 fn sum(scrape: &prometheus_parse::Scrape, name: &str) -> f64 {
     scrape
@@ -517,7 +486,7 @@ async fn readyz_is_not_ready_before_the_caches_sync_and_ready_after() -> anyhow:
 
     // Grant the deploy manifests' roles in this namespace: the watches retry and sync.
     for role in ["taskrun-controller", LEADER_ELECTION] {
-        bind(&setup.admin, ns, role, ns, "late").await?;
+        bind_cluster_role(&setup.admin, ns, role, ns, "late").await?;
     }
     let granted = Instant::now();
     wait_until("/readyz to answer 200", Duration::from_secs(60), || async {

@@ -10,16 +10,17 @@ use anyhow::{bail, ensure};
 use crds::{Param, Step, Task, TaskRun, TaskRunPhase, TaskSpec};
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{ObjectMeta, PostParams};
+use kube::api::PostParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use serde_json::json;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 use workshop_testkit::proxy::Proxy;
-use workshop_testkit::{ServiceAccountKubeconfig, TestNamespace, apply_manifest, wait_until};
+use workshop_testkit::{
+    ServiceAccountKubeconfig, TestNamespace, apply_manifest, bind_cluster_role, wait_until,
+};
 
 use crate::Figures;
 use crate::check::{self, Foreign};
@@ -515,7 +516,9 @@ async fn partition(ctx: &Ctx) -> anyhow::Result<Figures> {
     const LEASE: &str = "faults-leader";
     let admin = &ctx.admin;
     let ns = TestNamespace::create(admin, "faults-part").await?;
-    bind_leader_election(admin, ns.name()).await?;
+    // Lets the Task Runner's ServiceAccount hold Leases in the test's namespace.
+    let role = "taskrun-controller-leader-election";
+    bind_cluster_role(admin, ns.name(), role, SA_NAMESPACE, TASKRUN_SA).await?;
     let runs: Api<TaskRun> = Api::namespaced(admin.clone(), ns.name());
     let pods: Api<Pod> = Api::namespaced(admin.clone(), ns.name());
     let tasks: Api<Task> = Api::namespaced(admin.clone(), ns.name());
@@ -643,33 +646,6 @@ fn logged_at(process: &Process, message: &str) -> Option<Timestamp> {
 
 fn seconds(from: Timestamp, to: Timestamp) -> f64 {
     to.duration_since(from).as_secs_f64()
-}
-
-/// Lets the Task Runner's ServiceAccount hold Leases in `ns`, as manifests/deploy/ does in its
-/// own namespace.
-async fn bind_leader_election(admin: &Client, ns: &str) -> anyhow::Result<()> {
-    let role = "taskrun-controller-leader-election";
-    let binding = RoleBinding {
-        metadata: ObjectMeta {
-            name: Some(role.into()),
-            ..ObjectMeta::default()
-        },
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "ClusterRole".into(),
-            name: role.into(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".into(),
-            name: TASKRUN_SA.into(),
-            namespace: Some(SA_NAMESPACE.into()),
-            ..Subject::default()
-        }]),
-    };
-    Api::<RoleBinding>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &binding)
-        .await?;
-    Ok(())
 }
 
 // ANCHOR: rival_writer

@@ -305,6 +305,44 @@ where
     }
 }
 
+/// Grants the ClusterRole `role` in namespace `ns` only to the ServiceAccount
+/// `sa_namespace/sa_name`, with a RoleBinding: how `manifests/deploy/` grants Leases in its own
+/// namespace, and how tests keep a Lease in their own.
+///
+/// # Errors
+/// When the API server refuses the RoleBinding.
+pub async fn bind_cluster_role(
+    admin: &Client,
+    ns: &str,
+    role: &str,
+    sa_namespace: &str,
+    sa_name: &str,
+) -> anyhow::Result<()> {
+    use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    let binding = RoleBinding {
+        metadata: ObjectMeta {
+            name: Some(format!("{role}-{sa_name}")),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: role.into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: sa_name.into(),
+            namespace: Some(sa_namespace.into()),
+            ..Subject::default()
+        }]),
+    };
+    Api::<RoleBinding>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &binding)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
