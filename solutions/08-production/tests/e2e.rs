@@ -31,6 +31,7 @@ use workshop_testkit::{
     ServiceAccountKubeconfig, TestNamespace, apply_manifest, bind_cluster_role, wait_until,
 };
 
+const NAMESPACE: &str = "deploy/00-namespace.yaml";
 const RBAC: &str = "deploy/10-rbac.yaml";
 const SA_NAMESPACE: &str = "workshop-system";
 const SA_NAME: &str = "taskrun-controller";
@@ -64,6 +65,9 @@ impl Setup {
         let admin = workshop_testkit::client().await;
         workshop_testkit::install_crd(&admin, "crds/task.yaml", "tasks.workshop.io").await?;
         workshop_testkit::install_crd(&admin, "crds/taskrun.yaml", "taskruns.workshop.io").await?;
+        // The namespace first: on a cluster where no earlier step's tests ran, nothing else
+        // made workshop-system, and the RBAC manifest's objects live in it.
+        apply_manifest(NAMESPACE).await;
         apply_manifest(RBAC).await;
         let ns = TestNamespace::create(&admin, prefix).await?;
         bind_cluster_role(&admin, ns.name(), LEADER_ELECTION, SA_NAMESPACE, SA_NAME).await?;
