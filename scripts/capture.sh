@@ -3,8 +3,9 @@
 # against the cluster of your kubeconfig's current context, and writes what they printed to
 # book/src/transcripts/NN-name*.txt.
 #
-# usage: scripts/capture.sh [NN...|setup|bench]   (default: every step that has captures below)
+# usage: scripts/capture.sh [NN...|setup|deploy|bench]   (default: every step that has captures)
 #   setup  the Setup chapter's look at the Docker-free cluster (needs that cluster's context)
+#   deploy step 08 deployed into the cluster (needs the real node: cluster-up.sh --real-node)
 #   bench  the "Measuring it" chapter's figures (about 10 minutes; the mirror benchmarks bring
 #          up throwaway clusters of their own, see scripts/bench.sh)
 #
@@ -17,6 +18,8 @@
 # Re-run it after changing what a solution prints, then check the book: scripts/book.sh build.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+source "$ROOT/scripts/lib/cluster.sh"
+source "$ROOT/scripts/lib/node.sh"
 
 case "${1:-}" in -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 
@@ -434,6 +437,12 @@ EOF"
   record "$t" "scripts/check.sh 06 --solution"
 }
 
+# newest_run: the name of the newest TaskRun in $NS (the plugin's runs get generated names).
+newest_run() {
+  kubectl get taskruns -n "$NS" --sort-by=.metadata.creationTimestamp \
+    -o jsonpath='{.items[-1:].metadata.name}'
+}
+
 # Step 07's "Break it": a run that waits for its Task, and a Pod deleted in the middle of a run.
 capture_07_break() {
   local t pid
@@ -486,6 +495,9 @@ capture_07() {
     "kubectl task start hello -n $NS -p who=book --follow" "" \
     "kubectl get taskruns -n $NS" "" \
     "kubectl get pods -n $NS" ""
+  # What the run's containers printed (a real node's; KWOK's fake node has none to show).
+  t=$(start 07-taskrun-logs.txt)
+  record "$t" "kubectl task logs $(newest_run) -n $NS"
   capture_07_break
   t=$(start 07-taskrun-events.txt)
   record "$t" "kubectl get events -n $NS --field-selector involvedObject.kind=TaskRun --sort-by=.metadata.creationTimestamp -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message"
@@ -531,6 +543,7 @@ capture_08() {
   printf '$ %s\n' "kill -KILL $pid_a    # replica-a" >>"$t"
   kill -KILL "$pid_a"
   record "$t" "time kubectl task start hello -n $NS --follow"
+  record "$t" "kubectl task logs $(newest_run) -n $NS"
   record "$t" "$lease"
   record "$t" "curl -s localhost:8082/metrics | $metrics"
   t=$(start 08-production-shutdown.txt)
@@ -549,6 +562,36 @@ capture_08() {
   record "$t" "scripts/check.sh 08" 1
   t=$(start 08-production-check.txt)
   record "$t" "scripts/check.sh 08 --solution"
+}
+
+# Step 08 deployed into the cluster, on the real node of `cluster-up.sh --real-node`: the Pods,
+# a run, its output, the leader's Pod deleted and the standby taking the Lease. Removes the
+# Deployment afterwards (it watches every namespace).
+capture_deploy() {
+  kubectl get node "$NODE_NAME" >/dev/null 2>&1 \
+    || die "the deploy transcript needs the real node: scripts/cluster-up.sh --real-node"
+  say "deploying step 08 (scripts/deploy-real-node.sh: a release build, minutes the first time)"
+  scripts/deploy-real-node.sh >&2
+  local t leader standby lease="kubectl get lease taskrun-controller -n workshop-system -o custom-columns=HOLDER:.spec.holderIdentity,TRANSITIONS:.spec.leaseTransitions" saved_path=$PATH
+  export PATH="${CARGO_TARGET_DIR:-$ROOT/target}/debug:$PATH"
+  cargo build -q -p solution-07-taskrun --bin kubectl-task
+  fresh_namespace
+  kubectl apply -n "$NS" -f manifests/samples/hello-task.yaml >/dev/null
+  t=$(start 08-production-deploy.txt)
+  record "$t" "kubectl get pods -n workshop-system -o custom-columns=NAME:.metadata.name,READY:.status.containerStatuses[0].ready,NODE:.spec.nodeName"
+  record "$t" "$lease"
+  record "$t" "kubectl task start hello -n $NS -p who=cluster --follow"
+  record "$t" "kubectl task logs $(newest_run) -n $NS"
+  leader=$(kubectl get lease taskrun-controller -n workshop-system -o jsonpath='{.spec.holderIdentity}')
+  standby=$(kubectl get pods -n workshop-system -l app.kubernetes.io/name=taskrun-controller \
+    -o jsonpath='{.items[*].metadata.name}' | tr ' ' '\n' | grep -vx "$leader" | head -n 1)
+  [ -n "$leader" ] && [ -n "$standby" ] || die "no leader and standby to fail over between"
+  record "$t" "kubectl delete pod $leader -n workshop-system --wait=false"
+  record "$t" "time kubectl wait lease/taskrun-controller -n workshop-system --for=jsonpath='{.spec.holderIdentity}'=$standby --timeout=60s"
+  record "$t" "$lease"
+  kubectl -n workshop-system delete deployment taskrun-controller --cascade=foreground --timeout=120s >/dev/null
+  kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null
+  export PATH=$saved_path
 }
 
 # The "Measuring it" chapter's figures: the tables the benchmarks print, copied under the command
@@ -584,6 +627,7 @@ if [ ${#steps[@]} -eq 0 ]; then
 fi
 for nn in "${steps[@]}"; do
   if [ "$nn" = setup ]; then say "setup: capturing against context $(kubectl config current-context)"; capture_setup; continue; fi
+  if [ "$nn" = deploy ]; then say "deploy: step 08 in the cluster, on the real node"; capture_deploy; continue; fi
   if [ "$nn" = bench ]; then say "bench: the figures of the Measuring chapter (about 10 minutes)"; capture_bench; continue; fi
   nn=$(printf '%02d' "$((10#${nn//[!0-9]/}))")
   if ! declare -F "capture_$nn" >/dev/null; then

@@ -2,26 +2,32 @@
 # Shows the workshop's payoff: brings up the local cluster if there is none, then, in about a
 # minute, the arc of the workshop: step 04's mirror heals a deleted companion (and says how long
 # it took), the garbage collector removes a deleted source's companion, then step 08's Task
-# runner runs a Task on two replicas, the leader is killed, and the standby takes over.
+# runner runs a Task on two replicas, the leader is killed, and the standby takes over. Where the
+# run's Pod ran on a real node (kind, or --real-node), it prints the Task's own output too.
 #
-# usage: scripts/demo.sh [--step NN]   (--step NN: only that step's payoff moment)
+# usage: scripts/demo.sh [--real-node] [--step NN]
+#   --step NN    only that step's payoff moment
+#   --real-node  (Docker-free cluster, Linux, root) a real node beside the fake one, so the Task's
+#                containers really run and print: see scripts/cluster-up.sh --help
 #
 # Works from a fresh machine: the first run builds what it needs (the control plane, cached by
 # version; the Rust workspace) and shows progress; later runs take seconds.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-step=
-case "${1:-}" in
-  --step) step=$(printf '%02d' "$((10#${2:?--step needs a number}))") ;;
-  "") ;;
-  -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) die "usage: scripts/demo.sh [--step NN]" ;;
-esac
+step= up_flags=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --step) step=$(printf '%02d' "$((10#${2:?--step needs a number}))"); shift 2 ;;
+    --real-node) up_flags+=(--real-node); shift ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "usage: scripts/demo.sh [--real-node] [--step NN]" ;;
+  esac
+done
 
 cd "$ROOT"
 have cargo || die "cargo is not installed: install Rust from https://rustup.rs, then run this again"
-"$ROOT/scripts/cluster-up.sh"
+"$ROOT/scripts/cluster-up.sh" ${up_flags[@]+"${up_flags[@]}"}
 say "building the workspace (the first build takes a few minutes)"
 cargo build --quiet --workspace --bins
 
@@ -125,6 +131,26 @@ demo_07() {
   PATH="$target_dir/debug:$PATH" timeout 120 kubectl task start hello -n "$ns" --follow \
     || die "the run did not succeed (a local cluster made before its KWOK Stages never finishes Pods: see scripts/cluster-up.sh --help)"
   kubectl -n "$ns" get taskruns
+  show_task_output
+}
+
+# show_task_output: what the newest run's containers printed, read back by `kubectl task logs`,
+# when its Pod ran on a real node (any node of kind, or the real node of --real-node). KWOK's fake
+# node runs no container, so there is no output to show: say so, and how to get a real node.
+show_task_output() {
+  local run node
+  run=$(kubectl -n "$ns" get taskruns --sort-by=.metadata.creationTimestamp \
+    -o jsonpath='{.items[-1:].metadata.name}')
+  node=$(kubectl -n "$ns" get taskrun "$run" -o jsonpath='{.status.podName}' \
+    | xargs -r kubectl -n "$ns" get pod -o jsonpath='{.spec.nodeName}')
+  [ -n "$node" ] || die "cannot tell which node ran $run's Pod"
+  if [ "$(kubectl get node "$node" -o jsonpath='{.metadata.annotations.kwok\.x-k8s\.io/node}')" = fake ]; then
+    say "$run ran on KWOK's fake node $node: no container ran, so there is no output to show" \
+      "(scripts/demo.sh --real-node, on Linux as root, adds a node where it really runs)"
+  else
+    say "kubectl task logs $run: the Task's own output, printed by its containers on node $node"
+    PATH="$target_dir/debug:$PATH" kubectl task logs "$run" -n "$ns"
+  fi
 }
 
 # holder: who holds the demo's Lease (in the demo's namespace, so it meets no one else's).
@@ -160,8 +186,10 @@ demo_08() {
   show_metrics 8082
   PATH="$target_dir/debug:$PATH" timeout 120 kubectl task start hello -n "$ns" --follow \
     || die "the run did not succeed (a local cluster made before its KWOK Stages never finishes Pods: see scripts/cluster-up.sh --help)"
+  show_task_output
   say "kill -KILL replica-a (no chance to release the Lease): replica-b takes over when the lease expires"
   kill -KILL "$replica_a"
+  wait "$replica_a" 2>/dev/null || true  # reaped quietly: bash would report the kill
   wait_for "replica-b leads" leads replica-b
   PATH="$target_dir/debug:$PATH" timeout 120 kubectl task start hello -n "$ns" --follow \
     || die "the run did not succeed after the failover"

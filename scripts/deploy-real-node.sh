@@ -58,8 +58,15 @@ node_load_image "$image" docker.io/library/taskrun-controller:dev
 say "applying manifests/crds/ and manifests/deploy/"
 kubectl apply -f manifests/crds/ >/dev/null
 kubectl wait --for condition=Established --timeout 60s crd/tasks.workshop.io crd/taskruns.workshop.io >/dev/null
+existed=$(kubectl -n workshop-system get deployment taskrun-controller -o name 2>/dev/null || true)
 kubectl apply -f manifests/deploy/
-# A new image under the same name: restart the Pods so they run it.
-kubectl -n workshop-system rollout restart deployment/taskrun-controller >/dev/null
+# Deployed before: a new image under the same name, so restart the Pods to run it.
+[ -z "$existed" ] || kubectl -n workshop-system rollout restart deployment/taskrun-controller >/dev/null
 kubectl -n workshop-system rollout status deployment/taskrun-controller --timeout 180s
+# The rollout is done when the new Pods are Ready; wait for the old ones to be gone too.
+for i in $(seq 1 120); do
+  [ "$(kubectl -n workshop-system get pods -l app.kubernetes.io/name=taskrun-controller --no-headers | wc -l)" = 2 ] && break
+  [ $((i % 10)) != 0 ] || say "waiting for the previous Pods to stop"
+  sleep 1
+done
 kubectl -n workshop-system get pods -o wide
