@@ -16,7 +16,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 
@@ -27,6 +27,21 @@ pub mod proxy;
 /// The label put on every namespace a test creates, so leftovers are easy to find and delete:
 /// `kubectl delete ns -l workshop.io/test=true`.
 pub const TEST_LABEL: &str = "workshop.io/test";
+
+/// A ConfigMap named `name` that holds `data`, and nothing else yet: what a test starts
+/// from, in a unit test or against a cluster.
+pub fn configmap(name: &str, data: &[(&str, &str)]) -> ConfigMap {
+    let mut cm = ConfigMap {
+        data: Some(
+            data.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        ..ConfigMap::default()
+    };
+    cm.metadata.name = Some(name.into());
+    cm
+}
 
 /// A client for the cluster the tests run against, checked to be reachable.
 ///

@@ -81,15 +81,7 @@ impl Harness {
         managed: bool,
         data: &[(&str, &str)],
     ) -> anyhow::Result<ConfigMap> {
-        let mut cm = ConfigMap {
-            data: Some(
-                data.iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            ),
-            ..ConfigMap::default()
-        };
-        cm.metadata.name = Some(name.into());
+        let mut cm = crate::configmap(name, data);
         if managed {
             cm.labels_mut().insert(MANAGED.into(), "true".into());
         }

@@ -196,15 +196,7 @@ mod tests {
     use super::*;
 
     fn source(name: &str, data: &[(&str, &str)]) -> ConfigMap {
-        let mut cm = ConfigMap {
-            data: Some(
-                data.iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            ),
-            ..ConfigMap::default()
-        };
-        cm.metadata.name = Some(name.into());
+        let mut cm = workshop_testkit::configmap(name, data);
         cm.metadata.namespace = Some("ns".into());
         cm.metadata.uid = Some(format!("uid-{name}"));
         cm.metadata.resource_version = Some("7".into());
