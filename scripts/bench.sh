@@ -35,19 +35,9 @@ keep=false
 bench_cluster_up() {
   state=$(mktemp -d "${TMPDIR:-/tmp}/workshop-bench.XXXXXX")
   export KUBECONFIG="$state/kubeconfig"
-  trap bench_cluster_down EXIT
+  trap 'end_throwaway_cluster "$cluster" "$state" "$keep" benchmark' EXIT
   say "throwaway cluster '$cluster'"
   scripts/cluster-up.sh --name "$cluster" "$@" >&2
-}
-bench_cluster_down() {
-  local status=$?
-  if $keep; then
-    say "benchmark cluster kept: KUBECONFIG=$KUBECONFIG kubectl get nodes"
-  else
-    scripts/cluster-down.sh --name "$cluster" >/dev/null 2>&1 || warn "could not delete the benchmark cluster $cluster"
-    rm -rf "$state"
-  fi
-  exit "$status"
 }
 
 # The ConfigMap mirror of step 04 or 05, run by solutions/testkit/src/bin/bench-mirror.rs.

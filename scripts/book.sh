@@ -33,16 +33,7 @@ MDBOOK="$WORKSHOP_CACHE/tools/bin/mdbook"
 
 # Installs mdbook at the pinned version unless that exact version is already in the cache.
 install_mdbook() {
-  if [ -x "$MDBOOK" ] && [ "$("$MDBOOK" --version 2>/dev/null)" = "mdbook v$MDBOOK_VERSION" ]; then
-    return 0
-  fi
-  have cargo || die "cargo is not installed: install Rust from https://rustup.rs, then run this again"
-  say "installing mdbook $MDBOOK_VERSION from crates.io into $WORKSHOP_CACHE/tools (once; a few minutes)"
-  mkdir -p "$WORKSHOP_CACHE/tools"
-  run_with_progress "cargo install mdbook $MDBOOK_VERSION" "$WORKSHOP_CACHE/tools/mdbook-install.log" \
-    cargo install mdbook --version "$MDBOOK_VERSION" --locked --root "$WORKSHOP_CACHE/tools" --force
-  [ "$("$MDBOOK" --version)" = "mdbook v$MDBOOK_VERSION" ] \
-    || die "$MDBOOK is not mdbook $MDBOOK_VERSION after installing it (see $WORKSHOP_CACHE/tools/mdbook-install.log)"
+  cargo_install_pinned mdbook "$MDBOOK_VERSION" "mdbook v$MDBOOK_VERSION" "$MDBOOK" --version
 }
 
 # The structure checks: includes, anchors, links, one chapter per step. Needs no cluster.

@@ -82,6 +82,16 @@ fresh_namespace() {
 # start FILE: starts a new transcript.
 start() { mkdir -p "$OUT"; : >"$OUT/$1"; echo "$OUT/$1"; }
 
+# capture_checks NN-name: scripts/check.sh NN on the untouched starter (it fails) and on the
+# solution, into NN-name-check-starter.txt and NN-name-check.txt.
+capture_checks() {
+  local t
+  t=$(start "$1-check-starter.txt")
+  record "$t" "scripts/check.sh ${1%%-*}" 1
+  t=$(start "$1-check.txt")
+  record "$t" "scripts/check.sh ${1%%-*} --solution"
+}
+
 # The Docker-free cluster's fake node, for the Setup chapter: a Pod goes Running, nothing runs.
 capture_setup() {
   case "$(kubectl config current-context)" in
@@ -116,10 +126,7 @@ capture_01() {
   t=$(start 01-connect-unreachable.txt)
   record "$t" "kubectl config view --minify --raw | sed 's#server: .*#server: https://127.0.0.1:1#' > /tmp/unreachable.kubeconfig"
   record "$t" "KUBECONFIG=/tmp/unreachable.kubeconfig cargo run -q -p solution-01-connect" 1
-  t=$(start 01-connect-check-starter.txt)
-  record "$t" "scripts/check.sh 01" 1
-  t=$(start 01-connect-check.txt)
-  record "$t" "scripts/check.sh 01 --solution"
+  capture_checks 01-connect
   t=$(start 01-connect-compare.txt)
   record "$t" "scripts/compare.sh 01"
 }
@@ -196,10 +203,7 @@ capture_02() {
     "kubectl patch configmap demo -n $NS --type merge -p '{\"data\":{\"color\":\"red\"}}'" "" \
     "kubectl patch configmap demo -n $NS --type merge -p '{\"data\":{\"color\":\"blue\"}}'" "UPDATE $NS/demo"
   kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null
-  t=$(start 02-informer-check-starter.txt)
-  record "$t" "scripts/check.sh 02" 1
-  t=$(start 02-informer-check.txt)
-  record "$t" "scripts/check.sh 02 --solution"
+  capture_checks 02-informer
 }
 
 capture_03() {
@@ -218,10 +222,7 @@ capture_03() {
   t=$(start 03-workqueue-bench.txt)
   # Each benchmark's name, time and throughput; not criterion's comparison with an earlier run.
   record "$t" "cargo bench -q -p solution-03-workqueue 2>/dev/null | awk '/^workqueue\\//{print; on=1; next} /change:/{on=0} on && /time:|thrpt:/'"
-  t=$(start 03-workqueue-check-starter.txt)
-  record "$t" "scripts/check.sh 03" 1
-  t=$(start 03-workqueue-check.txt)
-  record "$t" "scripts/check.sh 03 --solution"
+  capture_checks 03-workqueue
 }
 
 # The mirror's experiments, shared by steps 04 and 05. MIRROR is the command that runs the
@@ -295,10 +296,7 @@ capture_04() {
   record "$t" "kubectl auth can-i patch configmaps $as" 1
   record "$t" "kubectl auth can-i create events.events.k8s.io $as"
   record "$t" "kubectl auth can-i list secrets $as" 1
-  t=$(start 04-mirror-check-starter.txt)
-  record "$t" "scripts/check.sh 04" 1
-  t=$(start 04-mirror-check.txt)
-  record "$t" "scripts/check.sh 04 --solution"
+  capture_checks 04-mirror
 }
 
 capture_05() {
@@ -329,10 +327,7 @@ capture_05() {
 '\'' solutions/0[2-5]-*/src/*.rs | sort -k2'
   t=$(start 05-controller-loc.txt)
   record "$t" "$loc"
-  t=$(start 05-controller-check-starter.txt)
-  record "$t" "scripts/check.sh 05" 1
-  t=$(start 05-controller-check.txt)
-  record "$t" "scripts/check.sh 05 --solution"
+  capture_checks 05-controller
 }
 
 # Step 06 talks to the API server only: the CRDs, the program, kubectl reading and rejecting.
@@ -431,10 +426,7 @@ $typo
 EOF"
   record "$t" "kubectl get task typo -n $NS -o jsonpath='{.spec}{\"\\n\"}'"
   kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null
-  t=$(start 06-crds-check-starter.txt)
-  record "$t" "scripts/check.sh 06" 1
-  t=$(start 06-crds-check.txt)
-  record "$t" "scripts/check.sh 06 --solution"
+  capture_checks 06-crds
 }
 
 # newest_run: the name of the newest TaskRun in $NS (the plugin's runs get generated names).
@@ -503,10 +495,7 @@ capture_07() {
   record "$t" "kubectl get events -n $NS --field-selector involvedObject.kind=TaskRun --sort-by=.metadata.creationTimestamp -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message"
   kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null
   export PATH=$saved_path
-  t=$(start 07-taskrun-check-starter.txt)
-  record "$t" "scripts/check.sh 07" 1
-  t=$(start 07-taskrun-check.txt)
-  record "$t" "scripts/check.sh 07 --solution"
+  capture_checks 07-taskrun
 }
 
 # Step 08: two replicas, one leader; the leader killed, then the other stopped cleanly.
@@ -558,10 +547,7 @@ capture_08() {
   export PATH=$saved_path
   t=$(start 08-production-json.txt)
   record "$t" "timeout -s INT 2 $program --namespace $NS --lease-namespace $NS --listen 127.0.0.1:0 --log-format json 2>&1 | head -n 2"
-  t=$(start 08-production-check-starter.txt)
-  record "$t" "scripts/check.sh 08" 1
-  t=$(start 08-production-check.txt)
-  record "$t" "scripts/check.sh 08 --solution"
+  capture_checks 08-production
 }
 
 # Step 08 deployed into the cluster, on the real node of `cluster-up.sh --real-node`: the Pods,

@@ -6,13 +6,15 @@
 #
 # The solutions are the single source of truth. In their Rust files an exercise looks like this:
 #
-#     // EXERCISE 1.3: List the ConfigMaps in `namespace` and return how many there are.
+#     // EXERCISE 1.3: List the ConfigMaps in `namespace` and return how many
+#     //     there are.
 #     // ...what must become true, `// Proved by: test_a, test_b`, `// Book: "..."`...
 #     // BEGIN SOLUTION
 #     ...the reference code...
 #     // END SOLUTION
 #
-# and the starter gets the same comments under "TODO(exercise 1.3)" with the code replaced by
+# (a title too long for one line goes on in lines indented by four more spaces), and the starter
+# gets the same comments under "TODO(exercise 1.3)" with the code replaced by
 #     todo!("Exercise 1.3: List the ConfigMaps in `namespace` and return how many there are.")
 # (so the region must be a whole function body). A diagnose exercise holds a realistic bug:
 #
@@ -30,6 +32,10 @@
 # except files with a line `// gen-steps: solution only` (or `# gen-steps: ...` in a file whose
 # comments start with #), which the starter does not get: maintainers' tools like crdgen, and
 # step 08's Dockerfile, which builds either package.
+# The book includes the starters, so every line this writes fits its page (86 columns): the
+# TODO title is wrapped, a long todo!() message continues on the next line (a `\` at a line's end
+# inside a Rust string skips the line break and the next line's indentation), and rustfmt formats
+# with the workspace's rustfmt.toml.
 # Maintainers only: regenerating overwrites whatever a learner wrote in steps/.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -43,18 +49,46 @@ esac
 
 # Rewrites one solution source file into its starter form, on stdout.
 starter_rs() {
-  awk -v file="$1" '
+  awk -v file="$1" -v width=86 '
     function fail(msg) { printf "error: %s:%d: %s\n", file, NR, msg > "/dev/stderr"; failed = 1; exit 1 }
+    # Prints the words of `text` as lines at most `room` wide: the first starts with `first`, the
+    # others with `rest`, and every line but the last ends with `more`.
+    function wrap(text, first, rest, more, room,    n, i, words, line, started) {
+      n = split(text, words, " ")
+      line = first; started = 0
+      for (i = 1; i <= n; i++) {
+        if (started && length(line) + 1 + length(words[i]) + length(more) > room) {
+          print line more; line = rest words[i]
+        } else if (!started && length(line) + length(words[i]) + length(more) > room) {
+          # Not even the first word fits after `first`: it starts the next line.
+          sub(/ +$/, "", line); print line; line = rest words[i]
+        } else {
+          line = line (started ? " " : "") words[i]
+        }
+        started = 1
+      }
+      return line
+    }
+    # The TODO header, once the whole title is read (its line and the lines that go on with it).
+    function header() {
+      print wrap(title, indent "// TODO(" kind " " number "): ", indent "//     ", "", width)
+      gsub(/\\/, "\\\\", title); gsub(/"/, "\\\"", title)
+      heading = 0
+    }
+    heading && $0 ~ ("^" indent "//     [^ ]") {
+      line = $0; sub(/^[[:space:]]*\/\/[[:space:]]*/, "", line)
+      title = title " " line; next
+    }
+    heading { header() }
     /^[[:space:]]*\/\/ (EXERCISE|DIAGNOSE) [0-9]+(\.[0-9]+)*: / {
       if (inside) fail("EXERCISE or DIAGNOSE inside a solution region")
       kind = ($0 ~ /\/\/ DIAGNOSE /) ? "diagnose" : "exercise"
+      indent = $0; sub(/\/\/.*/, "", indent)
       line = $0
       sub(/^[[:space:]]*\/\/ (EXERCISE|DIAGNOSE) /, "", line)
       number = line; sub(/:.*/, "", number)
       title = line; sub(/^[^:]*: /, "", title)
-      gsub(/\\/, "\\\\", title); gsub(/"/, "\\\"", title)
-      sub(/\/\/ (EXERCISE|DIAGNOSE) [0-9.]+:/, "// TODO(" kind " " number "):")
-      print; pending = 1; next
+      heading = 1; pending = 1; next
     }
     /^[[:space:]]*\/\/ BEGIN SOLUTION[[:space:]]*$/ {
       if (!pending) fail("BEGIN SOLUTION without an EXERCISE or DIAGNOSE comment above it")
@@ -73,7 +107,14 @@ starter_rs() {
       if (kind == "diagnose") {
         if (!starter || !shown) fail("a DIAGNOSE region needs its buggy code after // STARTER")
       } else {
-        printf "%stodo!(\"Exercise %s: %s\")\n", indent, number, title
+        message = "Exercise " number ": " title
+        if (length(indent "todo!(\"" message "\")") <= width) {
+          printf "%stodo!(\"%s\")\n", indent, message
+        } else {
+          print indent "todo!("
+          print wrap(message, indent "    \"", indent "     ", " \\", width - 1) "\""
+          print indent ")"
+        }
         closing = 1
       }
       inside = 0; pending = 0; next
@@ -101,9 +142,9 @@ starter_rs() {
 allow_unused() {
   awk '
     !done && !/^\/\/!/ {
-      print "// Starter code: the imports, parameters and helpers that the TODOs below need are unused"
-      print "// until you write them. Once they are done, delete the `allow` below: the compiler then"
-      print "// checks that you left none."
+      print "// Starter code: the imports, parameters and helpers that the TODOs below need are"
+      print "// unused until you write them. Once they are done, delete the `allow` below: the"
+      print "// compiler then checks that you left none."
       print "#![allow(unused_imports, unused_variables, dead_code)]"
       done = 1
     }
@@ -130,7 +171,7 @@ generate() {
     esac
   done < <(find "$src" -path "$src/target" -prune -o -type f -print0)
   # Format once every file exists (rustfmt follows `mod` declarations into other files).
-  find "$dest" -name '*.rs' -print0 | xargs -0 rustfmt --edition 2024
+  find "$dest" -name '*.rs' -print0 | xargs -0 rustfmt --config-path "$ROOT/rustfmt.toml"
   grep -q "^name = \"step-$base\"" "$dest/Cargo.toml" \
     || die "solutions/$base/Cargo.toml must name its package solution-$base"
 }

@@ -51,16 +51,8 @@ MARKER='~ changed by cargo-mutants ~'
 
 # Installs cargo-mutants at the pinned version unless that exact version is already in the cache.
 install_cargo_mutants() {
-  if [ -x "$MUTANTS" ] && [ "$("$MUTANTS" mutants --version 2>/dev/null)" = "cargo-mutants $CARGO_MUTANTS_VERSION" ]; then
-    return 0
-  fi
-  have cargo || die "cargo is not installed: install Rust from https://rustup.rs, then run this again"
-  say "installing cargo-mutants $CARGO_MUTANTS_VERSION from crates.io into $WORKSHOP_CACHE/tools (once; a few minutes)"
-  mkdir -p "$WORKSHOP_CACHE/tools"
-  run_with_progress "cargo install cargo-mutants $CARGO_MUTANTS_VERSION" "$WORKSHOP_CACHE/tools/cargo-mutants-install.log" \
-    cargo install cargo-mutants --version "$CARGO_MUTANTS_VERSION" --locked --root "$WORKSHOP_CACHE/tools" --force
-  [ "$("$MUTANTS" mutants --version)" = "cargo-mutants $CARGO_MUTANTS_VERSION" ] \
-    || die "$MUTANTS is not cargo-mutants $CARGO_MUTANTS_VERSION after installing it (see $WORKSHOP_CACHE/tools/cargo-mutants-install.log)"
+  cargo_install_pinned cargo-mutants "$CARGO_MUTANTS_VERSION" \
+    "cargo-mutants $CARGO_MUTANTS_VERSION" "$MUTANTS" mutants --version
 }
 
 # regions DIR: one line per exercise region of the solution in DIR:

@@ -38,17 +38,7 @@ cargo build --locked -p solution-04-mirror -p solution-05-controller -p solution
 
 state=$(mktemp -d "${TMPDIR:-/tmp}/workshop-faults.XXXXXX")
 export KUBECONFIG="$state/kubeconfig"
-cleanup() {
-  local status=$?
-  if $keep; then
-    say "fault cluster kept: KUBECONFIG=$KUBECONFIG kubectl get nodes"
-  else
-    scripts/cluster-down.sh --name "$cluster" >/dev/null 2>&1 || warn "could not delete the fault cluster $cluster"
-    rm -rf "$state"
-  fi
-  exit "$status"
-}
-trap cleanup EXIT
+trap 'end_throwaway_cluster "$cluster" "$state" "$keep" fault' EXIT
 say "throwaway cluster '$cluster' (the binary runtime: the suite restarts its API server and etcd)"
 scripts/cluster-up.sh --name "$cluster" --runtime binary >&2
 

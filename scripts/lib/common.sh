@@ -41,3 +41,37 @@ run_with_progress() {
   fi
   printf '    %s: done in %ss\n' "$label" "$(( $(now) - start ))" >&2
 }
+
+# end_throwaway_cluster NAME STATE KEEP WHAT: the EXIT trap of a script that made a throwaway
+# cluster NAME, with its kubeconfig in the directory STATE. Deletes both or, when KEEP is true,
+# says how to reach the cluster; WHAT names the cluster in messages ("benchmark", "fault").
+# Exits with the script's own status:
+#   trap 'end_throwaway_cluster "$cluster" "$state" "$keep" benchmark' EXIT
+end_throwaway_cluster() {
+  local status=$? name=$1 state=$2 keep=$3 what=$4
+  if [ "$keep" = true ]; then
+    say "$what cluster kept: KUBECONFIG=$KUBECONFIG kubectl get nodes"
+  else
+    "$ROOT/scripts/cluster-down.sh" --name "$name" >/dev/null 2>&1 \
+      || warn "could not delete the $what cluster $name"
+    rm -rf "$state"
+  fi
+  exit "$status"
+}
+
+# cargo_install_pinned CRATE VERSION WANT CMD...: installs CRATE at VERSION from crates.io into
+# $WORKSHOP_CACHE/tools, unless CMD (the installed tool asked for its version) prints WANT
+# already. The first time takes a few minutes; later runs reuse it.
+cargo_install_pinned() {
+  local crate=$1 version=$2 want=$3; shift 3
+  local log="$WORKSHOP_CACHE/tools/$crate-install.log"
+  if [ -x "$1" ] && [ "$("$@" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
+  have cargo || die "cargo is not installed: install Rust from https://rustup.rs, then run this again"
+  say "installing $crate $version from crates.io into $WORKSHOP_CACHE/tools (once; a few minutes)"
+  mkdir -p "$WORKSHOP_CACHE/tools"
+  run_with_progress "cargo install $crate $version" "$log" \
+    cargo install "$crate" --version "$version" --locked --root "$WORKSHOP_CACHE/tools" --force
+  [ "$("$@")" = "$want" ] || die "$1 is not $crate $version after installing it (see $log)"
+}

@@ -6,7 +6,8 @@
 #   number (4.3)  kind (exercise|diagnose)  step (04-mirror)  file (solutions/...)  tests  title
 # where tests is the comma-separated list of its `// Proved by:` line, or "-" when it has none (an
 # empty field would vanish: `read` merges adjacent tabs, so the title would be taken for the
-# tests). A `Proved by:` list that ends with a comma continues on the next comment line.
+# tests). A `Proved by:` list that ends with a comma continues on the next comment line, and a
+# title too long for its line continues on the lines below it, indented by four more spaces.
 exercises() {
   local f
   find "$ROOT"/solutions/[0-9][0-9]-*/ -path '*/target' -prune -o -name '*.rs' -print | sort | while read -r f; do
@@ -26,8 +27,14 @@ exercises() {
         line = $0; sub(/^[[:space:]]*\/\/ (EXERCISE|DIAGNOSE) /, "", line)
         number = line; sub(/:.*/, "", number)
         title = line; sub(/^[^:]*: /, "", title)
-        next
+        titled = 1; next
       }
+      # A long title goes on in the lines right below it, indented by four more spaces.
+      titled && /^[[:space:]]*\/\/     [^ ]/ {
+        line = $0; sub(/^[[:space:]]*\/\/[[:space:]]*/, "", line)
+        title = title " " line; next
+      }
+      { titled = 0 }
       number != "" && /^[[:space:]]*\/\/ BEGIN SOLUTION/ { flush(); next }
       number != "" && more && /^[[:space:]]*\/\// {
         line = $0; sub(/^[[:space:]]*\/\/[[:space:]]*/, "", line); sub(/[[:space:]]*Book:.*/, "", line)

@@ -1,10 +1,10 @@
 //! Step 02: replace polling with a watch.
 //!
-//! Step 01 asked the API server a question once. A controller cannot poll: listing every object
-//! every few seconds is slow for it and expensive for the API server, and it still misses what
-//! happens between two polls. Instead it lists once and then *watches*: the API server streams
-//! each change as it happens, starting exactly where the list ended (its `resourceVersion`),
-//! so nothing falls between the cracks.
+//! Step 01 asked the API server a question once. A controller cannot poll: listing
+//! every object every few seconds is slow for it and expensive for the API server,
+//! and it still misses what happens between two polls. Instead it lists once and then
+//! *watches*: the API server streams each change as it happens, starting exactly
+//! where the list ended (its `resourceVersion`), so nothing falls between the cracks.
 //!
 //! [`Informer`] keeps a local cache of ConfigMaps from that watch and reports every
 //! change; this program prints them:
@@ -54,9 +54,9 @@ pub enum Error {
 }
 
 // ANCHOR: configmaps
-/// Completes on Ctrl-C (SIGINT): the shutdown signal every step's program passes to its `run`.
-/// If the signal handler cannot be installed, it never completes and the program runs until
-/// killed.
+/// Completes on Ctrl-C (SIGINT): the shutdown signal every step's program passes to
+/// its `run`. If the signal handler cannot be installed, it never completes and the
+/// program runs until killed.
 pub async fn ctrl_c() {
     if tokio::signal::ctrl_c().await.is_err() {
         std::future::pending::<()>().await;
@@ -81,7 +81,8 @@ pub fn watch_config(selector: Option<&str>) -> watcher::Config {
 }
 
 // ANCHOR: run
-/// Watches ConfigMaps and writes one line per notification to `out` until `shutdown` completes.
+/// Watches ConfigMaps and writes one line per notification to `out`
+/// until `shutdown` completes.
 pub async fn run(
     args: &Args,
     out: &mut impl Write,
@@ -97,8 +98,11 @@ pub async fn run(
             () = &mut shutdown => return Ok(()),
             next = informer.next() => match next {
                 Some(Ok(notification)) => writeln!(out, "{notification}")?,
-                // The watcher retries by itself (with backoff); say what happened and go on.
-                Some(Err(err)) => tracing::warn!(error = %err, "watch failed; retrying"),
+                // The watcher retries by itself (with backoff);
+                // say what happened and go on.
+                Some(Err(err)) => {
+                    tracing::warn!(error = %err, "watch failed; retrying")
+                }
                 None => return Err(Error::WatchEnded),
             },
         }

@@ -12,7 +12,8 @@ async fn main() -> ExitCode {
     let args = informer::Args::parse();
     connect::init_tracing("warn");
     // ANCHOR: ctrl_c
-    let result = informer::run(&args, &mut std::io::stdout(), informer::ctrl_c()).await;
+    let result =
+        informer::run(&args, &mut std::io::stdout(), informer::ctrl_c()).await;
     connect::exit_code(result)
     // ANCHOR_END: ctrl_c
 }

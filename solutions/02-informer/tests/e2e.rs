@@ -16,21 +16,27 @@ async fn next(
 ) -> anyhow::Result<Notification<ConfigMap>> {
     match tokio::time::timeout(Duration::from_secs(10), informer.next()).await {
         Ok(Some(Ok(notification))) => Ok(notification),
-        Ok(Some(Err(err))) => anyhow::bail!("watch error while waiting for {what}: {err}"),
+        Ok(Some(Err(err))) => {
+            anyhow::bail!("watch error while waiting for {what}: {err}")
+        }
         Ok(None) => anyhow::bail!("the watch ended while waiting for {what}"),
-        Err(_) => anyhow::bail!("no notification within 10s while waiting for {what}"),
+        Err(_) => {
+            anyhow::bail!("no notification within 10s while waiting for {what}")
+        }
     }
 }
 
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 02 runs it)"]
-async fn create_patch_delete_are_seen_as_add_update_delete_in_order() -> anyhow::Result<()> {
+async fn create_patch_delete_are_seen_as_add_update_delete_in_order()
+-> anyhow::Result<()> {
     let client = workshop_testkit::client().await;
     let ns = TestNamespace::create(&client, "informer").await?;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns.name());
     // The selector keeps out the namespace's own kube-root-ca.crt, so every notification is ours.
     let selector = "workshop.io/test-object=informer";
-    let mut informer = Informer::new(api.clone(), informer::watch_config(Some(selector)));
+    let mut informer =
+        Informer::new(api.clone(), informer::watch_config(Some(selector)));
 
     let synced = next(&mut informer, "the cache to sync").await?;
     assert!(
@@ -63,7 +69,8 @@ async fn create_patch_delete_are_seen_as_add_update_delete_in_order() -> anyhow:
     );
 
     // And nothing more: three changes, three notifications.
-    let extra = tokio::time::timeout(Duration::from_millis(500), informer.next()).await;
+    let extra =
+        tokio::time::timeout(Duration::from_millis(500), informer.next()).await;
     assert!(
         extra.is_err(),
         "unexpected extra notification: {:?}",
@@ -86,13 +93,16 @@ async fn the_store_serves_reads_after_sync() -> anyhow::Result<()> {
     let mut informer = Informer::new(api, informer::watch_config(None));
     let store = informer.store();
     loop {
-        if let Notification::Synced = next(&mut informer, "the cache to sync").await? {
+        if let Notification::Synced = next(&mut informer, "the cache to sync").await?
+        {
             break;
         }
     }
     let cached = store
         .get(&kube::runtime::reflector::ObjectRef::new("cached").within(ns.name()))
-        .ok_or_else(|| anyhow::anyhow!("the synced store does not hold the ConfigMap"))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!("the synced store does not hold the ConfigMap")
+        })?;
     assert_eq!(
         cached
             .data

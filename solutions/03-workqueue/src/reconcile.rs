@@ -39,7 +39,8 @@ impl FailFirst {
 
     /// `Err` for the first `n` calls with `key`, `Ok` ever after.
     pub fn check(&self, key: &str) -> Result<(), Injected> {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut failures =
+            self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         let failed = failures.entry(key.to_string()).or_default();
         if *failed < self.n {
             *failed += 1;

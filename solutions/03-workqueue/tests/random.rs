@@ -94,7 +94,12 @@ impl Board {
 }
 
 /// A worker as a controller would run it: get, process for a random while, done.
-async fn worker(queue: WorkQueue<usize>, board: Arc<Board>, mut rng: XorShift, seed: u64) {
+async fn worker(
+    queue: WorkQueue<usize>,
+    board: Arc<Board>,
+    mut rng: XorShift,
+    seed: u64,
+) {
     while let Some(key) = queue.get().await {
         board.start(key, seed);
         match rng.below(3) {
@@ -128,7 +133,8 @@ async fn run(seed: u64) {
         board.bump(key);
         match rng.below(10) {
             0..=5 => queue.add(key),
-            6..=8 => queue.add_after(key, Duration::from_millis(rng.below(MAX_DELAY_MS) + 1)),
+            6..=8 => queue
+                .add_after(key, Duration::from_millis(rng.below(MAX_DELAY_MS) + 1)),
             _ => queue.add_after(key, Duration::ZERO),
         }
         // Let the workers run in between, sometimes not at all, sometimes for a while.

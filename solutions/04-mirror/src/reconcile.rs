@@ -1,8 +1,10 @@
-//! Reconcile: make one source's companion match its plan, with as few API calls as possible.
+//! Reconcile: make one source's companion match its plan, with as
+//! few API calls as possible.
 //!
-//! Everything is read from the informer's cache; only changes are sent to the API server. A
-//! reconcile that finds nothing to do sends nothing at all, so a controller watching thousands
-//! of ConfigMaps costs the API server nothing while the world is as it should be.
+//! Everything is read from the informer's cache; only changes are sent to the API
+//! server. A reconcile that finds nothing to do sends nothing at all, so a
+//! controller watching thousands of ConfigMaps costs the API server nothing while
+//! the world is as it should be.
 
 use std::sync::Arc;
 
@@ -14,12 +16,15 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::desired::{self, CONTROLLER_NAME, Plan};
 
-/// Why a reconcile failed. Every one of these is retried with backoff by the workqueue.
+/// Why a reconcile failed. Every one of these is retried with
+/// backoff by the workqueue.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("invalid key {0:?} (expected namespace/name)")]
     InvalidKey(String),
-    #[error("{companion} exists and is not controlled by this source; leaving it alone")]
+    #[error(
+        "{companion} exists and is not controlled by this source; leaving it alone"
+    )]
     Blocked { companion: String },
     #[error("the companion exists but is not in the cache yet; retrying")]
     CacheBehind,
@@ -28,7 +33,8 @@ pub enum Error {
 }
 
 // ANCHOR: mirror
-/// What reconcile needs: a client for writes, the cache for reads, a recorder for Events.
+/// What reconcile needs: a client for writes, the cache for
+/// reads, a recorder for Events.
 pub struct Mirror {
     client: Client,
     store: Store<ConfigMap>,
@@ -67,9 +73,9 @@ impl Mirror {
     // ANCHOR_END: reconcile
 
     // ANCHOR: reconcile_source
-    /// The same, for a source the caller already has (or knows is gone): kube-runtime's
-    /// `Controller` (step 05) hands reconcile the object itself rather than a key. Asks `plan`
-    /// what to do, then does it with at most one request.
+    /// The same, for a source the caller already has (or knows is gone):
+    /// kube-runtime's `Controller` (step 05) hands reconcile the object itself rather
+    /// than a key. Asks `plan` what to do, then does it with at most one request.
     pub async fn reconcile_source(
         &self,
         namespace: &str,
@@ -87,7 +93,8 @@ impl Mirror {
             Plan::Delete { name, uid } => self.delete(&api, &name, uid).await,
             Plan::Blocked { companion } => self.blocked(source, companion).await,
             Plan::Invalid(invalid) => {
-                // Retrying cannot help until the source changes, and a change enqueues it anyway.
+                // Retrying cannot help until the source changes, and a
+                // change enqueues it anyway.
                 if let Some(source) = source {
                     self.warn(source, "InvalidSource", invalid.to_string())
                         .await;
@@ -109,10 +116,14 @@ impl Mirror {
     }
 
     // ANCHOR: update
-    /// Replaces a drifted companion. It carries the cached `resourceVersion`: if the companion
-    /// changed since the cache saw it, the API server answers 409 Conflict, `?` makes that an
-    /// error, and the workqueue retries with fresh data.
-    async fn update(&self, api: &Api<ConfigMap>, companion: &ConfigMap) -> Result<(), Error> {
+    /// Replaces a drifted companion. It carries the cached `resourceVersion`: if the
+    /// companion changed since the cache saw it, the API server answers 409 Conflict,
+    /// `?` makes that an error, and the workqueue retries with fresh data.
+    async fn update(
+        &self,
+        api: &Api<ConfigMap>,
+        companion: &ConfigMap,
+    ) -> Result<(), Error> {
         api.replace(&companion.name_any(), &Self::params(), companion)
             .await?;
         tracing::info!(
@@ -126,12 +137,17 @@ impl Mirror {
 
     // ANCHOR: create
     /// Creates a missing companion.
-    async fn create(&self, api: &Api<ConfigMap>, companion: &ConfigMap) -> Result<(), Error> {
-        // EXERCISE 4.5: Create the companion; if it exists already, return `Error::CacheBehind`.
-        // "Exists already" while the cache has no companion means the cache is behind (often
-        // the companion is the one this controller created a moment ago): the retry will find
-        // it in the cache. Any other failure is an `Error::Api`. Log the creation with the
-        // field `action = "create"`, as `update` does.
+    async fn create(
+        &self,
+        api: &Api<ConfigMap>,
+        companion: &ConfigMap,
+    ) -> Result<(), Error> {
+        // EXERCISE 4.5: Create the companion; if it exists already,
+        //     return `Error::CacheBehind`.
+        // "Exists already" while the cache has no companion means the cache is behind
+        // (often the companion is the one this controller created a moment ago): the
+        // retry will find it in the cache. Any other failure is an `Error::Api`. Log
+        // the creation with the field `action = "create"`, as `update` does.
         // Proved by: creates_a_companion_and_follows_the_source, two_hundred_sources,
         // a_create_that_finds_the_companion_says_the_cache_is_behind
         // Book: "Step 04 > Carrying out the plan"
@@ -145,7 +161,9 @@ impl Mirror {
                 );
                 Ok(())
             }
-            Err(kube::Error::Api(status)) if status.is_already_exists() => Err(Error::CacheBehind),
+            Err(kube::Error::Api(status)) if status.is_already_exists() => {
+                Err(Error::CacheBehind)
+            }
             Err(err) => Err(err.into()),
         }
         // END SOLUTION
@@ -154,11 +172,18 @@ impl Mirror {
 
     // ANCHOR: delete
     /// Deletes the companion of a source that is no longer managed.
-    async fn delete(&self, api: &Api<ConfigMap>, name: &str, uid: String) -> Result<(), Error> {
-        // EXERCISE 4.6: Delete the companion `name`, but only if it is still the object `uid`.
-        // A ConfigMap that was deleted and re-created under the same name since the plan was
-        // made is another object: the API server must refuse to delete it. A companion that is
-        // gone already is what we wanted (success). Log the deletion with `action = "delete"`.
+    async fn delete(
+        &self,
+        api: &Api<ConfigMap>,
+        name: &str,
+        uid: String,
+    ) -> Result<(), Error> {
+        // EXERCISE 4.6: Delete the companion `name`, but only if it
+        //     is still the object `uid`.
+        // A ConfigMap that was deleted and re-created under the same name since the
+        // plan was made is another object: the API server must refuse to delete it. A
+        // companion that is gone already is what we wanted (success). Log the
+        // deletion with `action = "delete"`.
         // Proved by: unmanaging_removes_its_companion, a_stale_cache_never_deletes
         // Book: "Step 04 > Carrying out the plan"
         // BEGIN SOLUTION
@@ -184,19 +209,27 @@ impl Mirror {
     // ANCHOR_END: delete
 
     // ANCHOR: blocked
-    /// A ConfigMap with the companion's name exists, and the source does not control it.
-    async fn blocked(&self, source: Option<&ConfigMap>, companion: String) -> Result<(), Error> {
-        // EXERCISE 4.7: Tell the owner of the source why nothing happens, and try again later.
-        // `kubectl describe configmap <source>` must show a Warning Event with the reason
-        // `CompanionExists` whose note names the companion; the reconcile fails with
-        // `Error::Blocked`, so the workqueue retries it with backoff (perhaps someone removes the
-        // foreign ConfigMap). Never write to the companion.
+    /// A ConfigMap with the companion's name exists, and the
+    /// source does not control it.
+    async fn blocked(
+        &self,
+        source: Option<&ConfigMap>,
+        companion: String,
+    ) -> Result<(), Error> {
+        // EXERCISE 4.7: Tell the owner of the source why nothing
+        //     happens, and try again later.
+        // `kubectl describe configmap <source>` must show a Warning Event
+        // with the reason `CompanionExists` whose note names the companion;
+        // the reconcile fails with `Error::Blocked`, so the workqueue retries
+        // it with backoff (perhaps someone removes the foreign ConfigMap).
+        // Never write to the companion.
         // Proved by: never_touches_a_foreign_companion
         // Book: "Step 04 > Carrying out the plan"
         // BEGIN SOLUTION
         if let Some(source) = source {
             let note = format!(
-                "{companion} already exists and is not controlled by this ConfigMap; it is left untouched"
+                "{companion} already exists and is not controlled by this ConfigMap; \
+                 it is left untouched"
             );
             self.warn(source, "CompanionExists", note).await;
         }
@@ -206,8 +239,9 @@ impl Mirror {
     // ANCHOR_END: blocked
 
     // ANCHOR: warn
-    /// Publishes a Warning Event on `source` (`kubectl describe configmap` shows it). An Event
-    /// that cannot be written is logged, never a reason to fail the reconcile.
+    /// Publishes a Warning Event on `source` (`kubectl describe configmap`
+    /// shows it). An Event that cannot be written is logged, never a
+    /// reason to fail the reconcile.
     async fn warn(&self, source: &ConfigMap, reason: &str, note: String) {
         let event = Event {
             type_: EventType::Warning,
@@ -216,7 +250,8 @@ impl Mirror {
             action: "Mirror".into(),
             secondary: None,
         };
-        if let Err(err) = self.recorder.publish(&event, &source.object_ref(&())).await {
+        if let Err(err) = self.recorder.publish(&event, &source.object_ref(&())).await
+        {
             tracing::warn!(error = %err, reason, "could not publish an Event");
         }
     }

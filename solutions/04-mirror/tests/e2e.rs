@@ -12,7 +12,10 @@ use mirror::{Error, Mirror, desired};
 use workshop_testkit::{TestNamespace, apply_manifest, service_account_client};
 
 /// Runs this step's mirror, scoped to `namespace`, until dropped.
-fn start(client: Client, namespace: String) -> BoxFuture<'static, anyhow::Result<()>> {
+fn start(
+    client: Client,
+    namespace: String,
+) -> BoxFuture<'static, anyhow::Result<()>> {
     Box::pin(async move {
         mirror::start(client, Some(&namespace), 2, std::future::pending()).await?;
         Ok(())
@@ -22,7 +25,11 @@ fn start(client: Client, namespace: String) -> BoxFuture<'static, anyhow::Result
 workshop_testkit::mirror_suite!(start);
 
 /// A ConfigMap named `name` in `api`'s namespace, managed or not, as the API server stored it.
-async fn create(api: &Api<ConfigMap>, name: &str, managed: bool) -> anyhow::Result<ConfigMap> {
+async fn create(
+    api: &Api<ConfigMap>,
+    name: &str,
+    managed: bool,
+) -> anyhow::Result<ConfigMap> {
     let mut cm = ConfigMap::default();
     cm.metadata.name = Some(name.into());
     cm.data = Some([("a".to_string(), "1".to_string())].into());
@@ -53,7 +60,8 @@ async fn mirror_with_cache(cached: &[&ConfigMap]) -> std::sync::Arc<Mirror> {
 // the reconcile fails, to be retried with a fresh cache; the other ConfigMap is not deleted.
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 04 runs it)"]
-async fn a_stale_cache_never_deletes_a_configmap_that_is_not_ours() -> anyhow::Result<()> {
+async fn a_stale_cache_never_deletes_a_configmap_that_is_not_ours()
+-> anyhow::Result<()> {
     let admin = workshop_testkit::client().await;
     let ns = TestNamespace::create(&admin, "mirror-stale-delete").await?;
     let api: Api<ConfigMap> = Api::namespaced(admin, ns.name());
@@ -90,7 +98,8 @@ async fn a_stale_cache_never_deletes_a_configmap_that_is_not_ours() -> anyhow::R
 // the cache is behind. Any other failed create is reported as it is.
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 04 runs it)"]
-async fn a_create_that_finds_the_companion_says_the_cache_is_behind() -> anyhow::Result<()> {
+async fn a_create_that_finds_the_companion_says_the_cache_is_behind()
+-> anyhow::Result<()> {
     let admin = workshop_testkit::client().await;
     let ns = TestNamespace::create(&admin, "mirror-stale-create").await?;
     let api: Api<ConfigMap> = Api::namespaced(admin, ns.name());

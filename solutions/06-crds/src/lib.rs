@@ -1,19 +1,20 @@
 //! Step 06: custom resources, `Task` and `TaskRun`.
 //!
-//! Until now the workshop used kinds Kubernetes ships with. Here we teach the API server two
-//! kinds of our own, the vocabulary of the Mini Task Runner:
+//! Until now the workshop used kinds Kubernetes ships with. Here we teach the API
+//! server two kinds of our own, the vocabulary of the Mini Task Runner:
 //!
 //! - a [`Task`](task::Task) is a recipe: steps, each a container image and a script;
-//! - a [`TaskRun`](taskrun::TaskRun) asks for one run of a Task, and will record its outcome.
+//! - a [`TaskRun`](taskrun::TaskRun) asks for one run of a Task,
+//!   and will record its outcome.
 //!
-//! The Rust types are the single source of truth. `crdgen` (src/bin/crdgen.rs) turns them into
-//! the CustomResourceDefinitions in `manifests/crds/`; once those are applied, the API server
-//! stores Tasks and TaskRuns, validates them against the schema, and serves them to
-//! `kubectl get`, `kubectl explain` and `Api<Task>` alike.
+//! The Rust types are the single source of truth. `crdgen` (src/bin/crdgen.rs) turns
+//! them into the CustomResourceDefinitions in `manifests/crds/`; once those are
+//! applied, the API server stores Tasks and TaskRuns, validates them against the
+//! schema, and serves them to `kubectl get`, `kubectl explain` and `Api<Task>` alike.
 //!
-//! And then nothing happens. The program creates a Task and a TaskRun, reads the run back, and
-//! shows that its status stays empty: the API server is a database with validation, not an
-//! engine. Making runs *run* is the controller's job, step 07.
+//! And then nothing happens. The program creates a Task and a TaskRun, reads the run
+//! back, and shows that its status stays empty: the API server is a database with
+//! validation, not an engine. Making runs *run* is the controller's job, step 07.
 
 pub mod task;
 pub mod taskrun;
@@ -26,17 +27,20 @@ use kube::{Api, Client, ResourceExt};
 
 pub use task::{ParamSpec, Step, StepEnv, Task, TaskSpec};
 pub use taskrun::{
-    Param, StepResult, TaskRef, TaskRun, TaskRunPhase, TaskRunSpec, TaskRunStatus, TimeoutError,
-    parse_timeout,
+    Param, StepResult, TaskRef, TaskRun, TaskRunPhase, TaskRunSpec, TaskRunStatus,
+    TimeoutError, parse_timeout,
 };
 
 /// Command-line flags, parsed in `main.rs`.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(about = "Create a Task and a TaskRun, read them back, and see that nothing runs them")]
+#[command(
+    about = "Create a Task and a TaskRun, read them back, and see that nothing runs them"
+)]
 // Flattened flags bring their own group; this one needs a name of its own.
 #[group(id = "crds")]
 pub struct Args {
-    /// Where to create the Task and the TaskRun: step 01's flags (--namespace, --context).
+    /// Where to create the Task and the TaskRun: step 01's flags
+    /// (--namespace, --context).
     #[command(flatten)]
     pub cluster: connect::Args,
 }
@@ -58,18 +62,20 @@ pub enum Error {
     Output(#[from] std::io::Error),
 }
 
-/// The name of the Task the program creates (the same as in manifests/samples/hello-task.yaml).
+/// The name of the Task the program creates (the same as in
+/// manifests/samples/hello-task.yaml).
 pub const HELLO: &str = "hello";
 
 /// How long the program watches the new run for a status that never comes.
 const OBSERVE_FOR: Duration = Duration::from_secs(2);
 
 // ANCHOR: hello_task
-/// The `hello` Task, built with the Rust types: the same as `manifests/samples/hello-task.yaml`
-/// (a unit test keeps the two equal).
+/// The `hello` Task, built with the Rust types: the same as
+/// `manifests/samples/hello-task.yaml` (a unit test keeps the two equal).
 pub fn hello_task() -> Task {
     let image = "busybox:1.37";
-    // Two steps run a script (`sh -c`); the last one shows a command with arguments instead.
+    // Two steps run a script (`sh -c`); the last one shows a
+    // command with arguments instead.
     let goodbye = Step {
         name: "goodbye".into(),
         image: image.into(),
@@ -82,7 +88,9 @@ pub fn hello_task() -> Task {
     Task::new(
         HELLO,
         TaskSpec {
-            description: Some("Greets someone, counts to three, and says goodbye".into()),
+            description: Some(
+                "Greets someone, counts to three, and says goodbye".into(),
+            ),
             params: vec![ParamSpec {
                 name: "who".into(),
                 description: Some("Who to greet".into()),
@@ -105,12 +113,17 @@ pub fn hello_task() -> Task {
 // ANCHOR: check_crds
 /// Fails with [`Error::CrdsMissing`] unless the API server serves Tasks and TaskRuns.
 ///
-/// Listing (at most one object) is the cheapest request that needs the resource type to exist:
-/// an unknown resource answers 404, while an empty or missing namespace answers an empty list.
-pub async fn check_crds_installed(client: &Client, namespace: &str) -> Result<(), Error> {
+/// Listing (at most one object) is the cheapest request that needs the resource
+/// type to exist: an unknown resource answers 404, while an empty or missing
+/// namespace answers an empty list.
+pub async fn check_crds_installed(
+    client: &Client,
+    namespace: &str,
+) -> Result<(), Error> {
     let one = ListParams::default().limit(1);
-    // Compare the code, not `is_not_found()`: for a group it does not serve at all, the API
-    // server answers a plain-text "404 page not found", not a Status with reason NotFound.
+    // Compare the code, not `is_not_found()`: for a group it does not serve at
+    // all, the API server answers a plain-text "404 page not found", not a
+    // Status with reason NotFound.
     let missing = |err: kube::Error, crd: &'static str| match err {
         kube::Error::Api(status) if status.code == 404 => Error::CrdsMissing(crd),
         err => Error::Api(err),
@@ -129,14 +142,19 @@ pub async fn check_crds_installed(client: &Client, namespace: &str) -> Result<()
 // ANCHOR_END: check_crds
 
 // ANCHOR: ensure_task
-/// Creates `task` unless a Task of that name exists, and returns the Task as the API server
-/// stores it (with uid, resourceVersion, creationTimestamp...). Running the program twice
-/// reuses the first one's Task.
-pub async fn ensure_task(tasks: &Api<Task>, task: &Task) -> Result<Task, kube::Error> {
-    // EXERCISE 6.3: Return the existing Task named like `task`, or else create `task` and return what the API server stored.
-    // Running the program twice leaves one Task, and the second run is not an error. Any
-    // failure other than "there is no such Task" is returned as it is.
-    // Proved by: the_program_creates_a_task_and_a_run_that_nothing_acts_on, tasks_and_runs_round_trip_through_typed_apis
+/// Creates `task` unless a Task of that name exists, and returns the Task as the API
+/// server stores it (with uid, resourceVersion, creationTimestamp...). Running the
+/// program twice reuses the first one's Task.
+pub async fn ensure_task(
+    tasks: &Api<Task>,
+    task: &Task,
+) -> Result<Task, kube::Error> {
+    // EXERCISE 6.3: Return the existing Task named like `task`, or else create `task`
+    //     and return what the API server stored.
+    // Running the program twice leaves one Task, and the second run is not an error.
+    // Any failure other than "there is no such Task" is returned as it is.
+    // Proved by: the_program_creates_a_task_and_a_run_that_nothing_acts_on,
+    //   tasks_and_runs_round_trip_through_typed_apis
     // Book: "Step 06 > Typed Apis for our kinds"
     // BEGIN SOLUTION
     match tasks.get_opt(&task.name_any()).await? {
@@ -148,9 +166,13 @@ pub async fn ensure_task(tasks: &Api<Task>, task: &Task) -> Result<Task, kube::E
 // ANCHOR_END: ensure_task
 
 // ANCHOR: run
-/// The whole program: make sure the CRDs are there, create the `hello` Task (once) and a new
-/// run of it, read the run back, and show that nobody acts on it.
-pub async fn run(client: Client, namespace: &str, out: &mut impl Write) -> Result<(), Error> {
+/// The whole program: make sure the CRDs are there, create the `hello` Task (once)
+/// and a new run of it, read the run back, and show that nobody acts on it.
+pub async fn run(
+    client: Client,
+    namespace: &str,
+    out: &mut impl Write,
+) -> Result<(), Error> {
     check_crds_installed(&client, namespace).await?;
     let tasks: Api<Task> = Api::namespaced(client.clone(), namespace);
     let runs: Api<TaskRun> = Api::namespaced(client, namespace);
@@ -175,15 +197,16 @@ pub async fn run(client: Client, namespace: &str, out: &mut impl Write) -> Resul
     // Give a controller, if there were one, time to notice; then read the run back.
     tokio::time::sleep(OBSERVE_FOR).await;
     let mut stored = runs.get(&name).await?;
-    // managedFields (who wrote which field) would double the output; they are not the point here.
+    // managedFields (who wrote which field) would double the output;
+    // they are not the point here.
     stored.metadata.managed_fields = None;
     writeln!(out, "read back after {OBSERVE_FOR:?}:")?;
     write!(out, "{}", serde_yaml::to_string(&stored)?)?;
     match &stored.status {
         None => writeln!(
             out,
-            "status: none. The API server stored and validated the run, but nothing runs it: \
-             that is the controller's job (step 07)."
+            "status: none. The API server stored and validated the run, but nothing \
+             runs it: that is the controller's job (step 07)."
         )?,
         Some(status) => writeln!(
             out,

@@ -1,13 +1,15 @@
 //! `kubectl task`: start a Task, follow the run, list runs, read their logs.
 //!
-//! kubectl has a plugin mechanism with no API at all: `kubectl task start hello` runs the first
-//! program called `kubectl-task` on your PATH with the arguments `start hello`. So a plugin is an
-//! ordinary program that talks to the API server like any client, with the flags people expect
-//! from kubectl (`-n`, `--context`, `--kubeconfig`). Install it with
+//! kubectl has a plugin mechanism with no API at all: `kubectl task start hello` runs
+//! the first program called `kubectl-task` on your PATH with the arguments
+//! `start hello`. So a plugin is an ordinary program that talks to the API server
+//! like any client, with the flags people expect from kubectl (`-n`, `--context`,
+//! `--kubeconfig`). Install it with
 //! `cargo install --path solutions/07-taskrun --bin kubectl-task`.
 //!
-//! This module is the whole plugin; `src/bin/kubectl-task.rs` only parses the flags and turns
-//! the outcome into an exit status, so tests can run every command without starting a process.
+//! This module is the whole plugin; `src/bin/kubectl-task.rs` only parses the flags
+//! and turns the outcome into an exit status, so tests can run every command
+//! without starting a process.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,7 +27,8 @@ use crate::params;
 use crate::status::succeeded_condition;
 
 // ANCHOR: cli
-/// The command line: `kubectl task [-n NS] [--context CTX] [--kubeconfig FILE] <command>`.
+/// The command line:
+/// `kubectl task [-n NS] [--context CTX] [--kubeconfig FILE] <command>`.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
     name = "kubectl-task",
@@ -53,7 +56,12 @@ pub enum Command {
         /// The Task to run.
         task: String,
         /// A parameter value, NAME=VALUE (repeat for several).
-        #[arg(short = 'p', long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+        #[arg(
+            short = 'p',
+            long = "param",
+            value_name = "NAME=VALUE",
+            value_parser = parse_param
+        )]
         params: Vec<Param>,
         /// How long the run may take, such as 30s, 5m or 1h30m (default: no limit).
         #[arg(long)]
@@ -90,7 +98,9 @@ pub enum Exit {
 pub enum Error {
     #[error("cannot use the kubeconfig: {0}")]
     Kubeconfig(String),
-    #[error("no Task named {task} in namespace {namespace} (kubectl get tasks -n {namespace})")]
+    #[error(
+        "no Task named {task} in namespace {namespace} (kubectl get tasks -n {namespace})"
+    )]
     NoTask { task: String, namespace: String },
     #[error("cannot start {task}: {source}")]
     Params {
@@ -101,7 +111,9 @@ pub enum Error {
     NoPod(String, String),
     #[error("run {0} was deleted")]
     RunDeleted(String),
-    #[error("the TaskRun and Task kinds are not installed: run `kubectl apply -f manifests/crds/`")]
+    #[error(
+        "the TaskRun and Task kinds are not installed: run `kubectl apply -f manifests/crds/`"
+    )]
     CrdsMissing,
     #[error("the API server refused the request: {0}")]
     Api(String),
@@ -116,8 +128,11 @@ pub enum Error {
 impl From<kube::Error> for Error {
     fn from(err: kube::Error) -> Self {
         match err {
-            // A kind the API server does not serve answers a plain 404, not a NotFound Status.
-            kube::Error::Api(status) if status.code == 404 && status.reason != "NotFound" => {
+            // A kind the API server does not serve answers a plain
+            // 404, not a NotFound Status.
+            kube::Error::Api(status)
+                if status.code == 404 && status.reason != "NotFound" =>
+            {
                 Error::CrdsMissing
             }
             kube::Error::Api(status) => Error::Api(one_line(&format!(
@@ -135,7 +150,9 @@ impl From<watcher::Error> for Error {
             watcher::Error::InitialListFailed(err)
             | watcher::Error::WatchStartFailed(err)
             | watcher::Error::WatchFailed(err) => match Error::from(err) {
-                Error::Api(message) | Error::Request(message) => Error::Watch(message),
+                Error::Api(message) | Error::Request(message) => {
+                    Error::Watch(message)
+                }
                 other => other,
             },
             err => Error::Watch(one_line(&err.to_string())),
@@ -143,9 +160,9 @@ impl From<watcher::Error> for Error {
     }
 }
 
-/// An error as one line a person can read: kube's own `Display` of a refused request appends the
-/// whole `Status` in Debug form, so the API server's message is picked out instead, and any line
-/// breaks are joined.
+/// An error as one line a person can read: kube's own `Display` of a refused request
+/// appends the whole `Status` in Debug form, so the API server's message is picked
+/// out instead, and any line breaks are joined.
 fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -159,7 +176,8 @@ fn parse_param(text: &str) -> Result<Param, String> {
 }
 
 // ANCHOR: client
-/// A client as kubectl would build it from the same flags, and the namespace to work in.
+/// A client as kubectl would build it from the same flags, and
+/// the namespace to work in.
 pub async fn client(cli: &Cli) -> Result<(Client, String), Error> {
     let options = KubeConfigOptions {
         context: cli.context.clone(),
@@ -167,11 +185,13 @@ pub async fn client(cli: &Cli) -> Result<(Client, String), Error> {
     };
     let config = match &cli.kubeconfig {
         Some(path) => {
-            let kubeconfig = Kubeconfig::read_from(path)
-                .map_err(|err| Error::Kubeconfig(format!("{}: {err}", path.display())))?;
+            let kubeconfig = Kubeconfig::read_from(path).map_err(|err| {
+                Error::Kubeconfig(format!("{}: {err}", path.display()))
+            })?;
             Config::from_custom_kubeconfig(kubeconfig, &options).await
         }
-        // $KUBECONFIG (a list of files, merged) or ~/.kube/config, as kubectl reads them.
+        // $KUBECONFIG (a list of files, merged) or
+        // ~/.kube/config, as kubectl reads them.
         None => Config::from_kubeconfig(&options).await,
     }
     .map_err(|err| Error::Kubeconfig(err.to_string()))?;
@@ -179,7 +199,8 @@ pub async fn client(cli: &Cli) -> Result<(Client, String), Error> {
         .namespace
         .clone()
         .unwrap_or_else(|| config.default_namespace.clone());
-    let client = Client::try_from(config).map_err(|err| Error::Kubeconfig(err.to_string()))?;
+    let client =
+        Client::try_from(config).map_err(|err| Error::Kubeconfig(err.to_string()))?;
     Ok((client, namespace))
 }
 // ANCHOR_END: client
@@ -213,8 +234,9 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<Exit, Error> {
 }
 
 // ANCHOR: start
-/// Creates a run of `task` with `params`, after checking that the Task exists and takes those
-/// parameters (the controller would fail the run anyway; this says so before creating it).
+/// Creates a run of `task` with `params`, after checking that the Task exists
+/// and takes those parameters (the controller would fail the run anyway; this
+/// says so before creating it).
 pub async fn create_run(
     client: &Client,
     namespace: &str,
@@ -244,8 +266,8 @@ pub async fn create_run(
 fn progress(status: Option<&TaskRunStatus>) -> Option<(TaskRunPhase, String)> {
     let status = status?;
     let phase = status.phase?;
-    // "Running  step count is running", "Failed  StepFailed: step second failed...": the
-    // reason is shown when it says more than the phase.
+    // "Running  step count is running", "Failed  StepFailed: step second failed...":
+    // the reason is shown when it says more than the phase.
     let message = succeeded_condition(status)
         .map(|c| match c.reason == phase.to_string() {
             true => c.message.clone(),
@@ -255,7 +277,8 @@ fn progress(status: Option<&TaskRunStatus>) -> Option<(TaskRunPhase, String)> {
     Some((phase, message))
 }
 
-/// How long to wait for a first status before suggesting the controller may not be running.
+/// How long to wait for a first status before suggesting the
+/// controller may not be running.
 const NO_STATUS_HINT_AFTER: Duration = Duration::from_secs(10);
 
 // ANCHOR: follow
@@ -272,7 +295,12 @@ pub async fn watch_run(
     let mut last = None;
     let mut hinted = false;
     loop {
-        let event = match tokio::time::timeout(NO_STATUS_HINT_AFTER, events.try_next()).await {
+        let event = match tokio::time::timeout(
+            NO_STATUS_HINT_AFTER,
+            events.try_next(),
+        )
+        .await
+        {
             Ok(event) => event?,
             Err(_) => {
                 if last.is_none() && !hinted {
@@ -287,7 +315,9 @@ pub async fn watch_run(
         };
         let run = match event {
             Some(watcher::Event::Apply(run) | watcher::Event::InitApply(run)) => run,
-            Some(watcher::Event::Delete(_)) | None => return Err(Error::RunDeleted(name.into())),
+            Some(watcher::Event::Delete(_)) | None => {
+                return Err(Error::RunDeleted(name.into()));
+            }
             Some(_) => continue,
         };
         let Some((phase, message)) = progress(run.status.as_ref()) else {
@@ -310,7 +340,10 @@ pub async fn watch_run(
 // ANCHOR_END: follow
 
 /// The steps of a finished run, one per line, with their exit codes.
-fn print_steps(status: Option<&TaskRunStatus>, out: &mut impl Write) -> Result<(), Error> {
+fn print_steps(
+    status: Option<&TaskRunStatus>,
+    out: &mut impl Write,
+) -> Result<(), Error> {
     for step in status.map(|s| s.steps.as_slice()).unwrap_or_default() {
         let outcome = match (step.exit_code, &step.reason) {
             (Some(code), Some(reason)) => format!("exit code {code} ({reason})"),
@@ -343,12 +376,14 @@ pub async fn list(
     let runs: Api<TaskRun> = Api::namespaced(client.clone(), namespace);
     let mut params = ListParams::default();
     if let Some(task) = task {
-        // The CRD declares spec.taskRef.name selectable: the API server filters for us.
+        // The CRD declares spec.taskRef.name selectable: the
+        // API server filters for us.
         params = params.fields(&format!("spec.taskRef.name={task}"));
     }
     let mut items = runs.list(&params).await?.items;
     items.sort_by(|a, b| {
-        (a.creation_timestamp(), a.name_any()).cmp(&(b.creation_timestamp(), b.name_any()))
+        (a.creation_timestamp(), a.name_any())
+            .cmp(&(b.creation_timestamp(), b.name_any()))
     });
     if items.is_empty() {
         writeln!(out, "No runs in namespace {namespace}.")?;
@@ -430,8 +465,8 @@ pub async fn logs(
                 .map(|s| s.name.clone())
                 .collect::<Vec<_>>()
         });
-    // The Pod says which steps never started: asking for their logs would only get the
-    // kubelet's "waiting to start: PodInitializing".
+    // The Pod says which steps never started: asking for their logs would only get
+    // the kubelet's "waiting to start: PodInitializing".
     let pod = pods.get_opt(&pod_name).await?;
     let finished = status.phase.is_some_and(|phase| phase.is_terminal());
     for step in steps {
@@ -451,7 +486,9 @@ pub async fn logs(
             Ok(text) => write!(out, "{text}")?,
             // A step that has not started, a Pod that is gone, a cluster with no real
             // containers (the Docker-free one): say so, and go on with the next step.
-            Err(kube::Error::Api(status)) => writeln!(out, "(no logs: {})", status.message)?,
+            Err(kube::Error::Api(status)) => {
+                writeln!(out, "(no logs: {})", status.message)?
+            }
             Err(err) => writeln!(out, "(no logs: {err})")?,
         }
     }
@@ -459,12 +496,13 @@ pub async fn logs(
 }
 // ANCHOR_END: logs
 
-/// What to print instead of the logs of a step whose container never started: in a finished
-/// run it did not run (an earlier step failed, or the run was stopped first); in a run still
-/// going it has not started yet. None for a step that started: it has logs to show.
+/// What to print instead of the logs of a step whose container never started: in a
+/// finished run it did not run (an earlier step failed, or the run was stopped
+/// first); in a run still going it has not started yet. None for a step that
+/// started: it has logs to show.
 pub fn not_started(pod: &Pod, step: &str, finished: bool) -> Option<&'static str> {
-    let started =
-        crate::status::container_status(pod, step).is_some_and(crate::status::has_started);
+    let started = crate::status::container_status(pod, step)
+        .is_some_and(crate::status::has_started);
     match (started, finished) {
         (true, _) => None,
         (false, true) => Some("did not run"),
@@ -491,7 +529,8 @@ mod tests {
              spec.timeout: Invalid value: \"0s\" (422 Invalid)"
         );
         let status =
-            kube::core::Status::failure("too old\nresource version", "Expired").with_code(410);
+            kube::core::Status::failure("too old\nresource version", "Expired")
+                .with_code(410);
         let watch = watcher::Error::WatchFailed(kube::Error::Api(status.boxed()));
         assert_eq!(
             Error::from(watch).to_string(),
@@ -544,17 +583,18 @@ mod tests {
     #[test]
     fn a_param_without_a_name_is_refused() {
         for bad in ["novalue", "=x"] {
-            let parsed = Cli::try_parse_from(["kubectl-task", "start", "hello", "-p", bad]);
+            let parsed =
+                Cli::try_parse_from(["kubectl-task", "start", "hello", "-p", bad]);
             assert!(parsed.is_err(), "{bad}");
         }
     }
 
-    /// A Pod as the real kubelet reports it after the second of three steps exited 3: the
-    /// third step's container still waits, with the reason `PodInitializing`.
+    /// A Pod as the real kubelet reports it after the second of three steps exited 3:
+    /// the third step's container still waits, with the reason `PodInitializing`.
     fn failed_at_the_second_step() -> Pod {
         use k8s_openapi::api::core::v1::{
-            ContainerState, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus,
-            PodStatus,
+            ContainerState, ContainerStateTerminated, ContainerStateWaiting,
+            ContainerStatus, PodStatus,
         };
         let exited = |name: &str, code| ContainerStatus {
             name: name.into(),
@@ -581,7 +621,10 @@ mod tests {
         Pod {
             status: Some(PodStatus {
                 phase: Some("Failed".into()),
-                init_container_statuses: Some(vec![exited("one", 0), exited("two", 3)]),
+                init_container_statuses: Some(vec![
+                    exited("one", 0),
+                    exited("two", 3),
+                ]),
                 container_statuses: Some(vec![waiting]),
                 ..PodStatus::default()
             }),

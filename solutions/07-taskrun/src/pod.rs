@@ -1,15 +1,17 @@
-//! The Pod that runs a TaskRun: desired state, as a pure function of the run and its Task.
+//! The Pod that runs a TaskRun: desired state, as a pure
+//! function of the run and its Task.
 //!
-//! One run, one Pod, and its steps in order. Kubernetes already knows how to run containers one
-//! after the other: *init containers* run sequentially, each only after the one before exited 0,
-//! and the main containers start only when all of them are done. So every step but the last
-//! becomes an init container, and the last step the Pod's one main container. With
-//! `restartPolicy: Never` a failing step fails the Pod, and the steps after it never start.
+//! One run, one Pod, and its steps in order. Kubernetes already knows how to run
+//! containers one after the other: *init containers* run sequentially, each only
+//! after the one before exited 0, and the main containers start only when all of them
+//! are done. So every step but the last becomes an init container, and the last step
+//! the Pod's one main container. With `restartPolicy: Never` a failing step fails the
+//! Pod, and the steps after it never start.
 //!
-//! The Pod's name is not random: it is `<run>-pod`, always. That makes creating it idempotent.
-//! If the controller crashes after creating the Pod but before recording it, the next attempt
-//! asks for the same name and the API server answers "already exists": there can never be two
-//! Pods for one run.
+//! The Pod's name is not random: it is `<run>-pod`, always. That makes creating it
+//! idempotent. If the controller crashes after creating the Pod but before recording
+//! it, the next attempt asks for the same name and the API server answers "already
+//! exists": there can never be two Pods for one run.
 
 use std::collections::BTreeMap;
 
@@ -25,13 +27,16 @@ use crate::params::{self, ParamError, Values};
 pub const RUN_LABEL: &str = "workshop.io/taskrun";
 /// The label on a run's Pod that names the Task it runs.
 pub const TASK_LABEL: &str = "workshop.io/task";
-/// Who made the Pod: `kubectl get pods -l app.kubernetes.io/managed-by=taskrun-controller`.
+/// Who made the Pod:
+/// `kubectl get pods -l app.kubernetes.io/managed-by=taskrun-controller`.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-/// This controller's name: the value of [`MANAGED_BY_LABEL`] and the reporter of its Events.
+/// This controller's name: the value of [`MANAGED_BY_LABEL`] and
+/// the reporter of its Events.
 pub const CONTROLLER_NAME: &str = "taskrun-controller";
 /// The Pod of run `x` is `x-pod`.
 pub const POD_SUFFIX: &str = "-pod";
-/// A label value is at most 63 characters; the run and Task names become label values.
+/// A label value is at most 63 characters; the run and Task
+/// names become label values.
 const MAX_LABEL_VALUE: usize = 63;
 // ANCHOR_END: constants
 
@@ -65,8 +70,9 @@ pub fn pod_labels(run_name: &str, task_name: &str) -> BTreeMap<String, String> {
 // ANCHOR: step_container
 /// One step as a container, with every `$(params.<name>)` replaced.
 ///
-/// A step with a script runs `sh -c <script>`; otherwise its own command and args. Environment
-/// values and the working directory are substituted too; the image is not.
+/// A step with a script runs `sh -c <script>`; otherwise its own command
+/// and args. Environment values and the working directory are
+/// substituted too; the image is not.
 pub fn step_container(step: &Step, values: &Values) -> Result<Container, ParamError> {
     let sub = |text: &String| params::substitute(text, values);
     let command = match &step.script {
@@ -98,8 +104,9 @@ pub fn step_container(step: &Step, values: &Values) -> Result<Container, ParamEr
 // ANCHOR_END: step_container
 
 // ANCHOR: desired_pod
-/// The Pod that runs `run` with the Task spec `spec`: steps in order, never restarted, owned by
-/// the run (so deleting the run deletes it), labelled with the run and the Task.
+/// The Pod that runs `run` with the Task spec `spec`: steps in order, never
+/// restarted, owned by the run (so deleting the run deletes it), labelled
+/// with the run and the Task.
 pub fn desired_pod(run: &TaskRun, spec: &TaskSpec) -> Result<Pod, InvalidRun> {
     let run_name = run.name_any();
     let task_name = &run.spec.task_ref.name;
@@ -117,9 +124,9 @@ pub fn desired_pod(run: &TaskRun, spec: &TaskSpec) -> Result<Pod, InvalidRun> {
         .iter()
         .map(|step| step_container(step, &values))
         .collect::<Result<Vec<_>, _>>()?;
-    // All steps but the last run one by one as init containers; the last is the main container.
-    // (The schema guarantees at least one step; an empty list would give a Pod the API server
-    // rejects, with its own clear message.)
+    // All steps but the last run one by one as init containers; the last is the main
+    // container. (The schema guarantees at least one step; an empty list would give a
+    // Pod the API server rejects, with its own clear message.)
     let last = containers.pop().into_iter().collect();
 
     let mut owner = run
@@ -171,8 +178,10 @@ mod tests {
 
     #[test]
     fn a_script_runs_with_sh_c_and_parameters_are_replaced() {
-        let step = Step::script("greet", "busybox:1.37", "echo \"Hello, $(params.who)!\"");
-        let container = step_container(&step, &values(&[("who", "workshop")])).expect("valid");
+        let step =
+            Step::script("greet", "busybox:1.37", "echo \"Hello, $(params.who)!\"");
+        let container =
+            step_container(&step, &values(&[("who", "workshop")])).expect("valid");
         assert_eq!(container.name, "greet");
         assert_eq!(container.image.as_deref(), Some("busybox:1.37"));
         assert_eq!(
@@ -201,7 +210,8 @@ mod tests {
             }],
             working_dir: Some("/tmp/$(params.who)".into()),
         };
-        let container = step_container(&step, &values(&[("who", "you")])).expect("valid");
+        let container =
+            step_container(&step, &values(&[("who", "you")])).expect("valid");
         assert_eq!(container.command, Some(vec!["echo".into()]));
         assert_eq!(container.args, Some(vec!["Goodbye, you.".into()]));
         let env = container.env.unwrap_or_default();
@@ -235,7 +245,8 @@ mod tests {
     #[test]
     fn steps_run_in_order_all_but_the_last_as_init_containers() {
         let spec = crds::hello_task().spec;
-        let pod = desired_pod(&run("hello-abcde", Vec::new()), &spec).expect("a valid run");
+        let pod =
+            desired_pod(&run("hello-abcde", Vec::new()), &spec).expect("a valid run");
         assert_eq!(pod.metadata.name.as_deref(), Some("hello-abcde-pod"));
         assert_eq!(pod.metadata.namespace.as_deref(), Some("ns"));
         let pod_spec = pod.spec.expect("a spec");
@@ -259,7 +270,8 @@ mod tests {
 
     #[test]
     fn the_pod_is_labelled_and_owned_by_the_run() {
-        let pod = desired_pod(&run("r1", Vec::new()), &crds::hello_task().spec).expect("valid");
+        let pod = desired_pod(&run("r1", Vec::new()), &crds::hello_task().spec)
+            .expect("valid");
         let labels = pod.metadata.labels.unwrap_or_default();
         assert_eq!(labels.get(RUN_LABEL).map(String::as_str), Some("r1"));
         assert_eq!(labels.get(TASK_LABEL).map(String::as_str), Some("hello"));

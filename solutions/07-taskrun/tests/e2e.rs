@@ -1,15 +1,19 @@
 //! End-to-end tests of the Mini Task Runner against a real API server.
 //!
-//! Run them with `scripts/check.sh 07` (or `cargo test -p step-07-taskrun -- --include-ignored`
-//! with a cluster in your kubeconfig). Each test works in a namespace of its own, with the
-//! controller started in the test process, scoped to that namespace, and running as the
-//! `taskrun-controller` ServiceAccount of `manifests/rbac/taskrun.yaml` (impersonation).
+//! Run them with `scripts/check.sh 07` (or
+//! `cargo test -p step-07-taskrun -- --include-ignored` with a cluster in
+//! your kubeconfig). Each test works in a namespace of its own, with the
+//! controller started in the test process, scoped to that namespace, and
+//! running as the `taskrun-controller` ServiceAccount of
+//! `manifests/rbac/taskrun.yaml` (impersonation).
 
 mod common;
 
 use std::time::Duration;
 
-use common::{FINISH, Harness, REACT, SA_NAME, SA_NAMESPACE, containers_really_run, reason_of};
+use common::{
+    FINISH, Harness, REACT, SA_NAME, SA_NAMESPACE, containers_really_run, reason_of,
+};
 use crds::{Param, Step, TaskRunPhase, TaskRunStatus};
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use k8s_openapi::api::events::v1::Event;
@@ -74,7 +78,8 @@ async fn a_run_goes_pending_running_succeeded() -> anyhow::Result<()> {
     assert_eq!(status.observed_generation, run.metadata.generation);
     assert_eq!(status.task_spec.as_ref(), Some(&task.spec), "the snapshot");
 
-    // The Pod: the steps in order, the parameter in place, owned by and labelled with the run.
+    // The Pod: the steps in order, the parameter in place, owned by
+    // and labelled with the run.
     let pod = h.pods.get("greet-1-pod").await?;
     let spec = pod.spec.clone().unwrap_or_default();
     let init: Vec<_> = spec
@@ -116,7 +121,9 @@ async fn a_run_goes_pending_running_succeeded() -> anyhow::Result<()> {
         .await?
         .items
         .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("greet-1"))
+        .filter(|e| {
+            e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("greet-1")
+        })
         .filter_map(|e| e.reason)
         .collect();
     for expected in [reason::PENDING, reason::RUNNING, reason::SUCCEEDED] {
@@ -145,7 +152,8 @@ async fn a_run_goes_pending_running_succeeded() -> anyhow::Result<()> {
 // ANCHOR: e2e_failure
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
-async fn the_second_of_three_steps_fails_and_the_third_never_runs() -> anyhow::Result<()> {
+async fn the_second_of_three_steps_fails_and_the_third_never_runs()
+-> anyhow::Result<()> {
     let h = Harness::start("taskrun-fail").await?;
     h.task(
         "flaky",
@@ -201,7 +209,8 @@ async fn a_run_created_before_its_task_waits_for_it() -> anyhow::Result<()> {
     h.run("early-1", "later", None).await?;
     let run = h
         .wait_for("early-1", "Pending with TaskNotFound", REACT, |run| {
-            run.phase() == Some(TaskRunPhase::Pending) && reason_of(run).0 == reason::TASK_NOT_FOUND
+            run.phase() == Some(TaskRunPhase::Pending)
+                && reason_of(run).0 == reason::TASK_NOT_FOUND
         })
         .await?;
     let (_, message) = reason_of(&run);
@@ -263,7 +272,8 @@ async fn a_run_that_times_out_fails_and_loses_its_pod() -> anyhow::Result<()> {
     let h = Harness::start("taskrun-timeout").await?;
     h.task("long", &[("sleep", "sleep 3600")]).await?;
     h.run("slow-1", "long", Some("3s")).await?;
-    // The clock starts with the Pod, even while its image is pulled (kind): no wait for Running.
+    // The clock starts with the Pod, even while its image is pulled
+    // (kind): no wait for Running.
     let run = h
         .wait_for_phase("slow-1", TaskRunPhase::Failed, FINISH)
         .await?;
@@ -289,13 +299,16 @@ async fn a_run_that_times_out_fails_and_loses_its_pod() -> anyhow::Result<()> {
         "the Pod of a run that timed out is deleted"
     );
     if containers_really_run(&h.admin).await? {
-        // A real `sleep 3600` was killed: the kubelet removes the Pod only once its containers
-        // stopped (the default grace period of 30 seconds, then SIGKILL: `sleep` as PID 1
-        // ignores SIGTERM).
-        let gone =
-            workshop_testkit::wait_until("the Pod to be gone", Duration::from_secs(60), || async {
+        // A real `sleep 3600` was killed: the kubelet removes the Pod only once its
+        // containers stopped (the default grace period of 30 seconds, then SIGKILL:
+        // `sleep` as PID 1 ignores SIGTERM).
+        let gone = workshop_testkit::wait_until(
+            "the Pod to be gone",
+            Duration::from_secs(60),
+            || async {
                 Ok(h.pods.get_opt("slow-1-pod").await?.is_none().then_some(()))
-            });
+            },
+        );
         gone.await?;
     }
     h.assert_running();
@@ -306,7 +319,8 @@ async fn a_run_that_times_out_fails_and_loses_its_pod() -> anyhow::Result<()> {
 // ANCHOR: e2e_restart
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
-async fn a_controller_restarted_mid_run_finishes_it_with_one_pod() -> anyhow::Result<()> {
+async fn a_controller_restarted_mid_run_finishes_it_with_one_pod()
+-> anyhow::Result<()> {
     let mut h = Harness::start("taskrun-restart").await?;
     h.task("nap", &[("nap", "sleep 4"), ("done", "echo done")])
         .await?;
@@ -334,9 +348,11 @@ async fn a_controller_restarted_mid_run_finishes_it_with_one_pod() -> anyhow::Re
 // ANCHOR: e2e_adopt
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
-async fn a_pod_created_just_before_a_crash_is_adopted_not_doubled() -> anyhow::Result<()> {
-    // The controller created the Pod, then crashed before it could write the run's status:
-    // the run has no status, its Pod exists. We stage exactly that, with no controller running.
+async fn a_pod_created_just_before_a_crash_is_adopted_not_doubled()
+-> anyhow::Result<()> {
+    // The controller created the Pod, then crashed before it could write the
+    // run's status: the run has no status, its Pod exists. We stage exactly that,
+    // with no controller running.
     let mut h = Harness::without_controller("taskrun-adopt").await?;
     let task = h.task("quick", &[("only", "echo quick")]).await?;
     let run = h.run("quick-1", "quick", None).await?;
@@ -363,7 +379,8 @@ async fn a_pod_created_just_before_a_crash_is_adopted_not_doubled() -> anyhow::R
 
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
-async fn a_task_edited_after_the_run_started_does_not_change_the_run() -> anyhow::Result<()> {
+async fn a_task_edited_after_the_run_started_does_not_change_the_run()
+-> anyhow::Result<()> {
     let h = Harness::start("taskrun-snapshot").await?;
     let original = h.task("edit", &[("nap", "sleep 2")]).await?;
     h.run("edit-1", "edit", None).await?;
@@ -409,7 +426,8 @@ async fn an_invalid_run_fails_without_a_pod() -> anyhow::Result<()> {
         "no Pod for an invalid run"
     );
 
-    // A Pod the API server refuses fails the run too, instead of being retried forever.
+    // A Pod the API server refuses fails the run too, instead
+    // of being retried forever.
     let mut task = h.tasks.get("greet").await?;
     task.metadata = Default::default();
     task.metadata.name = Some("spaced".into());
@@ -433,7 +451,8 @@ async fn an_invalid_run_fails_without_a_pod() -> anyhow::Result<()> {
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
 async fn a_status_computed_from_an_old_copy_is_refused() -> anyhow::Result<()> {
-    // No controller: the test writes the statuses itself, as the controller's ServiceAccount.
+    // No controller: the test writes the statuses itself, as the
+    // controller's ServiceAccount.
     let h = Harness::without_controller("taskrun-stale").await?;
     let old = h.run("stale-1", "nothing", None).await?;
     let as_controller = service_account_client(SA_NAMESPACE, SA_NAME).await;
@@ -450,7 +469,8 @@ async fn a_status_computed_from_an_old_copy_is_refused() -> anyhow::Result<()> {
     assert_eq!(stored.labels(), old.labels(), "the labels are the user's");
 
     // From the old copy: refused, and the newer status stays.
-    let refused = save_status(&as_controller, &old, &status(TaskRunPhase::Pending)).await;
+    let refused =
+        save_status(&as_controller, &old, &status(TaskRunPhase::Pending)).await;
     assert!(
         matches!(&refused, Err(err) if err.is_conflict()),
         "a status computed from an old copy of the run was not refused: {refused:?}"
@@ -472,7 +492,8 @@ async fn a_status_computed_from_an_old_copy_is_refused() -> anyhow::Result<()> {
 async fn a_pod_of_that_name_that_is_not_ours_blocks_the_run() -> anyhow::Result<()> {
     let h = Harness::start("taskrun-stranger").await?;
     h.task("quick", &[("only", "echo quick")]).await?;
-    // Somebody else's Pod, with the very name the run's Pod will have, owned by nothing.
+    // Somebody else's Pod, with the very name the run's Pod
+    // will have, owned by nothing.
     let stranger = Pod {
         metadata: ObjectMeta {
             name: Some("blocked-1-pod".into()),
@@ -495,7 +516,8 @@ async fn a_pod_of_that_name_that_is_not_ours_blocks_the_run() -> anyhow::Result<
     h.run("blocked-1", "quick", None).await?;
     let run = h
         .wait_for("blocked-1", "Pending with PodNameTaken", REACT, |run| {
-            run.phase() == Some(TaskRunPhase::Pending) && reason_of(run).0 == reason::POD_NAME_TAKEN
+            run.phase() == Some(TaskRunPhase::Pending)
+                && reason_of(run).0 == reason::POD_NAME_TAKEN
         })
         .await?;
     let (_, message) = reason_of(&run);
@@ -512,7 +534,8 @@ async fn a_pod_of_that_name_that_is_not_ours_blocks_the_run() -> anyhow::Result<
             .items
             .into_iter()
             .any(|e| {
-                e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("blocked-1")
+                e.regarding.as_ref().and_then(|r| r.name.as_deref())
+                    == Some("blocked-1")
                     && e.reason.as_deref() == Some(reason::POD_NAME_TAKEN)
                     && e.type_.as_deref() == Some("Warning")
             });
@@ -556,8 +579,8 @@ async fn a_pod_of_that_name_that_is_not_ours_blocks_the_run() -> anyhow::Result<
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
 async fn a_failed_run_stays_failed_when_its_task_is_fixed() -> anyhow::Result<()> {
     let h = Harness::start("taskrun-final").await?;
-    // A Task whose parameter has no default: a run that does not set it is invalid, and fails
-    // before it has a Pod or a snapshot of the Task.
+    // A Task whose parameter has no default: a run that does not set it is invalid,
+    // and fails before it has a Pod or a snapshot of the Task.
     let mut task = h.task("strict", &[("hello", "echo $(params.who)")]).await?;
     task.spec.params[0].default = None;
     let mut task = h
@@ -570,8 +593,8 @@ async fn a_failed_run_stays_failed_when_its_task_is_fixed() -> anyhow::Result<()
         .await?;
     assert_eq!(reason_of(&failed).0, reason::INVALID_RUN);
 
-    // Fixing the Task concerns the runs waiting for it (`waits_for`): the failed run is
-    // reconciled again. Its story is told: it must not start now.
+    // Fixing the Task concerns the runs waiting for it (`waits_for`): the failed run
+    // is reconciled again. Its story is told: it must not start now.
     task.spec.params[0].default = Some("world".into());
     h.tasks
         .replace("strict", &PostParams::default(), &task)

@@ -12,7 +12,10 @@ use std::path::Path;
 use common::Harness;
 
 /// Runs `kubectl task <args>` in the harness's namespace, with our program first on the PATH.
-async fn kubectl_task(h: &Harness, args: &[&str]) -> anyhow::Result<(Option<i32>, String)> {
+async fn kubectl_task(
+    h: &Harness,
+    args: &[&str],
+) -> anyhow::Result<(Option<i32>, String)> {
     let program = Path::new(env!("CARGO_BIN_EXE_kubectl-task"));
     let dir = program.parent().unwrap_or(Path::new("."));
     let path = std::env::join_paths(std::iter::once(dir.to_path_buf()).chain(
@@ -33,7 +36,8 @@ async fn kubectl_task(h: &Harness, args: &[&str]) -> anyhow::Result<(Option<i32>
 
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
-async fn kubectl_task_exits_0_on_success_1_on_failure_2_on_error() -> anyhow::Result<()> {
+async fn kubectl_task_exits_0_on_success_1_on_failure_2_on_error()
+-> anyhow::Result<()> {
     let h = Harness::start("taskrun-kubectl").await?;
     h.task("ok", &[("hello", "echo hello")]).await?;
     h.task("flaky", &[("first", "echo one"), ("second", "exit 3")])

@@ -19,7 +19,8 @@ async fn kubectl_task(
         .chain(args.iter().copied());
     let cli = Cli::try_parse_from(argv)?;
     let mut out = Vec::new();
-    let command = async { Ok(tokio::time::timeout(FINISH, plugin::run(cli, &mut out)).await?) };
+    let command =
+        async { Ok(tokio::time::timeout(FINISH, plugin::run(cli, &mut out)).await?) };
     let outcome = h.unless_stopped(command).await?;
     let out = String::from_utf8(out)?;
     eprintln!("$ kubectl task {}\n{out}", args.join(" "));
@@ -49,7 +50,8 @@ async fn start_follow_succeeds_or_fails_with_the_run() -> anyhow::Result<()> {
     )
     .await?;
 
-    let (outcome, out) = kubectl_task(&h, &["start", "ok", "-p", "who=plugin", "--follow"]).await?;
+    let (outcome, out) =
+        kubectl_task(&h, &["start", "ok", "-p", "who=plugin", "--follow"]).await?;
     assert_eq!(outcome?, Exit::Done, "{out}");
     assert!(out.starts_with("taskrun.workshop.io/ok-"), "{out}");
     assert!(out.contains(": Succeeded all 2 steps succeeded"), "{out}");
@@ -74,7 +76,8 @@ async fn start_follow_succeeds_or_fails_with_the_run() -> anyhow::Result<()> {
 
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
-async fn start_refuses_a_missing_task_or_an_unknown_parameter() -> anyhow::Result<()> {
+async fn start_refuses_a_missing_task_or_an_unknown_parameter() -> anyhow::Result<()>
+{
     let h = Harness::start("taskrun-plugin-bad").await?;
     h.task("ok", &[("hello", "echo hello")]).await?;
     let (outcome, _) = kubectl_task(&h, &["start", "nope", "--follow"]).await?;
@@ -144,7 +147,8 @@ async fn list_shows_the_runs_and_logs_every_step() -> anyhow::Result<()> {
 // ANCHOR: e2e_logs
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
-async fn logs_show_what_each_step_printed_and_which_never_ran() -> anyhow::Result<()> {
+async fn logs_show_what_each_step_printed_and_which_never_ran() -> anyhow::Result<()>
+{
     let h = Harness::start("taskrun-plugin-logs").await?;
     let real = containers_really_run(&h.admin).await?;
     h.task(
@@ -166,7 +170,8 @@ async fn logs_show_what_each_step_printed_and_which_never_ran() -> anyhow::Resul
     )
     .await?;
 
-    let (outcome, out) = kubectl_task(&h, &["start", "hello", "-p", "who=Ada", "--follow"]).await?;
+    let (outcome, out) =
+        kubectl_task(&h, &["start", "hello", "-p", "who=Ada", "--follow"]).await?;
     assert_eq!(outcome?, Exit::Done, "{out}");
     let run = out.split_whitespace().next().unwrap_or_default();
     let run = run.trim_start_matches("taskrun.workshop.io/").to_string();

@@ -1,10 +1,13 @@
-//! Step 07's controller, wired for production: measured, and reconciling only while leading.
+//! Step 07's controller, wired for production: measured, and
+//! reconciling only while leading.
 //!
-//! Every replica runs the same Controller with the same watches, so every replica keeps warm
-//! caches (and turns ready when they have synced). What the election decides is only whether
-//! `reconcile` does anything: a standby's reconcile returns at once.
+//! Every replica runs the same Controller with the same watches, so every
+//! replica keeps warm caches (and turns ready when they have synced). What the
+//! election decides is only whether `reconcile` does anything: a standby's
+//! reconcile returns at once.
 //!
-//! The reconcile logic itself is step 07's, unchanged: [`taskrun::reconcile::reconcile`].
+//! The reconcile logic itself is step 07's, unchanged:
+//! [`taskrun::reconcile::reconcile`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,13 +43,17 @@ impl std::fmt::Debug for Context {
 
 // ANCHOR: reconcile
 // EXERCISE 8.5: Reconcile only while leading, and measure each reconcile.
-// Every call takes the run off the waiting set behind the queue-depth gauge, leader or not: the
-// run has left the queue. A standby then does nothing and asks for nothing more. The leader runs
-// step 07's reconcile, counts and times it with the metrics of exercise 8.3, and returns its
-// result unchanged.
-// Proved by: only_the_leader_reconciles_and_the_standby_takes_over_after_a_sigkill, metrics_parse_as_prometheus_text_and_count_the_work
+// Every call takes the run off the waiting set behind the queue-depth gauge, leader
+// or not: the run has left the queue. A standby then does nothing and asks for
+// nothing more. The leader runs step 07's reconcile, counts and times it with the
+// metrics of exercise 8.3, and returns its result unchanged.
+// Proved by: only_the_leader_reconciles_and_the_standby_takes_over,
+//   metrics_parse_as_prometheus_text_and_count_the_work
 // Book: "Step 08 > Only the leader reconciles"
-pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action, step07::Error> {
+pub async fn reconcile(
+    run: Arc<TaskRun>,
+    ctx: Arc<Context>,
+) -> Result<Action, step07::Error> {
     // BEGIN SOLUTION
     ctx.state
         .metrics
@@ -65,7 +72,11 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action, s
 // ANCHOR_END: reconcile
 
 /// Step 07's error policy: per-run backoff.
-fn error_policy(run: Arc<TaskRun>, error: &step07::Error, ctx: Arc<Context>) -> Action {
+fn error_policy(
+    run: Arc<TaskRun>,
+    error: &step07::Error,
+    ctx: Arc<Context>,
+) -> Action {
     step07::error_policy(run, error, ctx.inner.clone())
 }
 
@@ -77,11 +88,12 @@ fn owner_run(pod: &Pod) -> Option<ObjectRef<TaskRun>> {
     Some(ObjectRef::new(&owner.name).within(&pod.namespace()?))
 }
 
-/// Waits until `cache` holds its first full list; false if it never will (its writer is gone).
+/// Waits until `cache` holds its first full list; false if it never
+/// will (its writer is gone).
 ///
-/// Why not just `cache.wait_until_ready().await`: in kube 5, when several tasks wait on one
-/// store at once, only the last to ask is woken, and the Controller waits on the runs' store
-/// too. Asking again every 100 ms sidesteps that.
+/// Why not just `cache.wait_until_ready().await`: in kube 5, when several tasks wait
+/// on one store at once, only the last to ask is woken, and the Controller waits on
+/// the runs' store too. Asking again every 100 ms sidesteps that.
 async fn synced<K>(cache: &Store<K>) -> bool
 where
     K: kube::runtime::reflector::Lookup + Clone + 'static,
@@ -97,7 +109,9 @@ where
 }
 
 /// Yields once each time this replica becomes the leader.
-fn becoming_leader(leading: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send + 'static {
+fn becoming_leader(
+    leading: watch::Receiver<bool>,
+) -> impl Stream<Item = ()> + Send + 'static {
     futures::stream::unfold(leading, |mut leading| async move {
         leading.changed().await.ok()?;
         let now_leading = *leading.borrow_and_update();
@@ -108,7 +122,8 @@ fn becoming_leader(leading: watch::Receiver<bool>) -> impl Stream<Item = ()> + S
 }
 
 // ANCHOR: run
-/// Runs the controller until `stop` is cancelled, then finishes the reconciles in flight.
+/// Runs the controller until `stop` is cancelled, then finishes
+/// the reconciles in flight.
 pub async fn run(
     client: Client,
     args: &taskrun::Args,
@@ -132,13 +147,16 @@ pub async fn run(
         watcher::Event::Apply(run) | watcher::Event::InitApply(run) => {
             metrics.waiting(ObjectRef::from_obj(run));
         }
-        watcher::Event::Delete(run) => metrics.done_waiting(&ObjectRef::from_obj(run)),
+        watcher::Event::Delete(run) => {
+            metrics.done_waiting(&ObjectRef::from_obj(run))
+        }
         watcher::Event::Init | watcher::Event::InitDone => {}
     })
     .applied_objects();
 
     // Step 07's Pod cache; a change to a Pod marks its run as waiting.
-    let (pod_store, pod_changes) = taskrun::pod_cache(taskrun::api(client.clone(), namespace));
+    let (pod_store, pod_changes) =
+        taskrun::pod_cache(taskrun::api(client.clone(), namespace));
     let metrics = state.metrics.clone();
     let pod_changes = pod_changes.inspect_ok(move |pod| {
         if let Some(run) = owner_run(pod) {
@@ -147,7 +165,8 @@ pub async fn run(
     });
 
     // Ready once both caches hold a full list.
-    let (ready, runs_synced, pods_synced) = (state.clone(), run_store.clone(), pod_store.clone());
+    let (ready, runs_synced, pods_synced) =
+        (state.clone(), run_store.clone(), pod_store.clone());
     tokio::spawn(async move {
         if synced(&runs_synced).await && synced(&pods_synced).await {
             tracing::info!("caches synced: ready");
@@ -174,14 +193,17 @@ pub async fn run(
                 runs
             },
         );
-    // DIAGNOSE 8.7: After a failover, a run created while the leader was down never starts: fix it.
-    // One end-to-end test fails, and only after the leader is killed. Work out from the two
-    // replicas' logs what the standby did with that run, and why nothing ever tells it again.
-    // Proved by: only_the_leader_reconciles_and_the_standby_takes_over_after_a_sigkill
+    // DIAGNOSE 8.7: After a failover, a run created while the leader was
+    //     down never starts: fix it.
+    // One end-to-end test fails, and only after the leader is killed. Work out
+    // from the two replicas' logs what the standby did with that run, and why
+    // nothing ever tells it again.
+    // Proved by: only_the_leader_reconciles_and_the_standby_takes_over
     // Book: "Step 08 > Exercise 8.7: the standby takes over"
     // BEGIN SOLUTION
-    // On becoming the leader, every run in the cache is reconciled once: the ones that changed
-    // while we stood by were dropped by the standby's reconcile, and nothing will say so again.
+    // On becoming the leader, every run in the cache is reconciled once: the ones
+    // that changed while we stood by were dropped by the standby's reconcile, and
+    // nothing will say so again.
     let (all_runs, metrics) = (run_store, context.state.metrics.clone());
     let catch_up = becoming_leader(context.leading.clone()).inspect(move |()| {
         for run in all_runs.state() {
@@ -190,7 +212,8 @@ pub async fn run(
     });
     let runner = runner.reconcile_all_on(catch_up);
     // STARTER
-    // // Every replica watches and keeps its caches warm; only the leader's reconcile acts.
+    // // Every replica watches and keeps its caches warm; only the leader's reconcile
+    // // acts.
     // END SOLUTION
     let results = runner
         .with_config(controller::Config::default().concurrency(args.workers))
@@ -203,7 +226,9 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+        ObjectMeta, OwnerReference,
+    };
 
     fn pod_owned_by(kind: &str, controller: bool) -> Pod {
         Pod {

@@ -31,9 +31,13 @@ pub struct Foreign(pub BTreeMap<String, String>);
 /// - no orphans: every ConfigMap controlled by a ConfigMap is the companion of a managed source
 ///   that exists;
 /// - foreign ConfigMaps are exactly as the user left them.
-pub async fn mirror(api: &Api<ConfigMap>, foreign: &Foreign) -> anyhow::Result<Vec<String>> {
+pub async fn mirror(
+    api: &Api<ConfigMap>,
+    foreign: &Foreign,
+) -> anyhow::Result<Vec<String>> {
     let all = api.list(&ListParams::default()).await?.items;
-    let by_name: HashMap<String, &ConfigMap> = all.iter().map(|cm| (cm.name_any(), cm)).collect();
+    let by_name: HashMap<String, &ConfigMap> =
+        all.iter().map(|cm| (cm.name_any(), cm)).collect();
     let mut wrong = Vec::new();
     for (name, version) in &foreign.0 {
         match by_name.get(name) {
@@ -64,7 +68,9 @@ pub async fn mirror(api: &Api<ConfigMap>, foreign: &Foreign) -> anyhow::Result<V
             None => wrong.push(format!("{name} has no companion")),
             Some(companion) => {
                 if let Some(why) = not_a_mirror(source, companion) {
-                    wrong.push(format!("{companion_name} does not mirror {name}: {why}"));
+                    wrong.push(format!(
+                        "{companion_name} does not mirror {name}: {why}"
+                    ));
                 }
             }
         }
@@ -87,9 +93,15 @@ pub async fn mirror(api: &Api<ConfigMap>, foreign: &Foreign) -> anyhow::Result<V
                 cm.name_any(),
                 owner.name_any()
             )),
-            Some(owner) if cm.name_any() != format!("{}{SUFFIX}", owner.name_any()) => wrong.push(
-                format!("{} is controlled by {}", cm.name_any(), owner.name_any()),
-            ),
+            Some(owner)
+                if cm.name_any() != format!("{}{SUFFIX}", owner.name_any()) =>
+            {
+                wrong.push(format!(
+                    "{} is controlled by {}",
+                    cm.name_any(),
+                    owner.name_any()
+                ))
+            }
             Some(_) => {}
         }
     }
@@ -110,7 +122,9 @@ fn controller_uid(cm: &ConfigMap) -> Option<String> {
 
 /// Why `companion` is not a faithful copy of `source`, if it is not.
 fn not_a_mirror(source: &ConfigMap, companion: &ConfigMap) -> Option<String> {
-    if source.data.clone().unwrap_or_default() != companion.data.clone().unwrap_or_default() {
+    if source.data.clone().unwrap_or_default()
+        != companion.data.clone().unwrap_or_default()
+    {
         return Some("data differs".into());
     }
     if source.binary_data.clone().unwrap_or_default()
@@ -184,7 +198,9 @@ pub async fn taskruns(
                 matches!(reason.as_str(), "InvalidRun" | "PodDeleted" | "TimedOut")
             }
             // A Pod that just moved on: the run follows at its next reconcile.
-            (Some(TaskRunPhase::Running | TaskRunPhase::Pending), Some(_)) => !settled,
+            (Some(TaskRunPhase::Running | TaskRunPhase::Pending), Some(_)) => {
+                !settled
+            }
             _ => false,
         };
         if !consistent {

@@ -53,7 +53,9 @@ where
         match answer {
             Ok(Ok(_)) => break,
             Ok(Err(err)) if done(&err) => break,
-            Ok(Err(err)) if Instant::now() > give_up => anyhow::bail!("{what}: {err}"),
+            Ok(Err(err)) if Instant::now() > give_up => {
+                anyhow::bail!("{what}: {err}")
+            }
             _ if Instant::now() > give_up => anyhow::bail!("{what}: no answer"),
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
@@ -123,9 +125,13 @@ pub async fn mirror(
             patch_cm(api, &name, json!({ "data": { "v": "1" } }), counter).await?;
             tokio::time::sleep(pace).await;
             match i % 10 {
-                1 | 2 => patch_cm(api, &name, json!({ "data": { "v": "2" } }), counter).await?,
+                1 | 2 => {
+                    patch_cm(api, &name, json!({ "data": { "v": "2" } }), counter)
+                        .await?
+                }
                 3 => {
-                    let unmanage = json!({ "metadata": { "labels": { MANAGED: null } } });
+                    let unmanage =
+                        json!({ "metadata": { "labels": { MANAGED: null } } });
                     patch_cm(api, &name, unmanage, counter).await?
                 }
                 5 => {
@@ -135,7 +141,8 @@ pub async fn mirror(
                 7 => {
                     let what = format!("deleting {name}");
                     let params = DeleteParams::default();
-                    retry(counter, &what, missing, || api.delete(&name, &params)).await?
+                    retry(counter, &what, missing, || api.delete(&name, &params))
+                        .await?
                 }
                 _ => {}
             }
@@ -205,7 +212,8 @@ pub async fn runs(
     counter: &Counter,
 ) -> anyhow::Result<()> {
     for i in 0..count {
-        create_run(runs, &format!("{prefix}-{i}"), "nap", Vec::new(), counter).await?;
+        create_run(runs, &format!("{prefix}-{i}"), "nap", Vec::new(), counter)
+            .await?;
         tokio::time::sleep(every).await;
     }
     Ok(())

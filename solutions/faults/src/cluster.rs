@@ -99,7 +99,8 @@ impl Kwok {
             .append(true)
             .open(&log_path)
             .with_context(|| format!("opening {}", log_path.display()))?;
-        let (program, args) = component.argv.split_first().context("empty command line")?;
+        let (program, args) =
+            component.argv.split_first().context("empty command line")?;
         let child = std::process::Command::new(program)
             .args(args)
             .current_dir(&component.cwd)
@@ -191,7 +192,10 @@ fn is_running(pid: u32) -> bool {
 }
 
 /// Waits until the API server answers a request that needs etcd too; returns how long it took.
-pub async fn wait_healthy(client: &Client, within: Duration) -> anyhow::Result<Duration> {
+pub async fn wait_healthy(
+    client: &Client,
+    within: Duration,
+) -> anyhow::Result<Duration> {
     use k8s_openapi::api::core::v1::Namespace;
     let began = Instant::now();
     let namespaces: kube::Api<Namespace> = kube::Api::all(client.clone());
@@ -236,8 +240,9 @@ pub async fn requests_served(client: &Client) -> anyhow::Result<u64> {
                 .find_map(|pair| pair.strip_prefix(&format!("{name}=\"")))
                 .map(|value| value.trim_end_matches('"'))
         };
-        let counted = matches!(label("resource"), Some("configmaps" | "tasks" | "taskruns"))
-            && !matches!(label("verb"), Some("WATCH" | "CONNECT"));
+        let counted =
+            matches!(label("resource"), Some("configmaps" | "tasks" | "taskruns"))
+                && !matches!(label("verb"), Some("WATCH" | "CONNECT"));
         if counted {
             total += value.trim().parse::<f64>().unwrap_or(0.0);
         }

@@ -83,7 +83,9 @@ async fn main() -> ExitCode {
         eprintln!("error: cannot create {}: {err}", args.log_dir.display());
         return ExitCode::FAILURE;
     }
-    let ctx = match scenarios::Ctx::new(&args.bin_dir, &args.cluster, &args.log_dir).await {
+    let ctx = match scenarios::Ctx::new(&args.bin_dir, &args.cluster, &args.log_dir)
+        .await
+    {
         Ok(ctx) => ctx,
         Err(err) => {
             eprintln!("error: {err:#}");

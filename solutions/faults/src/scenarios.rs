@@ -1,5 +1,5 @@
-//! The scenarios. Each tells one story of a real cluster hurting a controller, and ends with
-//! the independent checker listing the cluster.
+//! The scenarios. Each tells one story of a real cluster hurting a controller, and
+//! ends with the independent checker listing the cluster.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 use workshop_testkit::proxy::Proxy;
 use workshop_testkit::{
-    ServiceAccountKubeconfig, TestNamespace, apply_manifest, bind_cluster_role, wait_until,
+    ServiceAccountKubeconfig, TestNamespace, apply_manifest, bind_cluster_role,
+    wait_until,
 };
 
 use crate::Figures;
@@ -65,9 +66,10 @@ const MIRROR_SA: &str = "configmap-mirror";
 const TASKRUN_SA: &str = "taskrun-controller";
 /// How long the controllers may take to put everything right once the churn stops.
 const CONVERGE: Duration = Duration::from_secs(90);
-/// The same after an API server restart. A watch that failed while the API server was away has
-/// backed off: kube-runtime's default backoff doubles up to 30 s and adds up to as much again of
-/// random jitter, so a controller may wait a minute before it looks again (measured: 71 s).
+/// The same after an API server restart. A watch that failed while the API server was
+/// away has backed off: kube-runtime's default backoff doubles up to 30 s and adds up
+/// to as much again of random jitter, so a controller may wait a minute before it
+/// looks again (measured: 71 s).
 const CONVERGE_AFTER_RESTART: Duration = Duration::from_secs(180);
 
 /// What every scenario needs.
@@ -88,7 +90,11 @@ impl std::fmt::Debug for Ctx {
 }
 
 impl Ctx {
-    pub async fn new(bin_dir: &Path, cluster: &str, log_dir: &Path) -> anyhow::Result<Self> {
+    pub async fn new(
+        bin_dir: &Path,
+        cluster: &str,
+        log_dir: &Path,
+    ) -> anyhow::Result<Self> {
         for binary in [
             "solution-04-mirror",
             "solution-05-controller",
@@ -102,8 +108,14 @@ impl Ctx {
             );
         }
         let admin = workshop_testkit::client().await;
-        workshop_testkit::install_crd(&admin, "crds/task.yaml", "tasks.workshop.io").await?;
-        workshop_testkit::install_crd(&admin, "crds/taskrun.yaml", "taskruns.workshop.io").await?;
+        workshop_testkit::install_crd(&admin, "crds/task.yaml", "tasks.workshop.io")
+            .await?;
+        workshop_testkit::install_crd(
+            &admin,
+            "crds/taskrun.yaml",
+            "taskruns.workshop.io",
+        )
+        .await?;
         for rbac in [
             "rbac/mirror.yaml",
             "rbac/taskrun.yaml",
@@ -163,8 +175,12 @@ pub async fn run(name: &str, ctx: &Ctx) -> anyhow::Result<Figures> {
     }
 }
 
-/// A mirror namespace: its Api, and a source mirrored once, which proves the controller is up.
-async fn warm_mirror(api: &Api<ConfigMap>, controller: &Process) -> anyhow::Result<()> {
+/// A mirror namespace: its Api, and a source mirrored once, which
+/// proves the controller is up.
+async fn warm_mirror(
+    api: &Api<ConfigMap>,
+    controller: &Process,
+) -> anyhow::Result<()> {
     let counter = Counter::default();
     let data = BTreeMap::from([("warm".to_string(), "up".to_string())]);
     churn::create_cm(api, &churn::source("warm", data), &counter).await?;
@@ -198,7 +214,8 @@ async fn warm_taskrun(
     .map(|_| ())
 }
 
-/// Both checks of one namespace of mirrors and one of runs, as one list of violations.
+/// Both checks of one namespace of mirrors and one of runs,
+/// as one list of violations.
 async fn all_wrong(
     mirrors: &[(&Api<ConfigMap>, &Foreign)],
     runs: Option<(&Api<TaskRun>, &Api<Pod>)>,
@@ -220,9 +237,10 @@ async fn guarded(api: &Api<ConfigMap>, counter: &Counter) -> anyhow::Result<Fore
 }
 
 // ANCHOR: restart
-/// The API server (or etcd) is killed and started again while users create, change and delete
-/// hundreds of objects. The controllers see their connections fail and their watches end; they
-/// must reconnect by themselves, re-list what they missed, and converge.
+/// The API server (or etcd) is killed and started again while users create,
+/// change and delete hundreds of objects. The controllers see their connections
+/// fail and their watches end; they must reconnect by themselves, re-list what
+/// they missed, and converge.
 async fn restart(ctx: &Ctx, component: &str) -> anyhow::Result<Figures> {
     let kwok = Kwok::new(&ctx.cluster)?;
     let admin = &ctx.admin;
@@ -268,9 +286,9 @@ async fn restart(ctx: &Ctx, component: &str) -> anyhow::Result<Figures> {
         let down = cluster::wait_healthy(admin, Duration::from_secs(120)).await?;
         Ok::<_, anyhow::Error>((served_before, down))
     };
-    // The suite plays the kubelet of a real control plane: a component that exits (the
-    // controller-manager and the scheduler do, when they cannot renew their leases in time) is
-    // started again.
+    // The suite plays the kubelet of a real control plane: a component that exits
+    // (the controller-manager and the scheduler do, when they cannot renew their
+    // leases in time) is started again.
     let mut revived = Vec::new();
     let supervise = async {
         loop {
@@ -283,10 +301,11 @@ async fn restart(ctx: &Ctx, component: &str) -> anyhow::Result<Figures> {
             tokio::try_join!(async { churn.await.map(|_| ()) }, fault)?;
         let mirrors = [(&api4, &foreign4), (&api5, &foreign5)];
         let bound = CONVERGE_AFTER_RESTART;
-        let converge = check::until_clean("the controllers to converge", bound, || {
-            all_wrong(&mirrors, Some((&runs, &pods)))
-        })
-        .await?;
+        let converge =
+            check::until_clean("the controllers to converge", bound, || {
+                all_wrong(&mirrors, Some((&runs, &pods)))
+            })
+            .await?;
         Ok::<_, anyhow::Error>((served_before, down, converge))
     };
     let (served_before, down, converge) = tokio::select! {
@@ -322,10 +341,10 @@ async fn restart(ctx: &Ctx, component: &str) -> anyhow::Result<Figures> {
 // ANCHOR_END: restart
 
 // ANCHOR: sigkill
-/// The mirror and the Task Runner are killed with SIGKILL ten times each while users work, and
-/// started again each time, as a node restarts a crashed container. Whatever a killed process
-/// was doing half-way, its successor must finish: no run gets a second Pod, no user's
-/// ConfigMap is overwritten, every source converges.
+/// The mirror and the Task Runner are killed with SIGKILL ten times each while users
+/// work, and started again each time, as a node restarts a crashed container.
+/// Whatever a killed process was doing half-way, its successor must finish: no run
+/// gets a second Pod, no user's ConfigMap is overwritten, every source converges.
 async fn sigkill(ctx: &Ctx) -> anyhow::Result<Figures> {
     let admin = &ctx.admin;
     let nsm = TestNamespace::create(admin, "faults-kill-m").await?;
@@ -334,7 +353,8 @@ async fn sigkill(ctx: &Ctx) -> anyhow::Result<Figures> {
     let runs: Api<TaskRun> = Api::namespaced(admin.clone(), nst.name());
     let pods: Api<Pod> = Api::namespaced(admin.clone(), nst.name());
     let tasks: Api<Task> = Api::namespaced(admin.clone(), nst.name());
-    let mut mirror = ctx.mirror("solution-04-mirror", nsm.name(), "sigkill-mirror04")?;
+    let mut mirror =
+        ctx.mirror("solution-04-mirror", nsm.name(), "sigkill-mirror04")?;
     let mut taskrun = ctx.taskrun(nst.name(), "sigkill-taskrun07")?;
     let counter = churn::counter();
     let mut foreign = Foreign::default();
@@ -363,10 +383,11 @@ async fn sigkill(ctx: &Ctx) -> anyhow::Result<Figures> {
     };
     tokio::try_join!(churn, kills)?;
     let mirrors = [(&api, &foreign)];
-    let converge = check::until_clean("the controllers to converge", CONVERGE, || {
-        all_wrong(&mirrors, Some((&runs, &pods)))
-    })
-    .await?;
+    let converge =
+        check::until_clean("the controllers to converge", CONVERGE, || {
+            all_wrong(&mirrors, Some((&runs, &pods)))
+        })
+        .await?;
     mirror.ensure_healthy()?;
     taskrun.ensure_healthy()?;
     let served = cluster::requests_served(admin).await? - served_at_start;
@@ -384,17 +405,19 @@ async fn sigkill(ctx: &Ctx) -> anyhow::Result<Figures> {
 // ANCHOR_END: sigkill
 
 // ANCHOR: relist
-/// Step 04's mirror, run in this process so that the test owns its watch: on a signal the watch
-/// is dropped, and a moment later a new watcher lists everything again, exactly as after a
-/// `410 Gone`. Sources change during each gap, so the re-list is the only way the controller
-/// hears of those changes; after the last one nothing else changes. A controller whose workers
-/// read the cache before the re-list reached it (bug 2) keeps stale companions for good.
+/// Step 04's mirror, run in this process so that the test owns its watch: on a signal
+/// the watch is dropped, and a moment later a new watcher lists everything again,
+/// exactly as after a `410 Gone`. Sources change during each gap, so the re-list is
+/// the only way the controller hears of those changes; after the last one nothing
+/// else changes. A controller whose workers read the cache before the re-list reached
+/// it (bug 2) keeps stale companions for good.
 async fn relist(ctx: &Ctx) -> anyhow::Result<Figures> {
     const SOURCES: usize = 100;
     let admin = &ctx.admin;
     let ns = TestNamespace::create(admin, "faults-relist").await?;
     let api: Api<ConfigMap> = Api::namespaced(admin.clone(), ns.name());
-    let as_controller = workshop_testkit::service_account_client(SA_NAMESPACE, MIRROR_SA).await;
+    let as_controller =
+        workshop_testkit::service_account_client(SA_NAMESPACE, MIRROR_SA).await;
     let relist = Arc::new(Notify::new());
     let events = relisting(
         Api::namespaced(as_controller.clone(), ns.name()),
@@ -435,7 +458,8 @@ async fn relist(ctx: &Ctx) -> anyhow::Result<Figures> {
     let served_at_start = cluster::requests_served(admin).await?;
     let mut relists = 0;
     for round in 1..=6 {
-        // Even rounds happen while the watch is down: only the re-list after it tells.
+        // Even rounds happen while the watch is down: only
+        // the re-list after it tells.
         if round % 2 == 0 {
             relist.notify_one();
             relists += 1;
@@ -445,7 +469,9 @@ async fn relist(ctx: &Ctx) -> anyhow::Result<Figures> {
             .map(|i| {
                 let patch = json!({ "data": { "round": round.to_string() } });
                 let (api, counter) = (&api, &counter);
-                async move { churn::patch_cm(api, &format!("src-{i}"), patch, counter).await }
+                async move {
+                    churn::patch_cm(api, &format!("src-{i}"), patch, counter).await
+                }
             })
             .buffer_unordered(16)
             .try_collect::<Vec<()>>()
@@ -453,9 +479,11 @@ async fn relist(ctx: &Ctx) -> anyhow::Result<Figures> {
         tokio::time::sleep(Duration::from_secs(1)).await;
         ensure!(!controller.is_finished(), "the controller stopped");
     }
-    let converged = check::until_clean("the companions to follow", Duration::from_secs(30), || {
-        check::mirror(&api, &foreign)
-    })
+    let converged = check::until_clean(
+        "the companions to follow",
+        Duration::from_secs(30),
+        || check::mirror(&api, &foreign),
+    )
     .await;
     let served = cluster::requests_served(admin).await? - served_at_start;
     let _ = stop.send(());
@@ -470,16 +498,18 @@ async fn relist(ctx: &Ctx) -> anyhow::Result<Figures> {
 }
 // ANCHOR_END: relist
 
-/// The watch events of `api`, with a fresh list-then-watch each time `relist` is notified: the
-/// current watch is dropped, and `gap` later a new watcher starts with a full list.
+/// The watch events of `api`, with a fresh list-then-watch each time
+/// `relist` is notified: the current watch is dropped, and `gap` later a new
+/// watcher starts with a full list.
 fn relisting(
     api: Api<ConfigMap>,
     relist: Arc<Notify>,
     gap: Duration,
 ) -> informer::WatchEvents<ConfigMap> {
     let (tx, rx) = mpsc::unbounded_channel();
-    // Small pages, as a big cluster's lists have many: a list then takes several round trips,
-    // and workers run while its objects are still on their way to the cache.
+    // Small pages, as a big cluster's lists have many: a list then takes
+    // several round trips, and workers run while its objects are still
+    // on their way to the cache.
     let config = watcher::Config::default().page_size(10);
     tokio::spawn(async move {
         loop {
@@ -508,10 +538,11 @@ fn relisting(
 }
 
 // ANCHOR: partition
-/// Two replicas of step 08; the leader reaches the API server only through a proxy, which is
-/// then cut: its requests hang, neither failing nor answering. It must stop leading within its
-/// renew deadline, before the standby may take the Lease, so that at no moment do two
-/// replicas reconcile. The overlap is measured from the two replicas' own log timestamps.
+/// Two replicas of step 08; the leader reaches the API server only through a proxy,
+/// which is then cut: its requests hang, neither failing nor answering. It must stop
+/// leading within its renew deadline, before the standby may take the Lease, so that
+/// at no moment do two replicas reconcile. The overlap is measured from the two
+/// replicas' own log timestamps.
 async fn partition(ctx: &Ctx) -> anyhow::Result<Figures> {
     const LEASE: &str = "faults-leader";
     let admin = &ctx.admin;
@@ -629,7 +660,8 @@ async fn partition(ctx: &Ctx) -> anyhow::Result<Figures> {
 }
 // ANCHOR_END: partition
 
-/// When `process` first logged a message starting with `message` (its JSON log's timestamp).
+/// When `process` first logged a message starting with `message`
+/// (its JSON log's timestamp).
 fn logged_at(process: &Process, message: &str) -> Option<Timestamp> {
     std::fs::read_to_string(process.log_path())
         .ok()?
@@ -649,10 +681,11 @@ fn seconds(from: Timestamp, to: Timestamp) -> f64 {
 }
 
 // ANCHOR: rival_writer
-/// Someone else writes the same objects at the same time: every 100 ms, a rival changes ten
-/// sources and edits ten companions by hand. When the rival stops, every companion must hold
-/// its source's last content (no lost update), and the controller must fall silent: a
-/// controller that fights back in a loop would keep writing after the rival has gone.
+/// Someone else writes the same objects at the same time: every 100 ms, a rival
+/// changes ten sources and edits ten companions by hand. When the rival stops, every
+/// companion must hold its source's last content (no lost update), and the
+/// controller must fall silent: a controller that fights back in a loop would keep
+/// writing after the rival has gone.
 async fn rival_writer(ctx: &Ctx) -> anyhow::Result<Figures> {
     const SOURCES: usize = 50;
     let admin = &ctx.admin;
@@ -664,7 +697,8 @@ async fn rival_writer(ctx: &Ctx) -> anyhow::Result<Figures> {
     warm_mirror(&api, &controller).await?;
     for i in 0..SOURCES {
         let data = BTreeMap::from([("v".to_string(), "0".to_string())]);
-        churn::create_cm(&api, &churn::source(&format!("src-{i}"), data), &counter).await?;
+        churn::create_cm(&api, &churn::source(&format!("src-{i}"), data), &counter)
+            .await?;
     }
     check::until_clean("the first companions", CONVERGE, || {
         check::mirror(&api, &foreign)
@@ -687,8 +721,10 @@ async fn rival_writer(ctx: &Ctx) -> anyhow::Result<Figures> {
         futures::future::try_join_all(writes).await?;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let converge =
-        check::until_clean("no lost update", CONVERGE, || check::mirror(&api, &foreign)).await?;
+    let converge = check::until_clean("no lost update", CONVERGE, || {
+        check::mirror(&api, &foreign)
+    })
+    .await?;
     let served = cluster::requests_served(admin).await? - served_at_start;
     let by_controller = served.saturating_sub(rival.requests());
     // Quiet now: count what the controller still sends.
@@ -716,10 +752,10 @@ async fn rival_writer(ctx: &Ctx) -> anyhow::Result<Figures> {
 // ANCHOR_END: rival_writer
 
 // ANCHOR: bad_input
-/// Input at and past the edges. The API server refuses what no controller could store (a
-/// unicode key, data over 1 MiB); everything it accepts is mirrored exactly. Tasks with odd
-/// scripts run as written; a run with an unknown parameter, a reference to an undeclared one, or
-/// a missing Task gets a clear status, never a crash.
+/// Input at and past the edges. The API server refuses what no controller could store
+/// (a unicode key, data over 1 MiB); everything it accepts is mirrored exactly. Tasks
+/// with odd scripts run as written; a run with an unknown parameter, a reference to
+/// an undeclared one, or a missing Task gets a clear status, never a crash.
 async fn bad_input(ctx: &Ctx) -> anyhow::Result<Figures> {
     let admin = &ctx.admin;
     let nsm = TestNamespace::create(admin, "faults-bad-m").await?;
@@ -736,7 +772,8 @@ async fn bad_input(ctx: &Ctx) -> anyhow::Result<Figures> {
     let served_at_start = cluster::requests_served(admin).await?;
 
     // Accepted by the API server: the mirror must copy them exactly.
-    let near_limit = BTreeMap::from([("big".to_string(), "x".repeat(1024 * 1024 - 64))]);
+    let near_limit =
+        BTreeMap::from([("big".to_string(), "x".repeat(1024 * 1024 - 64))]);
     let many = (0..10_000)
         .map(|k| (format!("key-{k:05}"), k.to_string()))
         .collect();
@@ -845,26 +882,29 @@ async fn bad_input(ctx: &Ctx) -> anyhow::Result<Figures> {
     for (run, task, params, _) in &expected {
         churn::create_run(&runs, run, task, params.clone(), &counter).await?;
     }
-    let converge = check::until_clean("every input to be handled", CONVERGE, || async {
-        let mut wrong = check::mirror(&api, &Foreign::default()).await?;
-        wrong.extend(check::taskruns(&runs, &pods, true).await?);
-        for (name, _, _, phase) in &expected {
-            let run = runs.get(name).await?;
-            let reason = run
-                .status
-                .as_ref()
-                .and_then(|s| s.conditions.first())
-                .map(|c| c.reason.clone());
-            if run.phase() != Some(*phase) || reason.as_deref().unwrap_or_default().is_empty() {
-                wrong.push(format!(
+    let converge =
+        check::until_clean("every input to be handled", CONVERGE, || async {
+            let mut wrong = check::mirror(&api, &Foreign::default()).await?;
+            wrong.extend(check::taskruns(&runs, &pods, true).await?);
+            for (name, _, _, phase) in &expected {
+                let run = runs.get(name).await?;
+                let reason = run
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.conditions.first())
+                    .map(|c| c.reason.clone());
+                if run.phase() != Some(*phase)
+                    || reason.as_deref().unwrap_or_default().is_empty()
+                {
+                    wrong.push(format!(
                     "run {name} is {:?} ({reason:?}), expected {phase} with a reason",
                     run.phase()
                 ));
+                }
             }
-        }
-        Ok(wrong)
-    })
-    .await?;
+            Ok(wrong)
+        })
+        .await?;
     mirror.ensure_healthy()?;
     taskrun.ensure_healthy()?;
     let reasons: Vec<String> = stream::iter(&expected)

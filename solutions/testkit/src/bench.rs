@@ -36,9 +36,13 @@ pub struct Memory {
 impl ControllerProcess {
     /// Starts `program` with `args`, its log (stderr) written to `log`. `$KUBECONFIG` is
     /// inherited: the controller talks to the same cluster as the benchmark, as its admin.
-    pub fn start(program: &Path, args: &[String], log: &Path) -> anyhow::Result<Self> {
-        let log_file =
-            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    pub fn start(
+        program: &Path,
+        args: &[String],
+        log: &Path,
+    ) -> anyhow::Result<Self> {
+        let log_file = std::fs::File::create(log)
+            .with_context(|| format!("creating {}", log.display()))?;
         let mut command = Command::new(program);
         command.args(args);
         progress(format!(
@@ -78,12 +82,15 @@ impl ControllerProcess {
     /// Peak and current resident memory, from /proc/<pid>/status (which reports kB, i.e. KiB).
     pub fn memory(&self) -> anyhow::Result<Memory> {
         let path = format!("/proc/{}/status", self.pid);
-        let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        let status = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {path}"))?;
         let field = |name: &str| -> anyhow::Result<f64> {
             let kib: f64 = status
                 .lines()
                 .find_map(|line| line.strip_prefix(name))
-                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+                .and_then(|rest| {
+                    rest.trim().trim_end_matches("kB").trim().parse().ok()
+                })
                 .with_context(|| format!("no {name} in {path}"))?;
             Ok(kib / 1024.0)
         };
@@ -183,7 +190,9 @@ fn verdict(ok: bool) -> &'static str {
 /// Watches `api` in a task of its own and stamps each event with the instant it arrived, so a
 /// stamp is never late because the benchmark was busy sending a request. The watcher retries
 /// with backoff; a change it missed shows up as the benchmark's timeout.
-pub fn stamped_watch<K>(api: Api<K>) -> (StampedEvents<K>, tokio::task::JoinHandle<()>)
+pub fn stamped_watch<K>(
+    api: Api<K>,
+) -> (StampedEvents<K>, tokio::task::JoinHandle<()>)
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
 {

@@ -16,7 +16,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 
@@ -27,6 +27,21 @@ pub mod proxy;
 /// The label put on every namespace a test creates, so leftovers are easy to find and delete:
 /// `kubectl delete ns -l workshop.io/test=true`.
 pub const TEST_LABEL: &str = "workshop.io/test";
+
+/// A ConfigMap named `name` that holds `data`, and nothing else yet: what a test starts
+/// from, in a unit test or against a cluster.
+pub fn configmap(name: &str, data: &[(&str, &str)]) -> ConfigMap {
+    let mut cm = ConfigMap {
+        data: Some(
+            data.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        ..ConfigMap::default()
+    };
+    cm.metadata.name = Some(name.into());
+    cm
+}
 
 /// A client for the cluster the tests run against, checked to be reachable.
 ///
@@ -40,7 +55,9 @@ pub async fn client() -> Client {
         Ok(client) => client,
         Err(err) => panic!("no usable kubeconfig ({err}); {hint}"),
     };
-    match tokio::time::timeout(Duration::from_secs(10), client.apiserver_version()).await {
+    match tokio::time::timeout(Duration::from_secs(10), client.apiserver_version())
+        .await
+    {
         Ok(Ok(_)) => client,
         Ok(Err(err)) => panic!("the API server did not answer ({err}); {hint}"),
         Err(_) => panic!("the API server did not answer within 10s; {hint}"),
@@ -58,7 +75,8 @@ pub fn manifests_dir() -> std::path::PathBuf {
 /// # Panics
 /// When kubectl is missing or the API server rejects the manifest.
 pub async fn apply_manifest(relative: &str) {
-    static APPLIED: tokio::sync::Mutex<Vec<String>> = tokio::sync::Mutex::const_new(Vec::new());
+    static APPLIED: tokio::sync::Mutex<Vec<String>> =
+        tokio::sync::Mutex::const_new(Vec::new());
     let mut applied = APPLIED.lock().await;
     if applied.iter().any(|done| done == relative) {
         return;
@@ -75,7 +93,9 @@ pub async fn apply_manifest(relative: &str) {
         .arg(&path)
         .output()
         .await
-        .unwrap_or_else(|err| panic!("cannot run kubectl to apply {}: {err}", path.display()));
+        .unwrap_or_else(|err| {
+            panic!("cannot run kubectl to apply {}: {err}", path.display())
+        });
     assert!(
         output.status.success(),
         "kubectl apply -f {} failed: {}",
@@ -87,7 +107,11 @@ pub async fn apply_manifest(relative: &str) {
 
 /// Applies the CRD in `manifests/<manifest>` and waits until the API server serves it (its
 /// condition `Established`): before that, creating one of its objects fails with a 404.
-pub async fn install_crd(client: &Client, manifest: &str, crd_name: &str) -> anyhow::Result<()> {
+pub async fn install_crd(
+    client: &Client,
+    manifest: &str,
+    crd_name: &str,
+) -> anyhow::Result<()> {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     apply_manifest(manifest).await;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
@@ -96,7 +120,8 @@ pub async fn install_crd(client: &Client, manifest: &str, crd_name: &str) -> any
         Duration::from_secs(30),
         || async {
             let crd = crds.get(crd_name).await?;
-            let conditions = crd.status.and_then(|s| s.conditions).unwrap_or_default();
+            let conditions =
+                crd.status.and_then(|s| s.conditions).unwrap_or_default();
             let established = conditions
                 .iter()
                 .any(|c| c.type_ == "Established" && c.status == "True");
@@ -111,9 +136,12 @@ pub async fn install_crd(client: &Client, manifest: &str, crd_name: &str) -> any
 /// authorized with that account's RBAC, exactly as if the controller ran in a Pod with it.
 pub async fn service_account_client(namespace: &str, name: &str) -> Client {
     let mut config = kube::Config::infer().await.unwrap_or_else(|err| {
-        panic!("no usable kubeconfig ({err}); start a cluster with scripts/cluster-up.sh")
+        panic!(
+            "no usable kubeconfig ({err}); start a cluster with scripts/cluster-up.sh"
+        )
     });
-    config.auth_info.impersonate = Some(format!("system:serviceaccount:{namespace}:{name}"));
+    config.auth_info.impersonate =
+        Some(format!("system:serviceaccount:{namespace}:{name}"));
     config.auth_info.impersonate_groups = Some(service_account_groups(namespace));
     Client::try_from(config)
         .unwrap_or_else(|err| panic!("cannot build an impersonating client: {err}"))
@@ -143,11 +171,19 @@ impl ServiceAccountKubeconfig {
 
     /// The same, but reaching the API server through `proxy` (which must lead to it): a
     /// process that uses it can be cut off from the API server by the test.
-    pub fn through(namespace: &str, name: &str, proxy: &proxy::Proxy) -> anyhow::Result<Self> {
+    pub fn through(
+        namespace: &str,
+        name: &str,
+        proxy: &proxy::Proxy,
+    ) -> anyhow::Result<Self> {
         Self::write(namespace, name, Some(proxy))
     }
 
-    fn write(namespace: &str, name: &str, proxy: Option<&proxy::Proxy>) -> anyhow::Result<Self> {
+    fn write(
+        namespace: &str,
+        name: &str,
+        proxy: Option<&proxy::Proxy>,
+    ) -> anyhow::Result<Self> {
         let mut kubeconfig = kube::config::Kubeconfig::read()?;
         if let Some(proxy) = proxy {
             for named in &mut kubeconfig.clusters {
@@ -161,16 +197,19 @@ impl ServiceAccountKubeconfig {
                 let url: http::Uri = server.parse()?;
                 let host = url.host().unwrap_or("127.0.0.1");
                 let scheme = url.scheme_str().unwrap_or("https");
-                cluster.server = Some(format!("{scheme}://{host}:{}", proxy.address().port()));
+                cluster.server =
+                    Some(format!("{scheme}://{host}:{}", proxy.address().port()));
             }
         }
         for named in &mut kubeconfig.auth_infos {
             if let Some(auth) = named.auth_info.as_mut() {
-                auth.impersonate = Some(format!("system:serviceaccount:{namespace}:{name}"));
+                auth.impersonate =
+                    Some(format!("system:serviceaccount:{namespace}:{name}"));
                 auth.impersonate_groups = Some(service_account_groups(namespace));
             }
         }
-        let path = std::env::temp_dir().join(format!("{}.kubeconfig", unique_name(name)));
+        let path =
+            std::env::temp_dir().join(format!("{}.kubeconfig", unique_name(name)));
         // JSON is YAML too: every kubeconfig reader accepts it.
         std::fs::write(&path, serde_json::to_vec(&kubeconfig)?)?;
         Ok(Self { path })
@@ -355,8 +394,9 @@ mod tests {
         for name in [a, b] {
             assert!(name.len() <= 63, "{name}");
             assert!(
-                name.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                name.chars().all(|c| c.is_ascii_lowercase()
+                    || c.is_ascii_digit()
+                    || c == '-'),
                 "{name}"
             );
         }
@@ -378,9 +418,11 @@ mod tests {
 
     #[tokio::test]
     async fn wait_until_times_out_naming_what_it_waited_for() {
-        let err = wait_until::<(), _, _>("the impossible", Duration::from_millis(120), || async {
-            anyhow::bail!("still broken")
-        })
+        let err = wait_until::<(), _, _>(
+            "the impossible",
+            Duration::from_millis(120),
+            || async { anyhow::bail!("still broken") },
+        )
         .await
         .unwrap_err()
         .to_string();

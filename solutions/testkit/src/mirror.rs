@@ -81,15 +81,7 @@ impl Harness {
         managed: bool,
         data: &[(&str, &str)],
     ) -> anyhow::Result<ConfigMap> {
-        let mut cm = ConfigMap {
-            data: Some(
-                data.iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            ),
-            ..ConfigMap::default()
-        };
-        cm.metadata.name = Some(name.into());
+        let mut cm = crate::configmap(name, data);
         if managed {
             cm.labels_mut().insert(MANAGED.into(), "true".into());
         }
@@ -105,7 +97,8 @@ impl Harness {
         let what = format!("{name}-synced to mirror {name}");
         self.wait(&what, within, || async {
             let source = self.api.get(name).await?;
-            let Some(companion) = self.api.get_opt(&format!("{name}-synced")).await? else {
+            let Some(companion) = self.api.get_opt(&format!("{name}-synced")).await?
+            else {
                 return Ok(None);
             };
             Ok(mirrors(&source, &companion).then_some(companion))
@@ -173,7 +166,9 @@ fn checksum_of(cm: &ConfigMap) -> String {
     cm.annotations().get(CHECKSUM).cloned().unwrap_or_default()
 }
 
-pub async fn creates_a_companion_and_follows_the_source(start: Start) -> anyhow::Result<()> {
+pub async fn creates_a_companion_and_follows_the_source(
+    start: Start,
+) -> anyhow::Result<()> {
     let h = Harness::start(start, "mirror-create").await?;
     h.create("colors", true, &[("red", "#f00"), ("green", "#0f0")])
         .await?;
@@ -186,8 +181,7 @@ pub async fn creates_a_companion_and_follows_the_source(start: Start) -> anyhow:
     let (same, _) = h.converged("same", FAST).await?;
     assert_eq!(checksum_of(&first), checksum_of(&same));
 
-    let patch =
-        serde_json::json!({ "data": { "red": "#ff0000" }, "binaryData": { "logo": "aGVsbG8=" } });
+    let patch = serde_json::json!({ "data": { "red": "#ff0000" }, "binaryData": { "logo": "aGVsbG8=" } });
     h.api
         .patch("colors", &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
@@ -215,7 +209,8 @@ pub async fn heals_a_deleted_or_edited_companion(start: Start) -> anyhow::Result
     eprintln!("deleted companion back in {took:?}");
     assert_ne!(back.uid(), companion.uid(), "it is a new object");
 
-    let edit = serde_json::json!({ "data": { "red": "edited by hand", "extra": "key" } });
+    let edit =
+        serde_json::json!({ "data": { "red": "edited by hand", "extra": "key" } });
     h.api
         .patch(
             "colors-synced",
@@ -276,7 +271,8 @@ pub async fn never_touches_a_foreign_companion(start: Start) -> anyhow::Result<(
                 .iter()
                 .any(|e| {
                     e.reason.as_deref() == Some("CompanionExists")
-                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("x")
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref())
+                            == Some("x")
                 })
                 .then_some(()))
         },
@@ -336,12 +332,15 @@ pub async fn a_source_named_like_a_companion_works_and_unmanaging_removes_its_co
     Ok(())
 }
 
-pub async fn a_reconcile_with_nothing_to_do_writes_nothing(start: Start) -> anyhow::Result<()> {
+pub async fn a_reconcile_with_nothing_to_do_writes_nothing(
+    start: Start,
+) -> anyhow::Result<()> {
     let h = Harness::start(start, "mirror-noop").await?;
     h.create("colors", true, &[("red", "#f00")]).await?;
     let (companion, _) = h.converged("colors", FAST).await?;
     // A change to the source that does not change its content still triggers a reconcile.
-    let relabel = serde_json::json!({ "metadata": { "labels": { "unrelated": "change" } } });
+    let relabel =
+        serde_json::json!({ "metadata": { "labels": { "unrelated": "change" } } });
     h.api
         .patch("colors", &PatchParams::default(), &Patch::Merge(&relabel))
         .await?;
@@ -356,7 +355,9 @@ pub async fn a_reconcile_with_nothing_to_do_writes_nothing(start: Start) -> anyh
     Ok(())
 }
 
-pub async fn two_hundred_sources_created_at_once_all_converge(start: Start) -> anyhow::Result<()> {
+pub async fn two_hundred_sources_created_at_once_all_converge(
+    start: Start,
+) -> anyhow::Result<()> {
     let h = Harness::start(start, "mirror-many").await?;
     let began = std::time::Instant::now();
     let creates = (0..200).map(|i| {
@@ -379,7 +380,8 @@ pub async fn two_hundred_sources_created_at_once_all_converge(start: Start) -> a
         Duration::from_secs(60),
         || async {
             let all = h.api.list(&ListParams::default()).await?.items;
-            let by_name: BTreeMap<_, _> = all.iter().map(|cm| (cm.name_any(), cm)).collect();
+            let by_name: BTreeMap<_, _> =
+                all.iter().map(|cm| (cm.name_any(), cm)).collect();
             let done = (0..200)
                 .filter(|i| {
                     let source = by_name.get(&format!("source-{i}"));
@@ -399,13 +401,17 @@ pub async fn two_hundred_sources_created_at_once_all_converge(start: Start) -> a
     Ok(())
 }
 
-pub async fn the_service_account_cannot_read_secrets(start: Start) -> anyhow::Result<()> {
+pub async fn the_service_account_cannot_read_secrets(
+    start: Start,
+) -> anyhow::Result<()> {
     let h = Harness::start(start, "mirror-rbac").await?;
     let as_controller = service_account_client(SA_NAMESPACE, SA_NAME).await;
     let secrets: Api<Secret> = Api::namespaced(as_controller.clone(), h.ns.name());
     match secrets.list(&ListParams::default()).await {
         Err(kube::Error::Api(status)) if status.is_forbidden() => {}
-        other => panic!("listing Secrets as the controller should be forbidden, got {other:?}"),
+        other => panic!(
+            "listing Secrets as the controller should be forbidden, got {other:?}"
+        ),
     }
     // What it does need works, so the denial above is about Secrets, not a broken client.
     let configmaps: Api<ConfigMap> = Api::namespaced(as_controller, h.ns.name());

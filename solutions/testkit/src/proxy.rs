@@ -39,7 +39,12 @@ impl Proxy {
         let address = listener.local_addr()?;
         let (cut, cut_rx) = watch::channel(false);
         let connections = Arc::new(AtomicU64::new(0));
-        let task = tokio::spawn(accept(listener, upstream, cut_rx, Arc::clone(&connections)));
+        let task = tokio::spawn(accept(
+            listener,
+            upstream,
+            cut_rx,
+            Arc::clone(&connections),
+        ));
         Ok(Self {
             address,
             cut,
@@ -50,9 +55,9 @@ impl Proxy {
 
     /// A proxy to the API server of the kubeconfig the tests use.
     pub async fn to_api_server() -> anyhow::Result<Self> {
-        let config = kube::Config::infer()
-            .await
-            .context("no usable kubeconfig; start a cluster with scripts/cluster-up.sh")?;
+        let config = kube::Config::infer().await.context(
+            "no usable kubeconfig; start a cluster with scripts/cluster-up.sh",
+        )?;
         let url = &config.cluster_url;
         let host = url.host().context("the API server's URL has no host")?;
         let port = url.port_u16().unwrap_or(443);
@@ -108,7 +113,11 @@ async fn accept(
 }
 
 /// One client connection: connected upstream once the proxy is not cut, then copied both ways.
-async fn forward(client: TcpStream, upstream: String, mut cut: watch::Receiver<bool>) {
+async fn forward(
+    client: TcpStream,
+    upstream: String,
+    mut cut: watch::Receiver<bool>,
+) {
     if cut.wait_for(|cut| !*cut).await.is_err() {
         return;
     }
@@ -182,11 +191,17 @@ mod tests {
         assert_eq!(echo(&mut stream, b"before").await.unwrap(), b"before");
 
         proxy.cut();
-        let frozen = tokio::time::timeout(Duration::from_millis(300), echo(&mut stream, b"during"));
+        let frozen = tokio::time::timeout(
+            Duration::from_millis(300),
+            echo(&mut stream, b"during"),
+        );
         assert!(frozen.await.is_err(), "an answer came through a cut proxy");
         // A new connection is accepted, but goes nowhere either.
         let mut late = TcpStream::connect(proxy.address()).await.unwrap();
-        let frozen = tokio::time::timeout(Duration::from_millis(300), echo(&mut late, b"late"));
+        let frozen = tokio::time::timeout(
+            Duration::from_millis(300),
+            echo(&mut late, b"late"),
+        );
         assert!(
             frozen.await.is_err(),
             "a new connection got through a cut proxy"

@@ -13,10 +13,12 @@
 //! - every exercise that names its tests (`// Proved by:`) has its three hints,
 //!   `book/src/hints/N.M/{1,2,3}.md`, which its chapter includes; every hint belongs to an
 //!   exercise; hints are wrapped to fit a terminal (`scripts/hint.sh` prints them);
-//! - no line of a transcript, or of a code block written in the book itself (hints included), is
-//!   wider than the page ([`PAGE_COLUMNS`]): a wider line is cut off at the page's edge, and the
-//!   reader has to scroll sideways to see what matters. Code included from the crates and the
-//!   manifests is not held to it yet: rustfmt formats it to 100 columns.
+//! - no line of a code block is wider than the page ([`PAGE_COLUMNS`]): not a
+//!   transcript, not code written in the book itself (hints included), not code
+//!   included from the crates (`solutions/`, `steps/`) or the manifests. A wider line
+//!   is cut off at the page's edge, and the reader has to scroll sideways to see what
+//!   matters. rustfmt formats the crates to the page (`rustfmt.toml`); comments,
+//!   strings and YAML are wrapped by hand.
 //!
 //! It collects every problem it finds and fails once, listing them all.
 
@@ -90,7 +92,8 @@ fn parse_chapter(text: &str) -> Parsed {
     let mut in_term = false;
     let mut heading_text = String::new();
     // Raw HTML can reference files too (`<img src=...>`, `<a href=...>`).
-    let html_ref = Regex::new(r#"(?i)\b(?:src|href)\s*=\s*"([^"]*)""#).expect("a valid regex");
+    let html_ref =
+        Regex::new(r#"(?i)\b(?:src|href)\s*=\s*"([^"]*)""#).expect("a valid regex");
     for event in markdown(text) {
         match event {
             Event::Start(Tag::Heading { level, id, .. }) => {
@@ -99,7 +102,8 @@ fn parse_chapter(text: &str) -> Parsed {
             }
             Event::End(TagEnd::Heading(_)) => {
                 if let Some((level, explicit)) = in_heading.take() {
-                    let id = explicit.unwrap_or_else(|| id_from_content(&heading_text));
+                    let id =
+                        explicit.unwrap_or_else(|| id_from_content(&heading_text));
                     parsed.headings.add_id(&id);
                     parsed
                         .headings
@@ -267,8 +271,8 @@ impl Book {
 /// `{{#rustdoc_include ...}}`, as mdBook's links preprocessor finds them. Returns the kind and
 /// its argument (path plus selector) for every directive that is not escaped with `\`.
 fn directives(text: &str) -> Vec<(String, String)> {
-    let re =
-        Regex::new(r"\\\{\{#.*\}\}|\{\{\s*#([a-zA-Z0-9_]+)\s+([^}]+)\}\}").expect("a valid regex");
+    let re = Regex::new(r"\\\{\{#.*\}\}|\{\{\s*#([a-zA-Z0-9_]+)\s+([^}]+)\}\}")
+        .expect("a valid regex");
     re.captures_iter(text)
         .filter_map(|cap| {
             let kind = cap.get(1)?.as_str().to_string();
@@ -323,7 +327,8 @@ fn check_include(book: &mut Book, chapter: &Path, arg: &str) -> Option<PathBuf> 
     // mdBook's own patterns: the name is compared whole (`run` does not match `run_all`).
     let start = Regex::new(r"ANCHOR:\s*([\w_-]+)").expect("a valid regex");
     let end = Regex::new(r"ANCHOR_END:\s*([\w_-]+)").expect("a valid regex");
-    let names = |re: &Regex, line: &str| re.captures(line).is_some_and(|c| &c[1] == anchor);
+    let names =
+        |re: &Regex, line: &str| re.captures(line).is_some_and(|c| &c[1] == anchor);
     let starts = text.lines().position(|l| names(&start, l));
     let ends = text.lines().position(|l| names(&end, l));
     match (starts, ends) {
@@ -462,7 +467,8 @@ fn the_book_is_consistent_with_itself_and_with_the_steps() {
 
     // One chapter per step, and no chapter for a step that does not exist.
     let steps = book.steps();
-    let step_file = Regex::new(r"^steps/([0-9]{2})-[a-z0-9-]+\.md$").expect("a valid regex");
+    let step_file =
+        Regex::new(r"^steps/([0-9]{2})-[a-z0-9-]+\.md$").expect("a valid regex");
     for chapter in book.files_in("steps", "md") {
         let name = chapter.file_stem().and_then(|s| s.to_str()).unwrap_or("");
         if !step_file.is_match(&chapter.to_string_lossy()) {
@@ -477,10 +483,11 @@ fn the_book_is_consistent_with_itself_and_with_the_steps() {
             ));
         }
     }
-    let exercise =
-        Regex::new(r"// (?:EXERCISE|DIAGNOSE) ([0-9]+(?:\.[0-9]+)*):").expect("a valid regex");
+    let exercise = Regex::new(r"// (?:EXERCISE|DIAGNOSE) ([0-9]+(?:\.[0-9]+)*):")
+        .expect("a valid regex");
     let mut numbers: BTreeSet<String> = BTreeSet::new();
-    let book_ref = Regex::new(r#"Book: "Step ([0-9]{2}) > ([^"]+)""#).expect("a valid regex");
+    let book_ref =
+        Regex::new(r#"Book: "Step ([0-9]{2}) > ([^"]+)""#).expect("a valid regex");
     for step in &steps {
         let chapter = PathBuf::from(format!("steps/{step}.md"));
         let Some(chapter_parsed) = parsed.get(&chapter) else {
@@ -694,8 +701,9 @@ mod checker {
     #[test]
     fn include_directives_are_found_unless_escaped() {
         // As in mdBook, an escaped directive hides the rest of its line.
-        let found =
-            directives("{{#include a.rs:anchor}}\n\\{{#include b.rs}}\n{{ #include c.txt }}");
+        let found = directives(
+            "{{#include a.rs:anchor}}\n\\{{#include b.rs}}\n{{ #include c.txt }}",
+        );
         assert_eq!(
             found,
             [
@@ -742,18 +750,62 @@ mod checker {
 
     #[test]
     fn includes_select_lines_as_mdbook_does() {
-        let text = "a\n// ANCHOR: x\nb\n// ANCHOR: y\nc\n// ANCHOR_END: y\n// ANCHOR_END: x\nd";
-        let texts = |selector| -> Vec<String> {
-            included_lines(text, selector)
+        let text = "a\n// ANCHOR: x\nb\n// ANCHOR: y\nc\n// ANCHOR_END: y\n// ANCHOR_END: x\nd\n\
+                    // ANCHOR: x-y\ne\n// ANCHOR_END: x-y";
+        let texts = |selector, rustdoc| -> Vec<String> {
+            included_lines(text, selector, rustdoc)
                 .into_iter()
                 .map(|(n, l)| format!("{n}:{l}"))
                 .collect()
         };
-        assert_eq!(texts("x"), ["3:b", "5:c"]);
-        assert_eq!(texts("y"), ["5:c"]);
-        assert_eq!(texts("7:"), ["7:// ANCHOR_END: x", "8:d"]);
-        assert_eq!(texts(":1"), ["1:a"]);
-        assert_eq!(texts("").len(), 8);
+        assert_eq!(texts("x", false), ["3:b", "5:c"]);
+        assert_eq!(texts("y", false), ["5:c"]);
+        assert_eq!(texts("x-y", false), ["10:e"]);
+        assert_eq!(texts("nowhere", false), Vec::<String>::new());
+        assert_eq!(texts("7:", false)[..2], ["7:// ANCHOR_END: x", "8:d"]);
+        assert_eq!(texts("7:", false).len(), 5);
+        assert_eq!(texts("7:8", false), ["7:// ANCHOR_END: x", "8:d"]);
+        assert_eq!(texts(":1", false), ["1:a"]);
+        assert_eq!(texts(":2", false), ["1:a", "2:// ANCHOR: x"]);
+        assert_eq!(texts("8", false), ["8:d"]);
+        assert_eq!(texts("", false).len(), 11);
+        assert_eq!(
+            texts("y", true),
+            ["1:# a", "3:# b", "5:c", "8:# d", "10:# e"]
+        );
+        assert_eq!(texts("2:3", true)[..3], ["1:# a", "2:// ANCHOR: x", "3:b"]);
+    }
+
+    #[test]
+    fn includes_are_expanded_in_place_from_every_file() {
+        let dir =
+            std::env::temp_dir().join(format!("book-expand-{}", std::process::id()));
+        fs::create_dir_all(dir.join("src")).expect("a temporary directory");
+        fs::write(
+            dir.join("src/a.rs"),
+            "// ANCHOR: f\nfn f() {}\n// ANCHOR_END: f\n",
+        )
+        .expect("written");
+        fs::write(dir.join("b.md"), "x{{#include src/a.rs:f}}y\n").expect("written");
+        let chapter = "1\n{{ #include b.md }}\n\\{{#include src/a.rs}}\n";
+        let lines = chapter
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.to_string()))
+            .collect();
+        let found: Vec<String> = expand(&dir, &dir.join("c.md"), lines, 0)
+            .into_iter()
+            .map(|l| format!("{}:{}:{}", l.file.display(), l.number, l.text))
+            .collect();
+        fs::remove_dir_all(&dir).expect("removed");
+        assert_eq!(
+            found,
+            [
+                "c.md:1:1",
+                "src/a.rs:2:xfn f() {}y",
+                "c.md:3:\\{{#include src/a.rs}}"
+            ]
+        );
     }
 
     #[test]
@@ -784,13 +836,20 @@ struct SourceLine {
     text: String,
 }
 
-/// A chapter's lines with every `{{#include}}` replaced by the lines it includes, as mdBook's
-/// links preprocessor does (recursively; an anchor's lines without the lines that mark other
-/// anchors). Problems with the includes themselves are reported by the other test.
-fn expand(root: &Path, file: &Path, lines: Vec<(usize, String)>, depth: usize) -> Vec<SourceLine> {
-    let directive =
-        Regex::new(r"^(.*?)\{\{\s*#(?:include|rustdoc_include)\s+([^}\s]+)\s*\}\}(.*)$")
-            .expect("a valid regex");
+/// A chapter's lines with every `{{#include}}` and `{{#rustdoc_include}}` replaced by
+/// the lines it includes, as mdBook's links preprocessor does (recursively, a nested
+/// include's path relative to the file that holds it). Problems with the includes
+/// themselves are reported by the other test.
+fn expand(
+    root: &Path,
+    file: &Path,
+    lines: Vec<(usize, String)>,
+    depth: usize,
+) -> Vec<SourceLine> {
+    let directive = Regex::new(
+        r"^(.*?)\{\{\s*#(include|rustdoc_include)\s+([^}\s]+)[^}]*\}\}(.*)$",
+    )
+    .expect("a valid regex");
     let shown = file.strip_prefix(root).unwrap_or(file).to_path_buf();
     let mut out = Vec::new();
     for (number, line) in lines {
@@ -802,7 +861,7 @@ fn expand(root: &Path, file: &Path, lines: Vec<(usize, String)>, depth: usize) -
             });
             continue;
         };
-        let (before, arg, after) = (&cap[1], &cap[2], &cap[3]);
+        let (before, kind, arg, after) = (&cap[1], &cap[2], &cap[3], &cap[4]);
         if before.ends_with('\\') {
             out.push(SourceLine {
                 file: shown.clone(),
@@ -816,7 +875,7 @@ fn expand(root: &Path, file: &Path, lines: Vec<(usize, String)>, depth: usize) -
         let Ok(text) = fs::read_to_string(&path) else {
             continue;
         };
-        let mut included = included_lines(&text, selector);
+        let mut included = included_lines(&text, selector, kind == "rustdoc_include");
         // The directive's line keeps what stood before and after it.
         if let Some(first) = included.first_mut() {
             first.1.insert_str(0, before);
@@ -829,35 +888,71 @@ fn expand(root: &Path, file: &Path, lines: Vec<(usize, String)>, depth: usize) -
     out
 }
 
-/// The lines of `text` an include selects: all of them, a line range (`2:10`, `2:`, `:10`), or
-/// an anchor (its lines, less every line that marks an anchor). Numbered from 1.
-fn included_lines(text: &str, selector: &str) -> Vec<(usize, String)> {
-    let numbered = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.to_string()));
-    let marker = Regex::new(r"ANCHOR(?:_END)?:\s*[\w_-]+").expect("a valid regex");
-    let first = selector.split(':').next().unwrap_or("");
-    if selector.is_empty() {
-        return numbered.collect();
+/// Which lines of a file an include selects, parsed as mdBook's
+/// `parse_range_or_anchor` does.
+#[derive(Debug, PartialEq)]
+enum Selection {
+    /// Lines `first..=last`, numbered from 1: the whole file (``), one line (`5`), a
+    /// range (`2:10`), from a line on (`2:`), up to a line (`:10`).
+    Lines(usize, usize),
+    /// The lines between `ANCHOR: name` and `ANCHOR_END: name`.
+    Anchor(String),
+}
+
+fn selection(selector: &str) -> Selection {
+    let mut parts = selector.splitn(3, ':');
+    let first = parts.next().unwrap_or("");
+    let start = match first.parse::<usize>() {
+        Ok(line) => Some(line.max(1)),
+        Err(_) if first.is_empty() => None,
+        Err(_) => return Selection::Anchor(first.to_string()),
+    };
+    let end = parts.next().map(|s| s.parse::<usize>());
+    match (start, end) {
+        (Some(start), Some(Ok(end))) => Selection::Lines(start, end),
+        (Some(start), Some(Err(_))) => Selection::Lines(start, usize::MAX),
+        (Some(start), None) => Selection::Lines(start, start),
+        (None, Some(Ok(end))) => Selection::Lines(1, end),
+        (None, _) => Selection::Lines(1, usize::MAX),
     }
-    if first.is_empty() || first.parse::<usize>().is_ok() {
-        let mut bounds = selector.split(':');
-        let start = bounds.next().and_then(|s| s.parse().ok()).unwrap_or(1);
-        let end = bounds
-            .next()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(usize::MAX);
-        return numbered.filter(|(n, _)| *n >= start && *n <= end).collect();
+}
+
+/// The lines of `text` an include shows, with their numbers in the file (from 1), as
+/// mdBook's `take_lines` and `take_anchored_lines` select them: a line range as it
+/// is, an anchor's lines up to its first end without any line that marks an anchor.
+/// `rustdoc_include` keeps the other lines too, hidden behind `# ` (mdBook hides them
+/// in a Rust block), and every section of the anchor.
+fn included_lines(text: &str, selector: &str, rustdoc: bool) -> Vec<(usize, String)> {
+    let numbered = text.lines().enumerate().map(|(i, l)| (i + 1, l));
+    let hidden = |l: &str| format!("# {l}");
+    match selection(selector) {
+        Selection::Lines(first, last) => numbered
+            .filter_map(|(n, l)| match (first..=last).contains(&n) {
+                true => Some((n, l.to_string())),
+                false => rustdoc.then(|| (n, hidden(l))),
+            })
+            .collect(),
+        Selection::Anchor(name) => {
+            // mdBook's own patterns: the name is compared whole
+            // (`run` does not end `run_all`).
+            let start = Regex::new(r"ANCHOR:\s*([\w_-]+)").expect("a valid regex");
+            let end = Regex::new(r"ANCHOR_END:\s*([\w_-]+)").expect("a valid regex");
+            let marks = |re: &Regex, l: &str| re.captures(l).map(|c| c[1] == *name);
+            let mut inside = false;
+            let mut out = Vec::new();
+            for (n, l) in numbered {
+                match (inside, marks(&start, l), marks(&end, l)) {
+                    (true, _, Some(true)) if rustdoc => inside = false,
+                    (true, _, Some(true)) => break,
+                    (true, None, None) => out.push((n, l.to_string())),
+                    (false, Some(true), _) => inside = true,
+                    (false, None, None) if rustdoc => out.push((n, hidden(l))),
+                    _ => {}
+                }
+            }
+            out
+        }
     }
-    let start = Regex::new(&format!(r"ANCHOR:\s*{}\b", regex::escape(first))).expect("a regex");
-    let end = Regex::new(&format!(r"ANCHOR_END:\s*{}\b", regex::escape(first))).expect("a regex");
-    numbered
-        .skip_while(|(_, l)| !start.is_match(l))
-        .skip(1)
-        .take_while(|(_, l)| !end.is_match(l))
-        .filter(|(_, l)| !marker.is_match(l))
-        .collect()
 }
 
 /// The lines of a chapter's code blocks (transcripts and included code among them) that are
@@ -908,16 +1003,26 @@ fn too_wide(lines: &[SourceLine]) -> Vec<(SourceLine, usize)> {
 }
 
 #[test]
-fn no_transcript_or_chapter_code_line_is_wider_than_the_page() {
+fn no_code_line_in_the_book_is_wider_than_the_page() {
     let book = Book::load();
     let mut problems = Vec::new();
     // scripts/capture.sh wraps the transcripts it writes to the same width.
-    let capture = fs::read_to_string(book.root.join("scripts/capture.sh")).unwrap_or_default();
+    let capture =
+        fs::read_to_string(book.root.join("scripts/capture.sh")).unwrap_or_default();
     if !capture.contains(&format!("\nBOOK_COLUMNS={PAGE_COLUMNS}\n")) {
         problems.push(format!(
             "scripts/capture.sh: BOOK_COLUMNS must be {PAGE_COLUMNS}, the page's width"
         ));
     }
+    // rustfmt keeps the code it formats inside the page; the rest is wrapped by hand.
+    let rustfmt =
+        fs::read_to_string(book.root.join("rustfmt.toml")).unwrap_or_default();
+    if !rustfmt.contains(&format!("max_width = {PAGE_COLUMNS}\n")) {
+        problems.push(format!(
+            "rustfmt.toml: max_width must be {PAGE_COLUMNS}, the page's width"
+        ));
+    }
+    let mut wide_lines = BTreeSet::new();
     for chapter in &book.chapters {
         let path = book.src.join(chapter);
         let text = fs::read_to_string(&path).unwrap_or_default();
@@ -927,10 +1032,7 @@ fn no_transcript_or_chapter_code_line_is_wider_than_the_page() {
             .map(|(i, l)| (i + 1, l.to_string()))
             .collect();
         for (line, columns) in too_wide(&expand(&book.root, &path, lines, 0)) {
-            // The book's own files: its chapters, hints and transcripts (see the module docs).
-            if !line.file.starts_with("book/src") {
-                continue;
-            }
+            wide_lines.insert((line.file.clone(), line.number));
             let start: String = line.text.trim().chars().take(50).collect();
             problems.push(format!(
                 "{}:{}: {columns} columns (shown in book/src/{}): {start}...",
@@ -941,12 +1043,24 @@ fn no_transcript_or_chapter_code_line_is_wider_than_the_page() {
         }
     }
     problems.dedup();
+    let mut files: BTreeMap<&Path, usize> = BTreeMap::new();
+    for (file, _) in &wide_lines {
+        *files.entry(file.as_path()).or_default() += 1;
+    }
+    let per_file: Vec<String> = files
+        .iter()
+        .map(|(file, n)| format!("{n} in {}", file.display()))
+        .collect();
     assert!(
         problems.is_empty(),
-        "{} line(s) in the book's code blocks are wider than the page's {PAGE_COLUMNS} columns \
-         and are cut off when rendered (wrap them; for a transcript, rerun scripts/capture.sh):\n  \
-         - {}",
-        problems.len(),
+        "{} line(s) of {} file(s) in the book's code blocks are wider than the page's \
+         {PAGE_COLUMNS} columns and are cut off when rendered ({}). Wrap them: a transcript by \
+         rerunning scripts/capture.sh; Rust code with cargo fmt, its comments and strings by \
+         hand; a starter in steps/ by fixing its solution (or scripts/gen-steps.sh) and \
+         regenerating:\n  - {}",
+        wide_lines.len(),
+        files.len(),
+        per_file.join(", "),
         problems.join("\n  - ")
     );
 }

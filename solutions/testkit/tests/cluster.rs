@@ -28,7 +28,8 @@ fn kubectl(args: &[&str]) -> anyhow::Result<String> {
 #[ignore = "end-to-end: needs a cluster (scripts/test.sh runs it)"]
 async fn kubectl_reads_the_server_version() -> anyhow::Result<()> {
     let client = workshop_testkit::client().await;
-    let raw: serde_json::Value = serde_json::from_str(&kubectl(&["get", "--raw", "/version"])?)?;
+    let raw: serde_json::Value =
+        serde_json::from_str(&kubectl(&["get", "--raw", "/version"])?)?;
     let from_kube = client.apiserver_version().await?;
     assert_eq!(raw["gitVersion"], from_kube.git_version.as_str());
     assert!(from_kube.git_version.starts_with("v1."), "{raw}");
@@ -96,14 +97,16 @@ async fn deleting_an_owner_garbage_collects_its_dependents() -> anyhow::Result<(
     let client = workshop_testkit::client().await;
     let ns = TestNamespace::create(&client, "cluster-gc").await?;
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), ns.name());
-    let owner: ConfigMap =
-        serde_json::from_value(serde_json::json!({ "metadata": { "name": "owner" } }))?;
+    let owner: ConfigMap = serde_json::from_value(
+        serde_json::json!({ "metadata": { "name": "owner" } }),
+    )?;
     let owner = configmaps.create(&PostParams::default(), &owner).await?;
     let owner_ref = owner
         .controller_owner_ref(&())
         .ok_or_else(|| anyhow::anyhow!("the created owner has no uid"))?;
-    let mut dependent: ConfigMap =
-        serde_json::from_value(serde_json::json!({ "metadata": { "name": "dependent" } }))?;
+    let mut dependent: ConfigMap = serde_json::from_value(
+        serde_json::json!({ "metadata": { "name": "dependent" } }),
+    )?;
     dependent.owner_references_mut().push(owner_ref);
     configmaps
         .create(&PostParams::default(), &dependent)

@@ -1,10 +1,10 @@
 //! Step 01: connect to the cluster.
 //!
-//! Every controller starts the same way: find out which cluster to talk to, build a client, and
-//! make one request to prove it works. kube-rs reads the same kubeconfig as kubectl, so whatever
-//! `kubectl config current-context` says is the cluster this program talks to. Inside a Pod there
-//! is no kubeconfig; the ServiceAccount's token and the `KUBERNETES_SERVICE_*` variables take its
-//! place (that is step 08's world).
+//! Every controller starts the same way: find out which cluster to talk to, build a
+//! client, and make one request to prove it works. kube-rs reads the same kubeconfig
+//! as kubectl, so whatever `kubectl config current-context` says is the cluster this
+//! program talks to. Inside a Pod there is no kubeconfig; the ServiceAccount's token
+//! and the `KUBERNETES_SERVICE_*` variables take its place (that is step 08's world).
 //!
 //! The program prints where it connected and how many ConfigMaps a namespace holds:
 //!
@@ -14,9 +14,9 @@
 //! version: v1.36.1
 //! connected. 1 configmaps in default
 //! ```
-// Starter code: the imports, parameters and helpers that the TODOs below need are unused
-// until you write them. Once they are done, delete the `allow` below: the compiler then
-// checks that you left none.
+// Starter code: the imports, parameters and helpers that the TODOs below need are
+// unused until you write them. Once they are done, delete the `allow` below: the
+// compiler then checks that you left none.
 #![allow(unused_imports, unused_variables, dead_code)]
 
 use std::io::Write;
@@ -34,7 +34,8 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 // ANCHOR: args
-/// Command-line flags, parsed in `main.rs`. They live here so tests can build them too.
+/// Command-line flags, parsed in `main.rs`. They live here so
+/// tests can build them too.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(about = "Connect to the cluster and count the ConfigMaps in a namespace")]
 pub struct Args {
@@ -52,8 +53,8 @@ pub struct Args {
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error(
-        "no cluster configured: {0}. Start a local cluster with scripts/cluster-up.sh \
-         (it writes the kubeconfig), or point KUBECONFIG at one"
+        "no cluster configured: {0}. Start a local cluster with \
+         scripts/cluster-up.sh (it writes the kubeconfig), or point KUBECONFIG at one"
     )]
     NoConfig(String),
     #[error(
@@ -72,29 +73,33 @@ pub enum ConnectError {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 // ANCHOR: load_config
-/// Loads the client configuration: from the kubeconfig (the `--context` given, else its current
-/// context) or, inside a Pod, from the in-cluster ServiceAccount.
+/// Loads the client configuration: from the kubeconfig (the `--context` given, else
+/// its current context) or, inside a Pod, from the in-cluster ServiceAccount.
 pub async fn load_config(context: Option<String>) -> Result<Config, ConnectError> {
-    // TODO(exercise 1.1): Load a kube::Config from the kubeconfig (using the given context if any), falling back to the in-cluster configuration.
-    // A context that was asked for and does not exist is an error, never a silent fallback to
-    // another cluster; any failure becomes `ConnectError::NoConfig`, whose message says how to
-    // get a cluster.
-    // Proved by: an_unknown_context_says_how_to_get_a_cluster, prints_where_it_connected
+    // TODO(exercise 1.1): Load a kube::Config from the kubeconfig (using the given
+    //     context if any), falling back to the in-cluster configuration.
+    // A context that was asked for and does not exist is an error, never a silent
+    // fallback to another cluster; any failure becomes `ConnectError::NoConfig`,
+    // whose message says how to get a cluster.
+    // Proved by: an_unknown_context_says_how_to_get_a_cluster,
+    //   prints_where_it_connected
     // Book: "Step 01 > Configuration"
     todo!(
-        "Exercise 1.1: Load a kube::Config from the kubeconfig (using the given context if any), falling back to the in-cluster configuration."
+        "Exercise 1.1: Load a kube::Config from the kubeconfig (using the given \
+         context if any), falling back to the in-cluster configuration."
     )
 }
 // ANCHOR_END: load_config
 
 // ANCHOR: server_version
-/// Asks the API server for its version: the cheapest request that proves the connection works
-/// (TLS, credentials and network all have to be right).
+/// Asks the API server for its version: the cheapest request that proves the
+/// connection works (TLS, credentials and network all have to be right).
 pub async fn server_version(client: &Client) -> Result<Info, kube::Error> {
     // TODO(exercise 1.2): Ask the API server for its version.
-    // One request, the cheapest every API server answers; what it returns is what the program
-    // prints on its `version:` line.
-    // Proved by: a_server_that_is_not_there_is_reported_as_unreachable, prints_where_it_connected
+    // One request, the cheapest every API server answers; what it returns is what the
+    // program prints on its `version:` line.
+    // Proved by: a_server_that_is_not_there_is_reported_as_unreachable,
+    //   prints_where_it_connected
     // Book: "Step 01 > The client"
     todo!("Exercise 1.2: Ask the API server for its version.")
 }
@@ -102,16 +107,25 @@ pub async fn server_version(client: &Client) -> Result<Info, kube::Error> {
 
 // ANCHOR: count_configmaps
 /// Counts the ConfigMaps in `namespace`.
-pub async fn count_configmaps(client: &Client, namespace: &str) -> Result<usize, kube::Error> {
-    // TODO(exercise 1.3): List the ConfigMaps in `namespace` and return how many there are.
+pub async fn count_configmaps(
+    client: &Client,
+    namespace: &str,
+) -> Result<usize, kube::Error> {
+    // TODO(exercise 1.3): List the ConfigMaps in `namespace` and return how many
+    //     there are.
     // Only that namespace's, not the whole cluster's.
-    // Proved by: an_empty_namespace_still_has_its_root_ca_configmap, prints_where_it_connected
+    // Proved by: an_empty_namespace_still_has_its_root_ca_configmap,
+    //   prints_where_it_connected
     // Book: "Step 01 > Typed APIs"
-    todo!("Exercise 1.3: List the ConfigMaps in `namespace` and return how many there are.")
+    todo!(
+        "Exercise 1.3: List the ConfigMaps in `namespace` and return how many there \
+         are."
+    )
 }
 // ANCHOR_END: count_configmaps
 
-/// The name of the kubeconfig context in use, for the user to see which cluster this is.
+/// The name of the kubeconfig context in use, for the user to
+/// see which cluster this is.
 fn context_name(flag: Option<&str>) -> String {
     match flag {
         Some(context) => context.to_string(),
@@ -130,11 +144,13 @@ pub async fn connect(config: Config) -> Result<(Client, Info), ConnectError> {
         server: server.clone(),
         reason,
     };
-    let client = Client::try_from(config)
-        .map_err(|err| ConnectError::NoConfig(format!("the kubeconfig cannot be used: {err}")))?;
-    // TODO(diagnose 1.4): `a_refused_request_is_reported_as_the_servers_answer` fails: find out why, and fix it.
-    // It connects with credentials the API server does not accept. Read what the test expects
-    // and what your `connect` reports instead; the fix is in the lines below.
+    let client = Client::try_from(config).map_err(|err| {
+        ConnectError::NoConfig(format!("the kubeconfig cannot be used: {err}"))
+    })?;
+    // TODO(diagnose 1.4): `a_refused_request_is_reported_as_the_servers_answer`
+    //     fails: find out why, and fix it.
+    // It connects with credentials the API server does not accept. Read what the test
+    // expects and what your `connect` reports instead; the fix is in the lines below.
     // Proved by: a_refused_request_is_reported_as_the_servers_answer,
     //   a_server_that_is_not_there_is_reported_as_unreachable
     // Book: "Step 01 > When the server says no"
@@ -146,10 +162,10 @@ pub async fn connect(config: Config) -> Result<(Client, Info), ConnectError> {
 }
 // ANCHOR_END: connect
 
-/// How log lines look: `text` for people at a terminal; `compact` for the book and slides (the
-/// level, the message and its fields, without the time, the module or the enclosing spans);
-/// `json` (one object per line, with every field) for a log pipeline to index, as a controller
-/// in a cluster usually wants.
+/// How log lines look: `text` for people at a terminal; `compact` for the book and
+/// slides (the level, the message and its fields, without the time, the module or the
+/// enclosing spans); `json` (one object per line, with every field) for a log
+/// pipeline to index, as a controller in a cluster usually wants.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     #[default]
@@ -158,24 +174,29 @@ pub enum LogFormat {
     Json,
 }
 
-/// The variable that chooses the log format of every step's program: `LOG_FORMAT=compact`.
+/// The variable that chooses the log format of every step's
+/// program: `LOG_FORMAT=compact`.
 pub const LOG_FORMAT_VAR: &str = "LOG_FORMAT";
 
 impl LogFormat {
-    /// The format `LOG_FORMAT` asks for (`text`, `compact` or `json`), `text` when it is unset.
+    /// The format `LOG_FORMAT` asks for (`text`, `compact` or
+    /// `json`), `text` when it is unset.
     pub fn from_env() -> Result<Self, String> {
         match std::env::var(LOG_FORMAT_VAR) {
-            Ok(value) => <Self as clap::ValueEnum>::from_str(&value, true)
-                .map_err(|_| format!("{LOG_FORMAT_VAR}={value}: use text, compact or json")),
+            Ok(value) => {
+                <Self as clap::ValueEnum>::from_str(&value, true).map_err(|_| {
+                    format!("{LOG_FORMAT_VAR}={value}: use text, compact or json")
+                })
+            }
             Err(_) => Ok(Self::Text),
         }
     }
 }
 
-/// Sets up logging for a step's program: to stderr (stdout is the program's output), filtered
-/// by `RUST_LOG` when it is set (`RUST_LOG=debug` shows every request kube sends), else by
-/// `default`, e.g. `"info"` or `"warn,workqueue::controller=error"`; in the format `LOG_FORMAT`
-/// names.
+/// Sets up logging for a step's program: to stderr (stdout is the program's output),
+/// filtered by `RUST_LOG` when it is set (`RUST_LOG=debug` shows every request kube
+/// sends), else by `default`, e.g. `"info"` or `"warn,workqueue::controller=error"`;
+/// in the format `LOG_FORMAT` names.
 pub fn init_tracing(default: &str) {
     match LogFormat::from_env() {
         Ok(format) => init_logging(default, format),
@@ -190,10 +211,11 @@ pub fn init_tracing(default: &str) {
 pub fn init_logging(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Colours only for a person at a terminal, not in a file or a log collector. A log line
-    // that cannot be written (stderr piped into `head`, which has exited) is dropped quietly:
-    // by default the logger would report it with `eprintln!`, which panics on that same closed
-    // stderr, and take down whatever task was logging (a shutdown handler, say).
+    // Colours only for a person at a terminal, not in a file or a log collector. A
+    // log line that cannot be written (stderr piped into `head`, which has exited)
+    // is dropped quietly: by default the logger would report it with `eprintln!`,
+    // which panics on that same closed stderr, and take down whatever task was
+    // logging (a shutdown handler, say).
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -206,8 +228,9 @@ pub fn init_logging(default: &str, format: LogFormat) {
     }
 }
 
-/// The `compact` log format: `LEVEL message field=value...`. Every event the workshop's programs
-/// log names its object in its own fields, so the spans around it would only repeat it.
+/// The `compact` log format: `LEVEL message field=value...`. Every event the
+/// workshop's programs log names its object in its own fields, so the spans
+/// around it would only repeat it.
 struct Compact;
 
 impl<S, N> FormatEvent<S, N> for Compact
@@ -227,10 +250,11 @@ where
     }
 }
 
-/// Drives a kube-runtime `Controller`'s stream of results to its end, logging each at debug
-/// level: how every controller from step 05 on runs. Nothing happens until the stream is polled.
-/// Reconcile errors were logged by the controller's `error_policy` already; the errors here are
-/// the runtime's own (a watch that failed and is retried, say).
+/// Drives a kube-runtime `Controller`'s stream of results to its end, logging each
+/// at debug level: how every controller from step 05 on runs. Nothing happens until
+/// the stream is polled. Reconcile errors were logged by the controller's
+/// `error_policy` already; the errors here are the runtime's own (a watch that
+/// failed and is retried, say).
 pub async fn log_results<T, E>(results: impl Stream<Item = Result<(T, Action), E>>)
 where
     T: std::fmt::Display,
@@ -247,7 +271,9 @@ where
 }
 
 /// How every step's program ends: exit status 0, or the error on stderr and status 1.
-pub fn exit_code(result: Result<(), impl std::fmt::Display>) -> std::process::ExitCode {
+pub fn exit_code(
+    result: Result<(), impl std::fmt::Display>,
+) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
@@ -257,9 +283,10 @@ pub fn exit_code(result: Result<(), impl std::fmt::Display>) -> std::process::Ex
     }
 }
 
-/// The shutdown signal in the form kube-runtime's `Controller::graceful_shutdown_on` takes: a
-/// future it can share between its tasks (`Send + Sync + 'static`). Any future that says "stop"
-/// becomes one: a task waits for it and fires a oneshot channel, whose receiver is `Sync`.
+/// The shutdown signal in the form kube-runtime's `Controller::graceful_shutdown_on`
+/// takes: a future it can share between its tasks (`Send + Sync + 'static`). Any
+/// future that says "stop" becomes one: a task waits for it and fires a oneshot
+/// channel, whose receiver is `Sync`.
 pub fn shareable_shutdown(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> impl Future<Output = ()> + Send + Sync + 'static {
@@ -273,7 +300,8 @@ pub fn shareable_shutdown(
     }
 }
 
-/// Loads the configuration and connects: how every later step's program gets its client.
+/// Loads the configuration and connects: how every later
+/// step's program gets its client.
 pub async fn client(context: Option<String>) -> Result<Client, ConnectError> {
     let config = load_config(context).await?;
     Ok(connect(config).await?.0)
@@ -289,8 +317,8 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 // ANCHOR: run
-/// The whole program: connect, say where, count ConfigMaps. Output goes to `out` so the
-/// end-to-end test can read exactly what a user sees.
+/// The whole program: connect, say where, count ConfigMaps. Output goes to `out` so
+/// the end-to-end test can read exactly what a user sees.
 pub async fn run(args: &Args, out: &mut impl Write) -> Result<(), ConnectError> {
     let config = load_config(args.context.clone()).await?;
     let server = config.cluster_url.to_string();
@@ -337,8 +365,9 @@ mod tests {
             );
             tracing::warn!(attempt = 2, "reconcile failed");
         });
-        let logged = String::from_utf8(buffer.0.lock().expect("not poisoned").clone())
-            .expect("the log is text");
+        let logged =
+            String::from_utf8(buffer.0.lock().expect("not poisoned").clone())
+                .expect("the log is text");
         assert_eq!(
             logged,
             " INFO created companion action=\"create\" companion=\"colors-synced\"\n \
@@ -358,7 +387,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_server_that_is_not_there_is_reported_as_unreachable() {
-        // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+        // Port 1 on loopback: nothing listens there, so the
+        // connection is refused at once.
         let config = Config::new("https://127.0.0.1:1".parse().expect("a valid URL"));
         let Err(err) = connect(config).await else {
             panic!("nothing listens on port 1, yet the connection worked");

@@ -1,9 +1,10 @@
 //! End-to-end tests of step 01 against a real API server.
 //!
-//! Run them with `scripts/check.sh 01` (or `cargo test -p step-01-connect -- --include-ignored`
-//! with a cluster in your kubeconfig). They carry `#[ignore = "..."]` only so that a plain
-//! `cargo test`, which may have no cluster, stays fast; with no cluster they fail, they never
-//! pass by skipping.
+//! Run them with `scripts/check.sh 01` (or
+//! `cargo test -p step-01-connect -- --include-ignored` with a cluster in your
+//! kubeconfig). They carry `#[ignore = "..."]` only so that a plain
+//! `cargo test`, which may have no cluster, stays fast; with no cluster they
+//! fail, they never pass by skipping.
 
 use std::time::Duration;
 
@@ -20,8 +21,8 @@ async fn prints_where_it_connected_and_counts_the_configmaps() -> anyhow::Result
     let ns = TestNamespace::create(&client, "connect").await?;
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), ns.name());
 
-    // The controller-manager publishes `kube-root-ca.crt` into every new namespace. Wait for it,
-    // so the count below does not depend on how fast that happened.
+    // The controller-manager publishes `kube-root-ca.crt` into every new namespace.
+    // Wait for it, so the count below does not depend on how fast that happened.
     wait_until(
         "kube-root-ca.crt in the new namespace",
         Duration::from_secs(30),
@@ -79,8 +80,8 @@ async fn an_empty_namespace_still_has_its_root_ca_configmap() -> anyhow::Result<
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 01 runs it)"]
 async fn a_refused_request_is_reported_as_the_servers_answer() -> anyhow::Result<()> {
-    // The cluster of your kubeconfig, with credentials it does not know: it answers every
-    // request, with 401 Unauthorized.
+    // The cluster of your kubeconfig, with credentials it does not know: it answers
+    // every request, with 401 Unauthorized.
     let mut config = kube::Config::infer().await?;
     config.auth_info = kube::config::AuthInfo {
         token: Some("not-a-token-this-cluster-knows".to_string().into()),

@@ -2,25 +2,26 @@
 //!
 //! kube-runtime gives us the two halves client-go calls an informer:
 //! - the **watcher** lists every object once, then follows a watch from that list's
-//!   `resourceVersion`. When the watch breaks or falls too far behind (HTTP 410 Gone), it lists
-//!   again. It yields [`watcher::Event`]s: `Init`, `InitApply` for each listed object, `InitDone`,
-//!   then `Apply` (created or changed) and `Delete`.
-//! - the **store** (reflector) is the cache those events are applied to: a map from object
-//!   reference to the newest object, shared by cheap clones ([`Store`]) that read it.
+//!   `resourceVersion`. When the watch breaks or falls too far behind (HTTP 410
+//!   Gone), it lists again. It yields [`watcher::Event`]s: `Init`, `InitApply` for
+//!   each listed object, `InitDone`, then `Apply` (created or changed) and `Delete`.
+//! - the **store** (reflector) is the cache those events are applied to: a map
+//!   from object reference to the newest object, shared by cheap clones
+//!   ([`Store`]) that read it.
 //!
-//! The watcher says "here is the object now"; it does not say whether that is new. An informer
-//! answers by asking its store *before* applying the event: not in the cache means ADD, in the
-//! cache with another `resourceVersion` means UPDATE. After a re-list, objects that were in the
-//! cache but not in the new list were deleted while we were not watching: the informer reports
-//! them as DELETE, so nothing is missed.
+//! The watcher says "here is the object now"; it does not say whether that is new. An
+//! informer answers by asking its store *before* applying the event: not in the cache
+//! means ADD, in the cache with another `resourceVersion` means UPDATE. After a
+//! re-list, objects that were in the cache but not in the new list were deleted while
+//! we were not watching: the informer reports them as DELETE, so nothing is missed.
 //!
-//! What kube-runtime does *not* have is client-go's periodic resync (re-delivering every cached
-//! object every few minutes). Level-triggered controllers do not need it for correctness: they
-//! requeue an object after a delay when they want to look at it again (step 05's
-//! `Action::requeue`).
-// Starter code: the imports, parameters and helpers that the TODOs below need are unused
-// until you write them. Once they are done, delete the `allow` below: the compiler then
-// checks that you left none.
+//! What kube-runtime does *not* have is client-go's periodic resync (re-delivering
+//! every cached object every few minutes). Level-triggered controllers do not need it
+//! for correctness: they requeue an object after a delay when they want to look at it
+//! again (step 05's `Action::requeue`).
+// Starter code: the imports, parameters and helpers that the TODOs below need are
+// unused until you write them. Once they are done, delete the `allow` below: the
+// compiler then checks that you left none.
 #![allow(unused_imports, unused_variables, dead_code)]
 
 use std::collections::{HashSet, VecDeque};
@@ -46,7 +47,8 @@ pub enum Notification<K> {
     Update { old: Arc<K>, new: Arc<K> },
     /// An object is gone; this is its last known state.
     Delete(Arc<K>),
-    /// The initial list is in the cache: from now on the store holds every object. Sent once.
+    /// The initial list is in the cache: from now on the store
+    /// holds every object. Sent once.
     Synced,
 }
 // ANCHOR_END: notification
@@ -61,7 +63,8 @@ impl<K: Resource> Notification<K> {
         }
     }
 
-    /// `namespace/name` (or `name` for cluster-scoped objects): the key a workqueue holds.
+    /// `namespace/name` (or `name` for cluster-scoped objects):
+    /// the key a workqueue holds.
     pub fn key(&self) -> Option<String> {
         self.object().map(|obj| key_of(obj))
     }
@@ -89,7 +92,8 @@ impl<K: Resource> Display for Notification<K> {
 
 // ANCHOR: watch_events
 /// The event stream an informer consumes: what [`watcher`] yields.
-pub type WatchEvents<K> = BoxStream<'static, Result<watcher::Event<K>, watcher::Error>>;
+pub type WatchEvents<K> =
+    BoxStream<'static, Result<watcher::Event<K>, watcher::Error>>;
 
 /// The watch events for the objects `api` can see, filtered by `config`.
 pub fn watch_events<K>(api: Api<K>, config: watcher::Config) -> WatchEvents<K>
@@ -97,9 +101,9 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
 {
     // TODO(exercise 2.1): Build the stream of watch events for `api` and `config`.
-    // A list, then a watch, that recovers by itself from a broken connection, waiting longer
-    // and longer between attempts rather than retrying in a hot loop. Its type is
-    // `WatchEvents<K>`, so that the `Informer` can hold it.
+    // A list, then a watch, that recovers by itself from a broken connection, waiting
+    // longer and longer between attempts rather than retrying in a hot loop. Its type
+    // is `WatchEvents<K>`, so that the `Informer` can hold it.
     // Proved by: create_patch_delete_are_seen, the_store_serves_reads_after_sync
     // Book: "Step 02 > The watcher"
     todo!("Exercise 2.1: Build the stream of watch events for `api` and `config`.")
@@ -107,7 +111,8 @@ where
 // ANCHOR_END: watch_events
 
 // ANCHOR: informer
-/// A watch plus a cache, turning watch events into ADD / UPDATE / DELETE notifications.
+/// A watch plus a cache, turning watch events into ADD /
+/// UPDATE / DELETE notifications.
 pub struct Informer<K>
 where
     K: Resource + Clone + 'static,
@@ -118,11 +123,12 @@ where
     store: Store<K>,
     /// While a (re-)list is in progress: the objects it has delivered so far.
     listed: Option<HashSet<ObjectRef<K>>>,
-    /// While a (re-)list is in progress: its ADDs and UPDATEs, held back until the cache holds
-    /// the listed objects (see [`Informer::handle`]).
+    /// While a (re-)list is in progress: its ADDs and UPDATEs, held back until the
+    /// cache holds the listed objects (see [`Informer::handle`]).
     list_notifications: Vec<Notification<K>>,
     synced: bool,
-    /// One watch event can mean several notifications (a re-list can reveal many deletions).
+    /// One watch event can mean several notifications (a re-list
+    /// can reveal many deletions).
     pending: VecDeque<Notification<K>>,
 }
 // ANCHOR_END: informer
@@ -145,15 +151,17 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone,
 {
-    /// An informer over the objects `api` can see, filtered by `config` (label and field
-    /// selectors). Nothing happens until [`Informer::next`] is polled.
+    /// An informer over the objects `api` can see, filtered by `config` (label and
+    /// field selectors). Nothing happens until [`Informer::next`] is polled.
     pub fn new(api: Api<K>, config: watcher::Config) -> Self {
         Self::from_events(watch_events(api, config))
     }
 
     /// An informer over any stream of watch events. Tests feed it events by hand.
     pub fn from_events(
-        events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+        events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>>
+        + Send
+        + 'static,
     ) -> Self {
         let writer = Writer::new(K::DynamicType::default());
         Self {
@@ -179,8 +187,9 @@ where
     }
 
     // ANCHOR: next
-    /// The next notification. Watch errors are passed on (the watcher retries by itself, so the
-    /// caller may log them and keep polling). `None` only if the watch stream ends.
+    /// The next notification. Watch errors are passed on (the watcher retries
+    /// by itself, so the caller may log them and keep polling). `None` only
+    /// if the watch stream ends.
     pub async fn next(&mut self) -> Option<Result<Notification<K>, watcher::Error>> {
         loop {
             if let Some(notification) = self.pending.pop_front() {
@@ -195,17 +204,19 @@ where
     // ANCHOR_END: next
 
     // ANCHOR: handle
-    /// Turns one watch event into notifications, then applies it to the cache. The order
-    /// matters: we compare against the cache as it was *before* this event.
+    /// Turns one watch event into notifications, then applies it to the cache. The
+    /// order matters: we compare against the cache as it was *before* this event.
     ///
-    /// One rule holds for every notification: it is handed out only once the cache holds what
-    /// it announces, because a worker that takes the key reads the cache, and nothing would
-    /// queue the key again for it. A list keeps that rule only if its notifications wait: the
-    /// writer keeps listed objects aside and puts them in the cache all at once at `InitDone`.
+    /// One rule holds for every notification: it is handed out only once the cache
+    /// holds what it announces, because a worker that takes the key reads the cache,
+    /// and nothing would queue the key again for it. A list keeps that rule only if
+    /// its notifications wait: the writer keeps listed objects aside and puts them in
+    /// the cache all at once at `InitDone`.
     fn handle(&mut self, event: watcher::Event<K>) {
         match &event {
             watcher::Event::Init => {
-                // A list that broke off half-way starts again from scratch, here and in the writer.
+                // A list that broke off half-way starts again from
+                // scratch, here and in the writer.
                 self.listed = Some(HashSet::new());
                 self.list_notifications.clear();
             }
@@ -229,10 +240,13 @@ where
     // ANCHOR: classify
     /// What an object delivered by the watcher means, given what the cache holds.
     fn classify(&self, obj: &K) -> Option<Notification<K>> {
-        // TODO(diagnose 2.2): `a_relist_reports_missed_changes_and_deletions_but_not_unchanged_objects` fails: find out why, and fix it.
-        // Wanted: an object the cache does not hold is an ADD; one it holds in another version
-        // is an UPDATE, with the cached object as `old`; one it holds unchanged is nothing new.
-        // Read what the test feeds the informer and what it expected to come out.
+        // TODO(diagnose 2.2): A relist test fails: find out why, and fix it.
+        // The test that fails is
+        // `a_relist_reports_missed_changes_and_deletions_but_not_unchanged_objects`.
+        // Wanted: an object the cache does not hold is an ADD; one it holds in
+        // another version is an UPDATE, with the cached object as `old`; one it
+        // holds unchanged is nothing new. Read what the test feeds the informer and
+        // what it expected to come out.
         // Proved by: informer::tests::
         // Book: "Step 02 > Telling ADD from UPDATE"
         let new = Arc::new(obj.clone());
@@ -244,20 +258,22 @@ where
     // ANCHOR_END: classify
 
     // ANCHOR: finish_list
-    /// A (re-)list is complete: what the cache holds but the list did not deliver was deleted
-    /// while nobody watched. The first time, the cache is now synced.
+    /// A (re-)list is complete: what the cache holds but the list did not deliver was
+    /// deleted while nobody watched. The first time, the cache is now synced.
     fn finish_list(&mut self) {
         let listed = self.listed.take().unwrap_or_default();
         // `handle` applies `InitDone` to the cache before these are handed out.
         self.pending.extend(self.list_notifications.drain(..));
-        // TODO(exercise 2.3): Report the objects this list no longer has as deleted, then `Synced`, once.
-        // An object the cache holds that the list did not deliver (`listed`) was deleted while
-        // nobody watched: a DELETE, with the last state the cache knew. `Synced` comes after
-        // the first complete list only, never after a re-list.
+        // TODO(exercise 2.3): Report the objects this list no longer has as deleted,
+        //     then `Synced`, once.
+        // An object the cache holds that the list did not deliver (`listed`) was
+        // deleted while nobody watched: a DELETE, with the last state the cache knew.
+        // `Synced` comes after the first complete list only, never after a re-list.
         // Proved by: informer::tests::, the_store_serves_reads_after_sync
         // Book: "Step 02 > Re-lists and missed deletions"
         todo!(
-            "Exercise 2.3: Report the objects this list no longer has as deleted, then `Synced`, once."
+            "Exercise 2.3: Report the objects this list no longer has as deleted, \
+             then `Synced`, once."
         )
     }
     // ANCHOR_END: finish_list
@@ -278,7 +294,8 @@ mod tests {
 
     /// Feeds `events` to an informer and returns every notification, as text.
     async fn notifications(events: Vec<watcher::Event<ConfigMap>>) -> Vec<String> {
-        let mut informer = Informer::from_events(futures::stream::iter(events.into_iter().map(Ok)));
+        let mut informer =
+            Informer::from_events(futures::stream::iter(events.into_iter().map(Ok)));
         let mut seen = Vec::new();
         while let Some(n) = informer.next().await {
             seen.push(n.expect("no errors were fed in").to_string());
@@ -341,15 +358,16 @@ mod tests {
 
     // ANCHOR: relist_test
     #[tokio::test]
-    async fn a_relist_reports_missed_changes_and_deletions_but_not_unchanged_objects() {
+    async fn a_relist_reports_missed_changes_and_deletions_but_not_unchanged_objects()
+    {
         let seen = notifications(vec![
             Init,
             InitApply(cm("kept", "1")),
             InitApply(cm("changed", "1")),
             InitApply(cm("gone", "1")),
             InitDone,
-            // The watch broke; while it was down, "changed" changed, "gone" was deleted and
-            // "new" was created. The watcher lists again.
+            // The watch broke; while it was down, "changed" changed, "gone" was
+            // deleted and "new" was created. The watcher lists again.
             Init,
             InitApply(cm("kept", "1")),
             InitApply(cm("changed", "5")),
@@ -381,7 +399,8 @@ mod tests {
                 InitApply(cm("changed", "1")),
                 InitApply(cm("gone", "1")),
                 InitDone,
-                // A re-list (after a 410 Gone, or an API server restart) finds changes.
+                // A re-list (after a 410 Gone, or an API
+                // server restart) finds changes.
                 Init,
                 InitApply(cm("changed", "5")),
                 InitApply(cm("new", "6")),
@@ -405,8 +424,8 @@ mod tests {
             };
             assert_eq!(
                 cached, expected,
-                "{n}: a worker reading the cache now sees resourceVersion {cached:?}, \
-                 not the {expected:?} announced"
+                "{n}: a worker reading the cache now sees resourceVersion \
+                 {cached:?}, not the {expected:?} announced"
             );
             checked.push(n.to_string());
         }

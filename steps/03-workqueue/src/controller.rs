@@ -1,6 +1,7 @@
 //! The controller loop: informer → workqueue → workers → reconcile.
 //!
-//! This is the anatomy of every client-go controller (kubernetes/sample-controller), in Rust:
+//! This is the anatomy of every client-go controller
+//! (kubernetes/sample-controller), in Rust:
 //!
 //! | sample-controller       | here                 |
 //! |-------------------------|----------------------|
@@ -11,12 +12,13 @@
 //! | `processNextWorkItem`   | `process_next`       |
 //! | `syncHandler`           | [`Reconciler::reconcile`] |
 //!
-//! Two rules hold it together. Handlers only *enqueue keys*; they never call the API server,
-//! so a slow reconcile can never stall the watch. And workers start only once the cache has
-//! synced, so a reconcile never mistakes "not listed yet" for "does not exist".
-// Starter code: the imports, parameters and helpers that the TODOs below need are unused
-// until you write them. Once they are done, delete the `allow` below: the compiler then
-// checks that you left none.
+//! Two rules hold it together. Handlers only *enqueue keys*; they never call the
+//! API server, so a slow reconcile can never stall the watch. And workers start
+//! only once the cache has synced, so a reconcile never mistakes "not listed
+//! yet" for "does not exist".
+// Starter code: the imports, parameters and helpers that the TODOs below need are
+// unused until you write them. Once they are done, delete the `allow` below: the
+// compiler then checks that you left none.
 #![allow(unused_imports, unused_variables, dead_code)]
 
 use std::fmt::{Debug, Display};
@@ -38,14 +40,19 @@ use crate::WorkQueue;
 pub trait Reconciler: Send + Sync + 'static {
     type Error: Display + Send;
 
-    /// Makes the world match what the object named `key` (`namespace/name`) asks for. Called
-    /// again for the same key after any change, and after a failure; it must be safe to repeat.
-    fn reconcile(&self, key: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Makes the world match what the object named `key` (`namespace/name`) asks
+    /// for. Called again for the same key after any change, and after a failure;
+    /// it must be safe to repeat.
+    fn reconcile(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 // ANCHOR_END: reconciler
 
-/// What happened to one reconcile. The controller broadcasts these; step 03's program prints
-/// them as a timeline, and the tests read them to see the retries and their delays.
+/// What happened to one reconcile. The controller broadcasts these; step 03's
+/// program prints them as a timeline, and the tests read them to see the
+/// retries and their delays.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub key: String,
@@ -69,7 +76,8 @@ pub enum Error {
     Worker(#[from] tokio::task::JoinError),
 }
 
-/// An informer, a workqueue of `namespace/name` keys, and the reconciler its workers call.
+/// An informer, a workqueue of `namespace/name` keys, and the
+/// reconciler its workers call.
 pub struct Controller<K, R>
 where
     K: Resource + Clone + 'static,
@@ -104,7 +112,8 @@ where
             informer,
             reconciler,
             queue: WorkQueue::new(),
-            // Slow subscribers miss old outcomes rather than slowing the workers down.
+            // Slow subscribers miss old outcomes rather than
+            // slowing the workers down.
             outcomes: broadcast::channel(1024).0,
         }
     }
@@ -120,9 +129,10 @@ where
     }
 
     // ANCHOR: run
-    /// Runs until `shutdown` completes: the handlers put the keys `keys_for` names into the
-    /// queue, and once the cache has synced, `workers` workers reconcile them. On shutdown the
-    /// queue stops taking keys and the workers finish what they hold.
+    /// Runs until `shutdown` completes: the handlers put the keys `keys_for`
+    /// names into the queue, and once the cache has synced, `workers` workers
+    /// reconcile them. On shutdown the queue stops taking keys and the
+    /// workers finish what they hold.
     pub async fn run<F>(
         self,
         workers: usize,
@@ -148,7 +158,10 @@ where
                 while let Some(next) = informer.next().await {
                     match next {
                         Ok(Notification::Synced) => {
-                            tracing::info!(cached = informer.store().len(), "cache synced");
+                            tracing::info!(
+                                cached = informer.store().len(),
+                                "cache synced"
+                            );
                             if let Some(tx) = synced_tx.take() {
                                 let _ = tx.send(());
                             }
@@ -157,7 +170,9 @@ where
                             .into_iter()
                             .for_each(|key| queue.add(key)),
                         // The watcher retries by itself, with backoff.
-                        Err(err) => tracing::warn!(error = %err, "watch failed; retrying"),
+                        Err(err) => {
+                            tracing::warn!(error = %err, "watch failed; retrying")
+                        }
                     }
                 }
             }
@@ -180,9 +195,10 @@ where
                 outcomes.clone(),
             ));
         }
-        // A worker ends before the shutdown only if its reconcile panicked. Carrying on with
-        // fewer workers would hide the bug; like client-go's `HandleCrash`, stop instead, and
-        // let whatever restarts the process (the kubelet) restart it.
+        // A worker ends before the shutdown only if its reconcile panicked.
+        // Carrying on with fewer workers would hide the bug; like client-go's
+        // `HandleCrash`, stop instead, and let whatever restarts the process
+        // (the kubelet) restart it.
         let crashed = tokio::select! {
             () = &mut shutdown => None,
             Some(ended) = running.join_next() => Some(ended),
@@ -210,9 +226,17 @@ async fn run_worker<R: Reconciler>(
 ) {
     while let Some(outcome) = process_next(&queue, reconciler.as_ref()).await {
         match &outcome.error {
-            None => tracing::debug!(key = outcome.key, took = ?outcome.took, "reconciled"),
+            None => {
+                tracing::debug!(key = outcome.key, took = ?outcome.took, "reconciled")
+            }
             Some(error) => {
-                tracing::warn!(key = outcome.key, attempt = outcome.attempt, retry_in = ?outcome.retry_in, error, "reconcile failed")
+                tracing::warn!(
+                    key = outcome.key,
+                    attempt = outcome.attempt,
+                    retry_in = ?outcome.retry_in,
+                    error,
+                    "reconcile failed"
+                )
             }
         }
         // Nobody listening is fine.
@@ -222,10 +246,11 @@ async fn run_worker<R: Reconciler>(
 // ANCHOR_END: run_worker
 
 // ANCHOR: done_on_drop
-/// Gives a key back to the queue (`done`) when dropped: at the end of `process_next`, and also
-/// when the reconcile panics or its future is dropped half-way. Without it, a panic would leave
-/// the key in `processing` for good: never processed again, and a drain waiting for it forever.
-/// This is Rust's form of client-go's `defer c.workqueue.Done(key)`.
+/// Gives a key back to the queue (`done`) when dropped: at the end of `process_next`,
+/// and also when the reconcile panics or its future is dropped half-way. Without it,
+/// a panic would leave the key in `processing` for good: never processed again, and a
+/// drain waiting for it forever. This is Rust's form of client-go's
+/// `defer c.workqueue.Done(key)`.
 struct DoneOnDrop<'a>(&'a WorkQueue<String>, String);
 
 impl Drop for DoneOnDrop<'_> {
@@ -236,14 +261,18 @@ impl Drop for DoneOnDrop<'_> {
 // ANCHOR_END: done_on_drop
 
 // ANCHOR: process_next
-/// Takes one key, reconciles it, and tells the queue how it went. `None` once the queue has
-/// shut down and is empty.
-async fn process_next<R: Reconciler>(queue: &WorkQueue<String>, reconciler: &R) -> Option<Outcome> {
+/// Takes one key, reconciles it, and tells the queue how it went. `None` once the
+/// queue has shut down and is empty.
+async fn process_next<R: Reconciler>(
+    queue: &WorkQueue<String>,
+    reconciler: &R,
+) -> Option<Outcome> {
     // TODO(exercise 3.5): Process one key, as client-go's processNextWorkItem does.
-    // Take a key (`None` once the queue has shut down and is empty), reconcile it inside a
-    // tracing span that names the key, and report the `Outcome`. A success resets the key's
-    // backoff; a failure schedules its retry after the backoff, and the outcome says when. On
-    // every path, a panicking reconcile too, the key goes back to the queue with `done`.
+    // Take a key (`None` once the queue has shut down and is empty), reconcile it
+    // inside a tracing span that names the key, and report the `Outcome`. A success
+    // resets the key's backoff; a failure schedules its retry after the backoff, and
+    // the outcome says when. On every path, a panicking reconcile too, the key goes
+    // back to the queue with `done`.
     // Proved by: controller::tests::, a_change_is_reconciled_after_backing_off
     // Book: "Step 03 > Workers"
     todo!("Exercise 3.5: Process one key, as client-go's processNextWorkItem does.")
@@ -255,7 +284,8 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    /// Fails the first `fail` tries of every key, and records each key it was called with.
+    /// Fails the first `fail` tries of every key, and records
+    /// each key it was called with.
     struct Flaky {
         fail: u32,
         calls: Mutex<Vec<String>>,
@@ -290,13 +320,16 @@ mod tests {
         let start = Instant::now();
         let mut times = Vec::new();
         while outcomes.last().is_none_or(|o: &Outcome| o.error.is_some()) {
-            // Bounded, so that a queue that loses the key fails the test instead of hanging it
-            // (on the paused clock the hour passes at once when nothing else can run).
-            let outcome =
-                tokio::time::timeout(Duration::from_secs(3600), process_next(&queue, &flaky))
-                    .await
-                    .expect("process_next waited an hour for the key it had to retry")
-                    .expect("the queue is open");
+            // Bounded, so that a queue that loses the key fails the test
+            // instead of hanging it (on the paused clock the hour passes at
+            // once when nothing else can run).
+            let outcome = tokio::time::timeout(
+                Duration::from_secs(3600),
+                process_next(&queue, &flaky),
+            )
+            .await
+            .expect("process_next waited an hour for the key it had to retry")
+            .expect("the queue is open");
             times.push(start.elapsed());
             outcomes.push(outcome);
         }
@@ -335,7 +368,8 @@ mod tests {
         });
         let ended = worker.await.expect_err("the reconcile panicked");
         assert!(ended.is_panic());
-        // The object changes again: its key must be queued, not stuck behind a dead worker.
+        // The object changes again: its key must be queued, not
+        // stuck behind a dead worker.
         queue.add("ns/a".to_string());
         assert_eq!(
             queue.len(),
@@ -358,12 +392,21 @@ mod tests {
         cm.metadata.namespace = Some("ns".into());
         cm.metadata.resource_version = Some("1".into());
         // One object listed, then a watch that stays open.
-        let events = futures::stream::iter([Event::Init, Event::InitApply(cm), Event::InitDone])
-            .map(Ok)
-            .chain(futures::stream::pending());
-        let controller = Controller::new(Informer::from_events(events), Arc::new(Panics));
+        let events = futures::stream::iter([
+            Event::Init,
+            Event::InitApply(cm),
+            Event::InitDone,
+        ])
+        .map(Ok)
+        .chain(futures::stream::pending());
+        let controller =
+            Controller::new(Informer::from_events(events), Arc::new(Panics));
         // The shutdown signal never comes: the controller must stop by itself.
-        let run = controller.run(2, |n| n.key().into_iter().collect(), std::future::pending());
+        let run = controller.run(
+            2,
+            |n| n.key().into_iter().collect(),
+            std::future::pending(),
+        );
         let result = tokio::time::timeout(Duration::from_secs(600), run)
             .await
             .expect("run returns once a worker has panicked, without waiting for a signal");

@@ -1,26 +1,29 @@
 //! Step 03: a workqueue, built by hand.
 //!
-//! A controller hears about changes from its informers, and makes the cluster match what the
-//! objects ask for in its workers. The workqueue sits between the two. The informer side puts in
-//! *keys* (`namespace/name`), not the events themselves, and that choice is what makes a
-//! controller robust:
+//! A controller hears about changes from its informers, and makes the cluster match
+//! what the objects ask for in its workers. The workqueue sits between the two. The
+//! informer side puts in *keys* (`namespace/name`), not the events themselves, and
+//! that choice is what makes a controller robust:
 //!
-//! - **The event is already old.** By the time a worker gets to it, the object may have changed
-//!   again. A worker given only the key reads the latest state from the cache, so it always acts
-//!   on the present, never on a stale copy.
-//! - **Many changes, one reconcile.** A key that is already waiting is not queued again. A burst of
-//!   updates to one object costs one reconcile, and the queue never holds more entries than there
-//!   are objects.
-//! - **No lost changes, no races.** A key is never handed to two workers at once, and a change
-//!   that arrives while a worker is busy with that key gets it processed once more afterwards.
-//! - **Failures back off.** A failed key comes back later, after a delay that grows with each
-//!   failure, instead of spinning in a hot loop against a struggling API server.
+//! - **The event is already old.** By the time a worker gets to it, the object may
+//!   have changed again. A worker given only the key reads the latest state from the
+//!   cache, so it always acts on the present, never on a stale copy.
+//! - **Many changes, one reconcile.** A key that is already waiting is not queued
+//!   again. A burst of updates to one object costs one reconcile, and the queue never
+//!   holds more entries than there are objects.
+//! - **No lost changes, no races.** A key is never handed to two workers at once,
+//!   and a change that arrives while a worker is busy with that key gets it
+//!   processed once more afterwards.
+//! - **Failures back off.** A failed key comes back later, after a delay
+//!   that grows with each failure, instead of spinning in a hot loop
+//!   against a struggling API server.
 //!
-//! This crate reproduces client-go's workqueue, the one every Go controller uses, so what you
-//! learn here carries over: [`WorkQueue`] in [`queue`] holds the rules, and [`rate_limiter`]
-//! decides how long a failed key waits. kube-rs's `Controller` makes the same promises (one
-//! object is never reconciled twice at once); seeing them built by hand shows what it does for
-//! you, and what it does not (it has no per-object backoff).
+//! This crate reproduces client-go's workqueue, the one every Go controller uses,
+//! so what you learn here carries over: [`WorkQueue`] in [`queue`] holds the
+//! rules, and [`rate_limiter`] decides how long a failed key waits. kube-rs's
+//! `Controller` makes the same promises (one object is never reconciled twice at
+//! once); seeing them built by hand shows what it does for you, and what it does
+//! not (it has no per-object backoff).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -49,13 +52,15 @@ use kube::Client;
 pub use controller::{Controller, Outcome, Reconciler};
 pub use queue::{Metrics, WorkQueue};
 pub use rate_limiter::{
-    BucketRateLimiter, ItemExponentialFailureRateLimiter, MaxOfRateLimiter, RateLimiter,
-    default_controller_rate_limiter,
+    BucketRateLimiter, ItemExponentialFailureRateLimiter, MaxOfRateLimiter,
+    RateLimiter, default_controller_rate_limiter,
 };
 
 /// Command-line flags, parsed in `main.rs`.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(about = "Watch ConfigMaps, queue their keys, and reconcile them with N workers")]
+#[command(
+    about = "Watch ConfigMaps, queue their keys, and reconcile them with N workers"
+)]
 // Flattened flags bring their own group; this one needs a name of its own.
 #[group(id = "workqueue")]
 pub struct Args {
@@ -71,15 +76,18 @@ pub struct Args {
 }
 
 // ANCHOR: controller
-/// Builds step 03's controller: the informer of step 02 feeding this crate's queue, and the
-/// [`reconcile::CacheLogger`]. Subscribe to its [`Controller::outcomes`] before running it.
+/// Builds step 03's controller: the informer of step 02 feeding this crate's
+/// queue, and the [`reconcile::CacheLogger`]. Subscribe to its
+/// [`Controller::outcomes`] before running it.
 pub fn controller(
     client: Client,
     args: &Args,
 ) -> Controller<k8s_openapi::api::core::v1::ConfigMap, reconcile::CacheLogger> {
     let api = informer::configmaps(client, args.watch.namespace.as_deref());
-    let informer =
-        informer::Informer::new(api, informer::watch_config(args.watch.selector.as_deref()));
+    let informer = informer::Informer::new(
+        api,
+        informer::watch_config(args.watch.selector.as_deref()),
+    );
     let logger = reconcile::CacheLogger::new(informer.store(), args.fail_first);
     Controller::new(informer, std::sync::Arc::new(logger))
 }
@@ -87,7 +95,10 @@ pub fn controller(
 
 /// Runs `controller` until `shutdown`, enqueueing the key of every changed ConfigMap.
 pub async fn run(
-    controller: Controller<k8s_openapi::api::core::v1::ConfigMap, reconcile::CacheLogger>,
+    controller: Controller<
+        k8s_openapi::api::core::v1::ConfigMap,
+        reconcile::CacheLogger,
+    >,
     workers: usize,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), controller::Error> {

@@ -1,32 +1,35 @@
 //! The workqueue: which keys need work, handed to workers one at a time.
 //!
 //! Informers call [`WorkQueue::add`] whenever an object changes; workers loop on
-//! [`WorkQueue::get`], reconcile the key they got, and call [`WorkQueue::done`]. Between the two
-//! sides, the queue keeps three collections, exactly as client-go's workqueue does:
+//! [`WorkQueue::get`], reconcile the key they got, and call [`WorkQueue::done`].
+//! Between the two sides, the queue keeps three collections, exactly as
+//! client-go's workqueue does:
 //!
-//! - `queue`: the keys waiting for a worker, oldest first (a FIFO, so no key starves);
-//! - `dirty`: every key that needs processing. A key is dirty from its `add` until a worker
-//!   takes it, so adding a dirty key again changes nothing: ten updates to one object while it
-//!   waits become one reconcile;
+//! - `queue`: the keys waiting for a worker, oldest first (a
+//!   FIFO, so no key starves);
+//! - `dirty`: every key that needs processing. A key is dirty from its `add` until a
+//!   worker takes it, so adding a dirty key again changes nothing: ten updates to one
+//!   object while it waits become one reconcile;
 //! - `processing`: the keys workers hold right now, between `get` and `done`.
 //!
-//! The interesting case is an `add` for a key a worker is busy with. The worker may already have
-//! read the old state, so the key must be processed again, but not by a second worker at the
-//! same time (two reconciles of one object would race each other's writes). So the key is only
-//! marked dirty; `done` sees the mark and puts it back on the queue. This gives the two promises
-//! a controller is built on: **a key is never processed by two workers at once**, and **every
-//! change is followed by at least one processing that starts after it**.
+//! The interesting case is an `add` for a key a worker is busy with. The worker may
+//! already have read the old state, so the key must be processed again, but not by a
+//! second worker at the same time (two reconciles of one object would race each
+//! other's writes). So the key is only marked dirty; `done` sees the mark and puts it
+//! back on the queue. This gives the two promises a controller is built on: **a key
+//! is never processed by two workers at once**, and **every change is followed by at
+//! least one processing that starts after it**.
 //!
 //! On top of that sit delays ([`WorkQueue::add_after`]) and retries with backoff
-//! ([`WorkQueue::add_rate_limited`]): the delaying queue, in [`crate::delaying_queue`], as
-//! client-go keeps them in a file of their own.
+//! ([`WorkQueue::add_rate_limited`]): the delaying queue, in
+//! [`crate::delaying_queue`], as client-go keeps them in a file of their own.
 //!
-//! Shutting down is gentle: [`WorkQueue::get`] keeps handing out what is queued and only says
-//! `None` once the queue is empty, and [`WorkQueue::shut_down_with_drain`] also waits until every
-//! worker has called `done`.
-// Starter code: the imports, parameters and helpers that the TODOs below need are unused
-// until you write them. Once they are done, delete the `allow` below: the compiler then
-// checks that you left none.
+//! Shutting down is gentle: [`WorkQueue::get`] keeps handing out what is queued and
+//! only says `None` once the queue is empty, and [`WorkQueue::shut_down_with_drain`]
+//! also waits until every worker has called `done`.
+// Starter code: the imports, parameters and helpers that the TODOs below need are
+// unused until you write them. Once they are done, delete the `allow` below: the
+// compiler then checks that you left none.
 #![allow(unused_imports, unused_variables, dead_code)]
 
 use std::collections::{HashSet, VecDeque};
@@ -47,11 +50,12 @@ pub struct WorkQueue<K> {
 /// A snapshot of the queue's counters, named after client-go's `workqueue_*` metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Metrics {
-    /// `workqueue_depth`: keys waiting to be handed to a worker. Like client-go's gauge, this
-    /// counts a key added while a worker holds it, though it only joins the queue at `done`.
+    /// `workqueue_depth`: keys waiting to be handed to a worker. Like client-go's
+    /// gauge, this counts a key added while a worker holds it, though it only
+    /// joins the queue at `done`.
     pub depth: usize,
-    /// `workqueue_adds_total`: adds that made a key dirty (adds of an already dirty key are free
-    /// and not counted).
+    /// `workqueue_adds_total`: adds that made a key dirty (adds of an already dirty
+    /// key are free and not counted).
     pub adds_total: u64,
     /// `workqueue_retries_total`: calls to `add_after` and `add_rate_limited`.
     pub retries_total: u64,
@@ -60,7 +64,8 @@ pub struct Metrics {
 /// What every handle of one queue shares.
 pub(crate) struct Shared<K> {
     state: Mutex<State<K>>,
-    /// Wakes a worker waiting in `get`: a key was queued, or the queue is shutting down.
+    /// Wakes a worker waiting in `get`: a key was queued, or
+    /// the queue is shutting down.
     key_queued: Notify,
     /// Wakes `shut_down_with_drain` when the last worker calls `done`.
     processing_empty: Notify,
@@ -69,12 +74,14 @@ pub(crate) struct Shared<K> {
 }
 
 // ANCHOR: state
-/// The three collections, and the rules that keep them consistent. Plain data, no locking or
-/// waking: `WorkQueue` does that around these methods.
+/// The three collections, and the rules that keep them consistent. Plain data, no
+/// locking or waking: `WorkQueue` does that around these methods.
 pub(crate) struct State<K> {
-    /// Keys waiting for a worker, oldest first. Each is also in `dirty`, and appears once.
+    /// Keys waiting for a worker, oldest first. Each is also in
+    /// `dirty`, and appears once.
     queue: VecDeque<K>,
-    /// Keys that need processing: all queued keys, plus keys added while a worker held them.
+    /// Keys that need processing: all queued keys, plus keys added
+    /// while a worker held them.
     dirty: HashSet<K>,
     /// Keys a worker holds right now, between `get` and `done`.
     processing: HashSet<K>,
@@ -116,15 +123,17 @@ impl<K: Clone + Eq + Hash> State<K> {
     // ANCHOR: add
     /// Records that `key` needs processing.
     fn add(&mut self, key: K) -> Added {
-        // TODO(exercise 3.1): Record that `key` needs processing, keeping both of the queue's promises.
-        // A key waits in line at most once; a key a worker holds is never handed to a second
-        // worker, but is handed out again after its `done`. Keys come out in the order they
-        // first went in. Return what happened (`Added`): the caller wakes a worker only when a
-        // key joined the line.
+        // TODO(exercise 3.1): Record that `key` needs processing, keeping both of the
+        //     queue's promises.
+        // A key waits in line at most once; a key a worker holds is never handed to a
+        // second worker, but is handed out again after its `done`. Keys come out in
+        // the order they first went in. Return what happened (`Added`): the caller
+        // wakes a worker only when a key joined the line.
         // Proved by: queue::tests::, random_workloads
         // Book: "Step 03 > Three collections"
         todo!(
-            "Exercise 3.1: Record that `key` needs processing, keeping both of the queue's promises."
+            "Exercise 3.1: Record that `key` needs processing, keeping both of the \
+             queue's promises."
         )
     }
     // ANCHOR_END: add
@@ -132,25 +141,33 @@ impl<K: Clone + Eq + Hash> State<K> {
     // ANCHOR: pop
     /// Hands the oldest queued key to a worker, if there is one.
     fn pop(&mut self) -> Option<K> {
-        // TODO(exercise 3.2): Hand the oldest waiting key to a worker, or `None` when no key waits.
-        // From now on a worker holds the key, and an `add` of it counts as a new change: one
-        // that the worker may not have seen.
+        // TODO(exercise 3.2): Hand the oldest waiting key to a worker, or `None` when
+        //     no key waits.
+        // From now on a worker holds the key, and an `add` of it counts as a new
+        // change: one that the worker may not have seen.
         // Proved by: queue::tests::
         // Book: "Step 03 > Three collections"
-        todo!("Exercise 3.2: Hand the oldest waiting key to a worker, or `None` when no key waits.")
+        todo!(
+            "Exercise 3.2: Hand the oldest waiting key to a worker, or `None` when \
+             no key waits."
+        )
     }
     // ANCHOR_END: pop
 
     // ANCHOR: done
-    /// Records that a worker finished `key`. Returns whether the key went back on the queue.
+    /// Records that a worker finished `key`. Returns whether the
+    /// key went back on the queue.
     fn done(&mut self, key: &K) -> bool {
-        // TODO(exercise 3.3): Release `key`, and put it back in line if it was added while a worker held it.
-        // Return whether it went back in line. A `done` for a key that no worker holds changes
-        // nothing (the key may be in line already, and must not be there twice).
+        // TODO(exercise 3.3): Release `key`, and put it back in line if it was added
+        //     while a worker held it.
+        // Return whether it went back in line. A `done` for a key that no
+        // worker holds changes nothing (the key may be in line already, and
+        // must not be there twice).
         // Proved by: queue::tests::, random_workloads
         // Book: "Step 03 > Three collections"
         todo!(
-            "Exercise 3.3: Release `key`, and put it back in line if it was added while a worker held it."
+            "Exercise 3.3: Release `key`, and put it back in line if it was added \
+             while a worker held it."
         )
     }
     // ANCHOR_END: done
@@ -165,7 +182,8 @@ where
         Self::with_rate_limiter(default_controller_rate_limiter())
     }
 
-    /// A queue whose retries (`add_rate_limited`) wait as long as `rate_limiter` says.
+    /// A queue whose retries (`add_rate_limited`) wait as
+    /// long as `rate_limiter` says.
     pub fn with_rate_limiter(rate_limiter: impl RateLimiter<K> + 'static) -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -177,9 +195,9 @@ where
         }
     }
 
-    /// Says that `key` needs processing. Adding a key that is already waiting does nothing;
-    /// adding one a worker holds gets it processed again after that worker's `done`. Ignored
-    /// once the queue is shutting down.
+    /// Says that `key` needs processing. Adding a key that is already waiting does
+    /// nothing; adding one a worker holds gets it processed again after that worker's
+    /// `done`. Ignored once the queue is shutting down.
     pub fn add(&self, key: K) {
         let added = {
             let mut state = self.lock();
@@ -198,16 +216,18 @@ where
     }
 
     // ANCHOR: get
-    /// Waits for a key and hands it to the caller, who must call [`done`](Self::done) with it
-    /// once finished. Returns `None` when the queue is shutting down and nothing is left in it.
+    /// Waits for a key and hands it to the caller, who must call
+    /// [`done`](Self::done) with it once finished. Returns `None` when the queue is
+    /// shutting down and nothing is left in it.
     ///
     /// Cancel-safe: dropping the future before it completes loses no key.
     pub async fn get(&self) -> Option<K> {
         loop {
-            // Ask to be woken *before* looking at the queue, so that a key queued between the
-            // look and the wait still wakes us. Asking afterwards leaves a gap: `notify_one`
-            // keeps at most one wake-up for a worker that is not waiting yet, so two workers in
-            // the gap and two new keys would leave one worker asleep beside a queued key.
+            // Ask to be woken *before* looking at the queue, so that a key queued
+            // between the look and the wait still wakes us. Asking afterwards leaves
+            // a gap: `notify_one` keeps at most one wake-up for a worker that is not
+            // waiting yet, so two workers in the gap and two new keys would leave one
+            // worker asleep beside a queued key.
             let mut woken = pin!(self.shared.key_queued.notified());
             woken.as_mut().enable();
             {
@@ -224,8 +244,8 @@ where
     }
     // ANCHOR_END: get
 
-    /// Says the worker is finished with `key` (whether it succeeded or not). If the key was added
-    /// again meanwhile, it goes back on the queue now.
+    /// Says the worker is finished with `key` (whether it succeeded or not). If the
+    /// key was added again meanwhile, it goes back on the queue now.
     pub fn done(&self, key: &K) {
         let (queued_again, drained) = {
             let mut state = self.lock();
@@ -250,8 +270,8 @@ where
         self.len() == 0
     }
 
-    /// Stops accepting keys. Workers still get what is queued; then `get` returns `None`.
-    /// Returns at once, without waiting for workers to finish (see
+    /// Stops accepting keys. Workers still get what is queued; then `get` returns
+    /// `None`. Returns at once, without waiting for workers to finish (see
     /// [`shut_down_with_drain`](Self::shut_down_with_drain)).
     pub fn shut_down(&self) {
         {
@@ -263,8 +283,8 @@ where
         self.shared.key_queued.notify_waiters();
     }
 
-    /// Shuts down like [`shut_down`](Self::shut_down), then waits until every key handed out
-    /// has been given back with `done`.
+    /// Shuts down like [`shut_down`](Self::shut_down), then waits until every key
+    /// handed out has been given back with `done`.
     pub async fn shut_down_with_drain(&self) {
         self.lock().draining = true;
         self.shut_down();
@@ -294,9 +314,10 @@ where
         }
     }
 
-    /// Locks the state, even if a thread panicked while holding the lock: every change made
-    /// under it is a few set operations that cannot stop halfway, so the state is still
-    /// consistent, and the queue is better kept working than failing in every worker.
+    /// Locks the state, even if a thread panicked while holding the lock: every
+    /// change made under it is a few set operations that cannot stop halfway,
+    /// so the state is still consistent, and the queue is better kept working
+    /// than failing in every worker.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State<K>> {
         self.shared
             .state
@@ -314,8 +335,8 @@ where
     }
 }
 
-// Written out rather than derived: a derive would demand `K: Clone`, which sharing an `Arc`
-// does not need.
+// Written out rather than derived: a derive would demand `K: Clone`, which
+// sharing an `Arc` does not need.
 impl<K> Clone for WorkQueue<K> {
     fn clone(&self) -> Self {
         Self {
@@ -347,11 +368,12 @@ mod tests {
         Duration::from_millis(millis)
     }
 
-    /// How long a test lets `get` wait. The tests run on Tokio's paused clock, where this hour
-    /// passes at once as soon as nothing else can run.
+    /// How long a test lets `get` wait. The tests run on Tokio's paused clock, where
+    /// this hour passes at once as soon as nothing else can run.
     const PATIENCE: Duration = Duration::from_secs(3600);
 
-    /// `get`, for a key that must be there: a broken queue fails the test instead of hanging it.
+    /// `get`, for a key that must be there: a broken queue fails the
+    /// test instead of hanging it.
     async fn next(queue: &WorkQueue<&'static str>) -> Option<&'static str> {
         tokio::time::timeout(PATIENCE, queue.get())
             .await

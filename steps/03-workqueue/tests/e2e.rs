@@ -48,7 +48,9 @@ async fn a_change_is_reconciled_after_backing_off_5_10_20_ms() -> anyhow::Result
         let outcome = tokio::time::timeout_at(deadline, outcomes.recv())
             .await
             .map_err(|_| {
-                anyhow::anyhow!("no successful reconcile of {key} within 15s; saw {seen:?}")
+                anyhow::anyhow!(
+                    "no successful reconcile of {key} within 15s; saw {seen:?}"
+                )
             })??;
         if outcome.key == key {
             seen.push(outcome);

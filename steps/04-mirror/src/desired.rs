@@ -1,14 +1,16 @@
-//! Desired state: what the companion of a source ConfigMap must look like, and what to do about
-//! the difference. Pure functions, no I/O: everything here is tested without a cluster.
+//! Desired state: what the companion of a source ConfigMap must look like, and
+//! what to do about the difference. Pure functions, no I/O: everything here is
+//! tested without a cluster.
 //!
-//! A controller is level-triggered. It never asks "what event happened?"; it asks "given the
-//! world as it is now, what should it be?" and closes the gap. [`plan`] is that question: it
-//! looks at the source and the companion as they are in the cache and returns one [`Plan`].
-//! Running it twice on the same world gives the same answer, which is why a reconcile can be
-//! repeated, retried or triggered by any event without harm.
-// Starter code: the imports, parameters and helpers that the TODOs below need are unused
-// until you write them. Once they are done, delete the `allow` below: the compiler then
-// checks that you left none.
+//! A controller is level-triggered. It never asks "what event happened?"; it asks
+//! "given the world as it is now, what should it be?" and closes the gap.
+//! [`plan`] is that question: it looks at the source and the companion as they
+//! are in the cache and returns one [`Plan`]. Running it twice on the same world
+//! gives the same answer, which is why a reconcile can be repeated, retried or
+//! triggered by any event without harm.
+// Starter code: the imports, parameters and helpers that the TODOs below need are
+// unused until you write them. Once they are done, delete the `allow` below: the
+// compiler then checks that you left none.
 #![allow(unused_imports, unused_variables, dead_code)]
 
 use std::collections::BTreeMap;
@@ -24,9 +26,11 @@ use sha2::{Digest, Sha256};
 pub const MANAGED_LABEL: &str = "workshop.io/managed";
 /// The companion's annotation holding the checksum of the content it mirrors.
 pub const CHECKSUM_ANNOTATION: &str = "workshop.io/source-checksum";
-/// Who made the companion, for humans and tools (`kubectl get cm -l app.kubernetes.io/managed-by=configmap-mirror`).
+/// Who made the companion, for humans and tools
+/// (`kubectl get cm -l app.kubernetes.io/managed-by=configmap-mirror`).
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-/// This controller's name: the value of [`MANAGED_BY_LABEL`] and the reporter of its Events.
+/// This controller's name: the value of [`MANAGED_BY_LABEL`] and
+/// the reporter of its Events.
 pub const CONTROLLER_NAME: &str = "configmap-mirror";
 /// The companion of `x` is `x-synced`.
 pub const COMPANION_SUFFIX: &str = "-synced";
@@ -49,24 +53,28 @@ pub fn companion_name(source_name: &str) -> String {
 // ANCHOR: checksum
 /// A canonical, unambiguous SHA-256 of a ConfigMap's content, as lowercase hex.
 ///
-/// Canonical: keys are taken in sorted order (a `BTreeMap` iterates sorted), so the same content
-/// always gives the same sum, whatever order a client sent the keys in. Unambiguous: every key
-/// and value is preceded by its length, so `{"a": "bc"}` and `{"ab": "c"}` cannot collide, and
-/// `data` and `binaryData` are told apart by a tag. An absent map and an empty one are the same
-/// content (the API server may drop an empty map).
+/// Canonical: keys are taken in sorted order (a `BTreeMap` iterates sorted), so
+/// the same content always gives the same sum, whatever order a client sent the
+/// keys in. Unambiguous: every key and value is preceded by its length, so
+/// `{"a": "bc"}` and `{"ab": "c"}` cannot collide, and `data` and `binaryData` are
+/// told apart by a tag. An absent map and an empty one are the same content (the
+/// API server may drop an empty map).
 pub fn checksum(
     data: Option<&BTreeMap<String, String>>,
     binary_data: Option<&BTreeMap<String, ByteString>>,
 ) -> String {
-    // TODO(exercise 4.1): Hash the content so that equal content always gives the same sum, and different content a different one.
-    // The hash input is exactly: the bytes `data`, the number of entries as a u64, each entry
-    // (in sorted key order) as the key's length, the key, the value's length, the value; then
-    // the same for `binaryData`. Every length and count is a u64, 8 bytes big-endian; the sum is
-    // lowercase hex. An absent map is hashed like an empty one.
+    // TODO(exercise 4.1): Hash the content so that equal content always gives the
+    //     same sum, and different content a different one.
+    // The hash input is exactly: the bytes `data`, the number of entries as a
+    // u64, each entry (in sorted key order) as the key's length, the key, the
+    // value's length, the value; then the same for `binaryData`. Every length and
+    // count is a u64, 8 bytes big-endian; the sum is lowercase hex. An absent map
+    // is hashed like an empty one.
     // Proved by: checksum_
     // Book: "Step 04 > A checksum you can trust"
     todo!(
-        "Exercise 4.1: Hash the content so that equal content always gives the same sum, and different content a different one."
+        "Exercise 4.1: Hash the content so that equal content always gives the same \
+         sum, and different content a different one."
     )
 }
 // ANCHOR_END: checksum
@@ -74,26 +82,30 @@ pub fn checksum(
 /// Why a source cannot be mirrored. Retrying does not help: the source has to change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidSource {
-    #[error("the companion name {0:?} would be longer than {MAX_NAME_LEN} characters")]
+    #[error(
+        "the companion name {0:?} would be longer than {MAX_NAME_LEN} characters"
+    )]
     NameTooLong(String),
     #[error("the source has no uid or namespace yet (not read from the API server?)")]
     NotPersisted,
 }
 
 // ANCHOR: desired_companion
-/// The companion `source` should have: same content, the checksum, and a controller owner
-/// reference to the source so that the garbage collector deletes it with the source.
+/// The companion `source` should have: same content, the checksum, and a
+/// controller owner reference to the source so that the garbage collector
+/// deletes it with the source.
 pub fn desired_companion(source: &ConfigMap) -> Result<ConfigMap, InvalidSource> {
     let name = companion_name(&source.name_any());
     if name.len() > MAX_NAME_LEN {
         return Err(InvalidSource::NameTooLong(name));
     }
     // TODO(exercise 4.2): Build the companion ConfigMap that `source` should have.
-    // It is named `name`, in the source's namespace, with the source's `data` and `binaryData`,
-    // the label MANAGED_BY_LABEL=CONTROLLER_NAME, the annotation CHECKSUM_ANNOTATION holding the
-    // `checksum` of that content, and exactly one owner reference: the source, as its controller,
-    // with blockOwnerDeletion set. A source without a uid or a namespace (never stored by the
-    // API server) is `InvalidSource::NotPersisted`.
+    // It is named `name`, in the source's namespace, with the source's `data` and
+    // `binaryData`, the label MANAGED_BY_LABEL=CONTROLLER_NAME, the annotation
+    // CHECKSUM_ANNOTATION holding the `checksum` of that content, and exactly one
+    // owner reference: the source, as its controller, with blockOwnerDeletion set. A
+    // source without a uid or a namespace (never stored by the API server) is
+    // `InvalidSource::NotPersisted`.
     // Proved by: the_companion_mirrors_content, a_source_without_uid_is_invalid
     // Book: "Step 04 > Ownership"
     todo!("Exercise 4.2: Build the companion ConfigMap that `source` should have.")
@@ -101,8 +113,8 @@ pub fn desired_companion(source: &ConfigMap) -> Result<ConfigMap, InvalidSource>
 // ANCHOR_END: desired_companion
 
 // ANCHOR: controls
-/// Whether `source` is the controller of `companion` (its controller owner reference names the
-/// source's uid). A ConfigMap that merely has the right name is not ours.
+/// Whether `source` is the controller of `companion` (its controller owner reference
+/// names the source's uid). A ConfigMap that merely has the right name is not ours.
 pub fn controls(source: &ConfigMap, companion: &ConfigMap) -> bool {
     let Some(uid) = source.uid() else {
         return false;
@@ -122,14 +134,16 @@ pub enum Plan {
     Nothing,
     /// Create the companion.
     Create(ConfigMap),
-    /// Replace the companion, whose content drifted (the source changed, or someone edited it).
-    /// Carries the cached companion's `resourceVersion`: if the companion changed since we
-    /// read it, the API server rejects the write (409 Conflict) and we retry with fresh data.
+    /// Replace the companion, whose content drifted (the source changed, or someone
+    /// edited it). Carries the cached companion's `resourceVersion`: if the companion
+    /// changed since we read it, the API server rejects the write (409 Conflict) and
+    /// we retry with fresh data.
     Update(ConfigMap),
-    /// The source is no longer managed: delete its companion (only if the uid still matches).
+    /// The source is no longer managed: delete its companion (only
+    /// if the uid still matches).
     Delete { name: String, uid: String },
-    /// A ConfigMap with the companion's name exists and the source does not control it. It may
-    /// be someone's data: never touch it; report and retry later.
+    /// A ConfigMap with the companion's name exists and the source does not control
+    /// it. It may be someone's data: never touch it; report and retry later.
     Blocked { companion: String },
     /// The source cannot be mirrored as it is (see [`InvalidSource`]).
     Invalid(InvalidSource),
@@ -137,27 +151,32 @@ pub enum Plan {
 // ANCHOR_END: plan_enum
 
 // ANCHOR: plan
-/// Compares the world with what it should be. `source` and `companion` are the cached objects
-/// named `x` and `x-synced` (either may be absent).
+/// Compares the world with what it should be. `source` and `companion` are the cached
+/// objects named `x` and `x-synced` (either may be absent).
 pub fn plan(source: Option<&ConfigMap>, companion: Option<&ConfigMap>) -> Plan {
-    // TODO(exercise 4.3): Decide the one thing to do about `source` and its `companion`.
-    // - No source, or a source being deleted: Nothing (the garbage collector removes the
-    //   companion through its owner reference).
-    // - A source that is not managed: Delete the companion if the source controls it (naming its
-    //   name and uid), else Nothing.
-    // - A managed source: its desired companion, or Invalid if it cannot have one. No companion:
-    //   Create. A companion the source does not control: Blocked. A companion whose content
-    //   differs (`same_content` says so): Update, carrying the cached companion's
-    //   resourceVersion. Otherwise Nothing.
-    // Proved by: plan_, a_source_named_like_a_companion_is_just_a_source, a_name_too_long
+    // TODO(exercise 4.3): Decide the one thing to do about `source` and its
+    //     `companion`.
+    // - No source, or a source being deleted: Nothing (the garbage collector removes
+    //   the companion through its owner reference).
+    // - A source that is not managed: Delete the companion if the source controls it
+    //   (naming its name and uid), else Nothing.
+    // - A managed source: its desired companion, or Invalid if it cannot have one. No
+    //   companion: Create. A companion the source does not control: Blocked. A
+    //   companion whose content differs (`same_content` says so): Update, carrying
+    //   the cached companion's resourceVersion. Otherwise Nothing.
+    // Proved by: plan_, a_source_named_like_a_companion_is_just_a_source,
+    //   a_name_too_long
     // Book: "Step 04 > Planning the change"
-    todo!("Exercise 4.3: Decide the one thing to do about `source` and its `companion`.")
+    todo!(
+        "Exercise 4.3: Decide the one thing to do about `source` and its \
+         `companion`."
+    )
 }
 // ANCHOR_END: plan
 
 // ANCHOR: same_content
-/// Whether the companion already says what `desired` says (ignoring what the API server adds,
-/// like uid, resourceVersion and timestamps).
+/// Whether the companion already says what `desired` says (ignoring what the API
+/// server adds, like uid, resourceVersion and timestamps).
 fn same_content(actual: &ConfigMap, desired: &ConfigMap) -> bool {
     fn or_empty<V: Clone>(map: &Option<BTreeMap<String, V>>) -> BTreeMap<String, V> {
         map.clone().unwrap_or_default()
@@ -166,7 +185,8 @@ fn same_content(actual: &ConfigMap, desired: &ConfigMap) -> bool {
         && or_empty(&actual.binary_data) == or_empty(&desired.binary_data)
         && actual.annotations().get(CHECKSUM_ANNOTATION)
             == desired.annotations().get(CHECKSUM_ANNOTATION)
-        && actual.labels().get(MANAGED_BY_LABEL) == desired.labels().get(MANAGED_BY_LABEL)
+        && actual.labels().get(MANAGED_BY_LABEL)
+            == desired.labels().get(MANAGED_BY_LABEL)
         && actual.owner_references() == desired.owner_references()
 }
 // ANCHOR_END: same_content
@@ -176,15 +196,7 @@ mod tests {
     use super::*;
 
     fn source(name: &str, data: &[(&str, &str)]) -> ConfigMap {
-        let mut cm = ConfigMap {
-            data: Some(
-                data.iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            ),
-            ..ConfigMap::default()
-        };
-        cm.metadata.name = Some(name.into());
+        let mut cm = workshop_testkit::configmap(name, data);
         cm.metadata.namespace = Some("ns".into());
         cm.metadata.uid = Some(format!("uid-{name}"));
         cm.metadata.resource_version = Some("7".into());
@@ -201,7 +213,8 @@ mod tests {
 
     #[test]
     fn checksum_is_a_known_sha256_of_the_canonical_encoding() {
-        // Worked out by hand: b"data", count 1, len 1, "a", len 1, "b", b"binaryData", count 0.
+        // Worked out by hand: b"data", count 1, len 1, "a", len 1,
+        // "b", b"binaryData", count 0.
         let mut bytes = b"data".to_vec();
         for n in [1u64, 1] {
             bytes.extend(n.to_be_bytes());

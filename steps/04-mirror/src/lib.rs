@@ -1,18 +1,21 @@
 //! Step 04: the ConfigMap mirror, a real controller.
 //!
-//! For every ConfigMap labelled `workshop.io/managed=true` (the *source*), the controller keeps
-//! a *companion* `<name>-synced` in the same namespace with the same content, a checksum of it,
-//! and an owner reference back to the source:
+//! For every ConfigMap labelled `workshop.io/managed=true` (the *source*), the
+//! controller keeps a *companion* `<name>-synced` in the same namespace with the same
+//! content, a checksum of it, and an owner reference back to the source:
 //!
 //! - change the source, and the companion follows;
 //! - edit or delete the companion, and it is healed;
 //! - remove the label, and the companion is deleted;
-//! - delete the source, and Kubernetes' garbage collector deletes the companion for us;
-//! - a ConfigMap that happens to be called `<name>-synced` but is not ours is never touched.
+//! - delete the source, and Kubernetes' garbage collector
+//!   deletes the companion for us;
+//! - a ConfigMap that happens to be called `<name>-synced` but is
+//!   not ours is never touched.
 //!
-//! The pieces are the ones you built: the informer of step 02 watches ConfigMaps, [`keys_for`]
-//! turns each notification into the keys of the sources it concerns, step 03's workqueue and
-//! workers run [`reconcile::Mirror::reconcile`], which asks [`desired::plan`] what to do.
+//! The pieces are the ones you built: the informer of step 02 watches ConfigMaps,
+//! [`keys_for`] turns each notification into the keys of the sources it concerns,
+//! step 03's workqueue and workers run [`reconcile::Mirror::reconcile`], which asks
+//! [`desired::plan`] what to do.
 
 pub mod desired;
 pub mod reconcile;
@@ -29,7 +32,9 @@ pub use reconcile::{Error, Mirror};
 
 /// Command-line flags, parsed in `main.rs`.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(about = "Mirror every ConfigMap labelled workshop.io/managed=true into <name>-synced")]
+#[command(
+    about = "Mirror every ConfigMap labelled workshop.io/managed=true into <name>-synced"
+)]
 pub struct Args {
     /// Mirror one namespace only (default: all namespaces).
     #[arg(short, long)]
@@ -37,7 +42,8 @@ pub struct Args {
     /// Kubeconfig context to use (default: the current context).
     #[arg(long)]
     pub context: Option<String>,
-    /// How many workers reconcile at once (one key is never reconciled by two at a time).
+    /// How many workers reconcile at once (one key is never
+    /// reconciled by two at a time).
     #[arg(long, default_value_t = 2)]
     pub workers: u16,
 }
@@ -45,22 +51,26 @@ pub struct Args {
 // ANCHOR: keys_for
 /// Which sources a notification concerns: the keys to put in the workqueue.
 ///
-/// A source itself, when it is managed (or was, until this update removed the label). And for
-/// any ConfigMap controlled by another ConfigMap, its controller: a change to a companion, or
-/// its deletion, wakes up its source. The owner is found through the owner reference, never by
-/// cutting `-synced` off the name: a managed source may itself be called `x-synced`.
+/// A source itself, when it is managed (or was, until this update removed the label).
+/// And for any ConfigMap controlled by another ConfigMap, its controller: a change to
+/// a companion, or its deletion, wakes up its source. The owner is found through the
+/// owner reference, never by cutting `-synced` off the name: a managed source may
+/// itself be called `x-synced`.
 pub fn keys_for(notification: &Notification<ConfigMap>) -> Vec<String> {
     let (old, cm) = match notification {
         Notification::Add(cm) | Notification::Delete(cm) => (None, cm),
         Notification::Update { old, new } => (Some(old), new),
         Notification::Synced => return Vec::new(),
     };
-    // TODO(diagnose 4.4): `a_companion_enqueues_its_owner_through_the_owner_reference` fails: find out why, and fix it.
-    // Wanted: the ConfigMap's own key when it is managed, or was until this update; and the key
-    // of the source a companion belongs to, so that a change to a companion wakes up its source.
-    // Read the failing tests and the ConfigMaps they build, then the code below.
-    // Proved by: enqueues_itself, removing_the_label, enqueues_its_owner, enqueues_only_itself,
-    //   synced_enqueues_nothing
+    // TODO(diagnose 4.4):
+    //     `a_companion_enqueues_its_owner_through_the_owner_reference` fails: find
+    //     out why, and fix it.
+    // Wanted: the ConfigMap's own key when it is managed, or was until this update;
+    // and the key of the source a companion belongs to, so that a change to a
+    // companion wakes up its source. Read the failing tests and the ConfigMaps they
+    // build, then the code below.
+    // Proved by: enqueues_itself, removing_the_label, enqueues_its_owner,
+    //   enqueues_only_itself, synced_enqueues_nothing
     // Book: "Step 04 > From a companion back to its source"
     let mut keys = Vec::new();
     if desired::is_managed(cm) || old.is_some_and(|old| desired::is_managed(old)) {
@@ -86,7 +96,8 @@ impl Reconciler for Mirror {
 }
 
 // ANCHOR: start
-/// Runs the mirror with `client` until `shutdown` completes: watch, enqueue, reconcile.
+/// Runs the mirror with `client` until `shutdown` completes:
+/// watch, enqueue, reconcile.
 pub async fn start(
     client: Client,
     namespace: Option<&str>,
@@ -94,8 +105,9 @@ pub async fn start(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), workqueue::controller::Error> {
     let api = informer::configmaps(client.clone(), namespace);
-    // The cache holds every ConfigMap we can see; dropping managedFields (bookkeeping of who set
-    // which field, often the largest part of small objects) roughly halves its memory.
+    // The cache holds every ConfigMap we can see; dropping managedFields
+    // (bookkeeping of who set which field, often the largest part of small objects)
+    // roughly halves its memory.
     let events = informer::watch_events(api, watcher::Config::default())
         .modify(|cm| cm.managed_fields_mut().clear());
     let informer = Informer::from_events(events);
@@ -168,7 +180,9 @@ mod tests {
             }),
             ["ns/b"]
         );
-        assert!(keys_for(&Notification::Add(owned_by("x-synced", "x", false))).is_empty());
+        assert!(
+            keys_for(&Notification::Add(owned_by("x-synced", "x", false))).is_empty()
+        );
     }
     // ANCHOR_END: keys_for_test
 

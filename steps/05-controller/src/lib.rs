@@ -1,23 +1,25 @@
 //! Step 05: the same mirror, on kube-runtime's `Controller`.
 //!
-//! In step 04 you wired the informer, the workqueue and the workers yourself. kube-runtime's
-//! [`Controller`] is that machinery, ready-made (client-go readers: this is controller-runtime):
+//! In step 04 you wired the informer, the workqueue and the workers yourself.
+//! kube-runtime's [`Controller`] is that machinery, ready-made (client-go readers:
+//! this is controller-runtime):
 //!
 //! - it watches the root kind (sources) and keeps their cache, like your informer;
 //! - `owns` watches the children and maps each one to its controller owner, like your
 //!   `keys_for` did for companions;
-//! - it schedules reconciles by object, never runs two for one object at once, and collapses
-//!   bursts of changes, like your workqueue;
-//! - it calls `reconcile(object, context)` with a bounded number in flight, like your workers.
+//! - it schedules reconciles by object, never runs two for one object at once, and
+//!   collapses bursts of changes, like your workqueue;
+//! - it calls `reconcile(object, context)` with a bounded number in
+//!   flight, like your workers.
 //!
-//! What stays yours is the part that knows about ConfigMaps: step 04's `desired::plan` and
-//! `Mirror::reconcile_source` are reused as they are. And one thing the runtime does *not* do:
-//! back off per object. `error_policy` returns when to retry, but the runtime does not count a
-//! key's failures, so the count lives in [`Context`], in step 03's exponential limiter, and a
-//! success resets it.
-// Starter code: the imports, parameters and helpers that the TODOs below need are unused
-// until you write them. Once they are done, delete the `allow` below: the compiler then
-// checks that you left none.
+//! What stays yours is the part that knows about ConfigMaps: step 04's
+//! `desired::plan` and `Mirror::reconcile_source` are reused as they are. And one
+//! thing the runtime does *not* do: back off per object. `error_policy` returns when
+//! to retry, but the runtime does not count a key's failures, so the count lives in
+//! [`Context`], in step 03's exponential limiter, and a success resets it.
+// Starter code: the imports, parameters and helpers that the TODOs below need are
+// unused until you write them. Once they are done, delete the `allow` below: the
+// compiler then checks that you left none.
 #![allow(unused_imports, unused_variables, dead_code)]
 
 use std::future::Future;
@@ -60,8 +62,8 @@ pub enum Error {
 }
 
 // ANCHOR: context
-/// What every reconcile shares: step 04's mirror (client, cache, Event recorder), and the
-/// per-source failure count the runtime does not keep for us.
+/// What every reconcile shares: step 04's mirror (client, cache, Event recorder), and
+/// the per-source failure count the runtime does not keep for us.
 pub struct Context {
     mirror: Arc<Mirror>,
     backoff: ItemExponentialFailureRateLimiter<ObjectRef<ConfigMap>>,
@@ -84,51 +86,71 @@ const MAX_DELAY: Duration = Duration::from_secs(1000);
 // ANCHOR_END: backoff_constants
 
 // ANCHOR: reconcile
-/// Reconciles one source. The runtime calls this for every ConfigMap it sees change, and for
-/// the owner of every companion that changes.
-pub async fn reconcile(source: Arc<ConfigMap>, ctx: Arc<Context>) -> Result<Action, Error> {
-    // TODO(exercise 5.1): Reconcile `source` with step 04's mirror, and reset its backoff on success.
-    // The --fail-first injection comes first. After a success, the next failure of this source
-    // waits the base delay again, and no later reconcile is asked for: the watches report every
-    // change to a source and to its companion.
-    // Proved by: failures_back_off_per_object_and_a_success_resets_them, creates_a_companion_and_follows_the_source
+/// Reconciles one source. The runtime calls this for every ConfigMap it sees change,
+/// and for the owner of every companion that changes.
+pub async fn reconcile(
+    source: Arc<ConfigMap>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    // TODO(exercise 5.1): Reconcile `source` with step 04's mirror, and reset its
+    //     backoff on success.
+    // The --fail-first injection comes first. After a success, the next failure of
+    // this source waits the base delay again, and no later reconcile is asked for:
+    // the watches report every change to a source and to its companion.
+    // Proved by: failures_back_off_per_object_and_a_success_resets_them,
+    //   creates_a_companion_and_follows_the_source
     // Book: "Step 05 > reconcile returns an Action"
     todo!(
-        "Exercise 5.1: Reconcile `source` with step 04's mirror, and reset its backoff on success."
+        "Exercise 5.1: Reconcile `source` with step 04's mirror, and reset its \
+         backoff on success."
     )
 }
 // ANCHOR_END: reconcile
 
 // ANCHOR: error_policy
 /// Decides when a failed source is tried again: 5 ms, 10 ms, 20 ms, ... per source.
-pub fn error_policy(source: Arc<ConfigMap>, error: &Error, ctx: Arc<Context>) -> Action {
-    // TODO(exercise 5.2): Say when to try a failed source again: 5 ms, then twice as long each time.
-    // Each source has a count of its own: another source's failures never lengthen its wait.
-    // Log the source's key, the error and the wait: at debug level for
-    // `mirror::Error::CacheBehind` (expected now and then), as a warning for anything else.
+pub fn error_policy(
+    source: Arc<ConfigMap>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    // TODO(exercise 5.2): Say when to try a failed source again: 5 ms, then twice as
+    //     long each time.
+    // Each source has a count of its own: another source's failures never
+    // lengthen its wait. Log the source's key, the error and the wait: at debug
+    // level for `mirror::Error::CacheBehind` (expected now and then), as a
+    // warning for anything else.
     // Proved by: failures_back_off_per_object_and_a_success_resets_them
     // Book: "Step 05 > Backing off per object"
     todo!(
-        "Exercise 5.2: Say when to try a failed source again: 5 ms, then twice as long each time."
+        "Exercise 5.2: Say when to try a failed source again: 5 ms, then twice as \
+         long each time."
     )
 }
 // ANCHOR_END: error_policy
 
 // ANCHOR: lean_sources
-/// The stream of sources the Controller runs on: every change to a ConfigMap that `config`
-/// selects, after it went into the cache `writer` fills, without managedFields.
+/// The stream of sources the Controller runs on: every change to a
+/// ConfigMap that `config` selects, after it went into the cache `writer`
+/// fills, without managedFields.
 pub fn lean_sources(
     api: kube::Api<ConfigMap>,
     config: watcher::Config,
     writer: reflector::store::Writer<ConfigMap>,
 ) -> BoxStream<'static, Result<ConfigMap, watcher::Error>> {
-    // TODO(exercise 5.3): Build the stream of sources the Controller runs on, with a lean cache.
-    // Every ConfigMap that `config` selects goes into the cache that `writer` fills, without
-    // its managedFields; the stream yields each ConfigMap that was added or changed. A watch
-    // that fails is retried with backoff: the stream never ends on an error.
-    // Proved by: creates_a_companion_and_follows_the_source, heals_a_deleted_or_edited_companion
+    // TODO(exercise 5.3): Build the stream of sources the Controller runs on, with a
+    //     lean cache.
+    // Every ConfigMap that `config` selects goes into the cache that `writer`
+    // fills, without its managedFields; the stream yields each ConfigMap that
+    // was added or changed. A watch that fails is retried with backoff: the
+    // stream never ends on an error.
+    // Proved by: creates_a_companion_and_follows_the_source,
+    //   heals_a_deleted_or_edited_companion
     // Book: "Step 05 > A lean cache"
-    todo!("Exercise 5.3: Build the stream of sources the Controller runs on, with a lean cache.")
+    todo!(
+        "Exercise 5.3: Build the stream of sources the Controller runs on, with a \
+         lean cache."
+    )
 }
 // ANCHOR_END: lean_sources
 
@@ -143,12 +165,17 @@ pub async fn start(
 ) {
     let api = informer::configmaps(client.clone(), namespace);
     let (store, writer) = reflector::store();
-    // TODO(diagnose 5.4): The mirror creates companions but then stops following its sources: fix it.
-    // With exercises 5.1 to 5.3 done, four end-to-end tests still fail. Run one, read the
-    // controller's log at debug level, and find out why before you change anything.
-    // Proved by: creates_a_companion_and_follows_the_source, heals_a_deleted_or_edited_companion, never_touches_a_foreign_companion, a_source_named_like_a_companion_works_and_unmanaging_removes_its_companion
+    // TODO(diagnose 5.4): The mirror creates companions but then stops following its
+    //     sources: fix it.
+    // With exercises 5.1 to 5.3 done, four end-to-end tests still fail. Run
+    // one, read the controller's log at debug level, and find out why
+    // before you change anything.
+    // Proved by: creates_a_companion_and_follows_the_source,
+    //   heals_a_deleted_or_edited_companion, never_touches_a_foreign_companion,
+    //   a_source_named_like_a_companion_works_and_unmanaging_removes_its_companion
     // Book: "Step 05 > Exercise 5.4: the mirror stops following"
-    // Only managed ConfigMaps are sources: watching just those keeps the cache small.
+    // Only managed ConfigMaps are sources: watching just those keeps the cache
+    // small.
     let managed = watcher::Config::default().labels("workshop.io/managed=true");
     let sources = lean_sources(api.clone(), managed, writer);
     let ctx = Arc::new(Context {
@@ -156,9 +183,10 @@ pub async fn start(
         backoff: ItemExponentialFailureRateLimiter::new(BASE_DELAY, MAX_DELAY),
         fail_first: FailFirst::new(fail_first),
     });
-    // Companions carry our managed-by label: watching only those keeps the second watch small.
-    let companions =
-        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={CONTROLLER_NAME}"));
+    // Companions carry our managed-by label: watching only those
+    // keeps the second watch small.
+    let companions = watcher::Config::default()
+        .labels(&format!("{MANAGED_BY_LABEL}={CONTROLLER_NAME}"));
 
     let results = Controller::for_stream(sources, store)
         .owns(api, companions)
@@ -180,8 +208,10 @@ mod tests {
 
     /// A context whose client points nowhere: these tests never reach the API server.
     fn context(fail_first: u32) -> Arc<Context> {
-        let config = kube::Config::new("http://127.0.0.1:1".parse().expect("a valid URL"));
-        let client = Client::try_from(config).expect("a client needs no connection to be built");
+        let config =
+            kube::Config::new("http://127.0.0.1:1".parse().expect("a valid URL"));
+        let client = Client::try_from(config)
+            .expect("a client needs no connection to be built");
         let (store, _writer) = reflector::store();
         Arc::new(Context {
             mirror: Mirror::new(client, store),
@@ -190,7 +220,8 @@ mod tests {
         })
     }
 
-    /// An unmanaged ConfigMap with no companion: its plan is to do nothing, with no API call.
+    /// An unmanaged ConfigMap with no companion: its plan is to do
+    /// nothing, with no API call.
     fn plain() -> Arc<ConfigMap> {
         let mut cm = ConfigMap::default();
         cm.metadata.name = Some("plain".into());

@@ -6,9 +6,13 @@ use futures::future::BoxFuture;
 use kube::Client;
 
 /// Runs this step's mirror, scoped to `namespace`, until dropped.
-fn start(client: Client, namespace: String) -> BoxFuture<'static, anyhow::Result<()>> {
+fn start(
+    client: Client,
+    namespace: String,
+) -> BoxFuture<'static, anyhow::Result<()>> {
     Box::pin(async move {
-        controller::start(client, Some(&namespace), 2, 0, std::future::pending()).await;
+        controller::start(client, Some(&namespace), 2, 0, std::future::pending())
+            .await;
         Ok(())
     })
 }

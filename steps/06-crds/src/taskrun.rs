@@ -1,13 +1,14 @@
 //! The `TaskRun` custom resource: one request to run a Task, and what became of it.
 //!
-//! The split is the Kubernetes one. The **spec** is what the user asked for (which Task, with
-//! which parameters, how long it may take); it is immutable, because a run that already started
-//! cannot honour a changed request. The **status** is what the controller observed (phase, Pod,
-//! times, step results); it lives behind the status subresource, so users write the spec, the
-//! controller writes the status, and neither overwrites the other by accident.
-// Starter code: the imports, parameters and helpers that the TODOs below need are unused
-// until you write them. Once they are done, delete the `allow` below: the compiler then
-// checks that you left none.
+//! The split is the Kubernetes one. The **spec** is what the user asked for (which
+//! Task, with which parameters, how long it may take); it is immutable, because a run
+//! that already started cannot honour a changed request. The **status** is what the
+//! controller observed (phase, Pod, times, step results); it lives behind the status
+//! subresource, so users write the spec, the controller writes the status, and
+//! neither overwrites the other by accident.
+// Starter code: the imports, parameters and helpers that the TODOs below need are
+// unused until you write them. Once they are done, delete the `allow` below: the
+// compiler then checks that you left none.
 #![allow(unused_imports, unused_variables, dead_code)]
 
 use std::time::Duration;
@@ -20,32 +21,37 @@ use serde::{Deserialize, Serialize};
 use crate::task::{PARAM_NAME_PATTERN, TaskSpec};
 
 // ANCHOR: timeout_pattern
-/// The timeouts the schema accepts: hours, minutes and seconds, in that order, each optional,
-/// such as `30s`, `5m`, `1h30m` or `2h0m5s`. [`parse_timeout`] reads exactly this language.
+/// The timeouts the schema accepts: hours, minutes and seconds, in that order,
+/// each optional, such as `30s`, `5m`, `1h30m` or `2h0m5s`. [`parse_timeout`]
+/// reads exactly this language.
 pub const TIMEOUT_PATTERN: &str = "^([0-9]+h)?([0-9]+m)?([0-9]+s)?$";
 // ANCHOR_END: timeout_pattern
 
-/// The type of the condition that summarises a run, as in Tekton: `True` once it succeeded,
-/// `False` once it failed, `Unknown` while it is still going.
+/// The type of the condition that summarises a run, as in Tekton: `True` once it
+/// succeeded, `False` once it failed, `Unknown` while it is still going.
 pub const SUCCEEDED_CONDITION: &str = "Succeeded";
 
 // ANCHOR: taskrun_spec
 /// A request to run a Task once.
-// Clippy reads the printer columns' repeated `type_ = "string"` as one attribute written three
-// times; they are three columns.
+// Clippy reads the printer columns' repeated `type_ = "string"` as one attribute
+// written three times; they are three columns.
 #[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(
+    CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq,
+)]
 #[kube(
     group = "workshop.io",
     version = "v1alpha1",
     kind = "TaskRun",
     namespaced,
-    doc = "A TaskRun runs a Task once, in a Pod of its own, and records what happened in its status.",
+    doc = "A TaskRun runs a Task once, in a Pod of its own, and records what \
+           happened in its status.",
     status = "TaskRunStatus",
     derive = "PartialEq",
     shortname = "tr",
     category = "workshop",
-    // `kubectl get taskruns --field-selector spec.taskRef.name=hello`: the runs of one Task.
+    // `kubectl get taskruns --field-selector spec.taskRef.name=hello`: the runs of
+    // one Task.
     selectable = ".spec.taskRef.name",
     printcolumn(
         name = "Task",
@@ -65,30 +71,36 @@ pub const SUCCEEDED_CONDITION: &str = "Succeeded";
         json_path = ".status.podName",
         description = "The Pod that runs the steps"
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
-// A transition rule (it uses `oldSelf`, so it runs on updates only): once created, the request
-// cannot change. To run a Task differently, create another TaskRun.
+// A transition rule (it uses `oldSelf`, so it runs on updates only): once created,
+// the request cannot change. To run a Task differently, create another TaskRun.
 #[x_kube(validation = Rule::new("self == oldSelf").message("spec is immutable"))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskRunSpec {
     /// The Task to run, in the run's namespace.
     pub task_ref: TaskRef,
 
-    /// Values for the Task's parameters, by name. A parameter not set here takes the Task's
-    /// default. Names are unique.
+    /// Values for the Task's parameters, by name. A parameter not set here takes the
+    /// Task's default. Names are unique.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub params: Vec<Param>,
 
-    /// How long the run may take, from the moment it starts: hours, minutes and seconds, such as
-    /// "30s", "5m" or "1h30m". A run still going after that fails with reason TimedOut and its
-    /// Pod is deleted. Default: no limit.
+    /// How long the run may take, from the moment it starts: hours, minutes and
+    /// seconds, such as "30s", "5m" or "1h30m". A run still going after that fails
+    /// with reason TimedOut and its Pod is deleted. Default: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 2, max = 32), pattern(TIMEOUT_PATTERN))]
-    // The pattern allows "0s" and "0h0m"; a run that times out before it starts makes no sense.
-    #[x_kube(validation = Rule::new("self.matches('[1-9]')").message("must be longer than zero"))]
+    // The pattern allows "0s" and "0h0m"; a run that times out before
+    // it starts makes no sense.
+    #[x_kube(validation = Rule::new("self.matches('[1-9]')")
+        .message("must be longer than zero"))]
     pub timeout: Option<String>,
 }
 // ANCHOR_END: taskrun_spec
@@ -123,12 +135,13 @@ impl Param {
 }
 
 // ANCHOR: status
-/// What the controller observed of a run. Written only through the status subresource.
+/// What the controller observed of a run. Written only
+/// through the status subresource.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskRunStatus {
-    /// Where the run is: Pending (waiting for its Task or its Pod), Running, Succeeded or Failed.
-    /// Succeeded and Failed are final.
+    /// Where the run is: Pending (waiting for its Task or its Pod), Running,
+    /// Succeeded or Failed. Succeeded and Failed are final.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<TaskRunPhase>,
 
@@ -144,9 +157,9 @@ pub struct TaskRunStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_time: Option<Time>,
 
-    /// The standard way to report state: one condition of type "Succeeded", with status True
-    /// (succeeded), False (failed) or Unknown (still going), a reason such as TaskNotFound,
-    /// PodDeleted or TimedOut, and a message for humans.
+    /// The standard way to report state: one condition of type "Succeeded", with
+    /// status True (succeeded), False (failed) or Unknown (still going), a reason
+    /// such as TaskNotFound, PodDeleted or TimedOut, and a message for humans.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
@@ -159,8 +172,8 @@ pub struct TaskRunStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 
-    /// A copy of the Task's spec, taken when the run started: editing the Task later does not
-    /// change a run that already started.
+    /// A copy of the Task's spec, taken when the run started: editing the Task later
+    /// does not change a run that already started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_spec: Option<TaskSpec>,
 }
@@ -168,8 +181,8 @@ pub struct TaskRunStatus {
 
 // ANCHOR: phase
 /// The phase of a run: Pending, Running, Succeeded or Failed.
-// (No doc comments on the variants: schemars would turn them into a `oneOf`, which is not a
-// structural schema. The enum's own doc comment describes them all.)
+// (No doc comments on the variants: schemars would turn them into a `oneOf`, which is
+// not a structural schema. The enum's own doc comment describes them all.)
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TaskRunPhase {
     Pending,
@@ -179,7 +192,8 @@ pub enum TaskRunPhase {
 }
 
 impl TaskRunPhase {
-    /// Succeeded and Failed are final: a controller never touches a run in those phases again.
+    /// Succeeded and Failed are final: a controller never touches a
+    /// run in those phases again.
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed)
     }
@@ -209,26 +223,34 @@ pub struct StepResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
 
-    /// Why the container ended, as the kubelet reports it (Completed, Error, OOMKilled...).
+    /// Why the container ended, as the kubelet reports it
+    /// (Completed, Error, OOMKilled...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
 // ANCHOR: for_task
 impl TaskRun {
-    /// A new run of the Task `task_name` with these parameter values, ready to `create`.
+    /// A new run of the Task `task_name` with these parameter
+    /// values, ready to `create`.
     ///
-    /// It has no name but a `generateName` of `<task_name>-`: the API server appends a random
-    /// suffix, so starting the same Task twice gives two runs, never a conflict.
+    /// It has no name but a `generateName` of `<task_name>-`: the API
+    /// server appends a random suffix, so starting the same Task twice
+    /// gives two runs, never a conflict.
     pub fn for_task(task_name: &str, params: Vec<Param>) -> TaskRun {
-        // TODO(exercise 6.2): Build a TaskRun of the Task `task_name` with `params`, named by the API server.
-        // The run has no name of its own: when it is created, the API server names it
-        // `<task_name>-` and a random suffix, so two runs of one Task never collide. Its spec
-        // names the Task and carries `params`, with no timeout; it has no status yet.
-        // Proved by: a_run_for_a_task_is_named_by_the_api_server, a_run_without_params_has_none_in_its_yaml, the_program_creates_a_task_and_a_run_that_nothing_acts_on
+        // TODO(exercise 6.2): Build a TaskRun of the Task `task_name` with `params`,
+        //     named by the API server.
+        // The run has no name of its own: when it is created, the API server
+        // names it `<task_name>-` and a random suffix, so two runs of one Task
+        // never collide. Its spec names the Task and carries `params`, with no
+        // timeout; it has no status yet.
+        // Proved by: a_run_for_a_task_is_named_by_the_api_server,
+        //   a_run_without_params_has_none_in_its_yaml,
+        //   the_program_creates_a_task_and_a_run_that_nothing_acts_on
         // Book: "Step 06 > Creating a run"
         todo!(
-            "Exercise 6.2: Build a TaskRun of the Task `task_name` with `params`, named by the API server."
+            "Exercise 6.2: Build a TaskRun of the Task `task_name` with `params`, \
+             named by the API server."
         )
     }
 
@@ -261,18 +283,20 @@ pub enum TimeoutError {
 
 // ANCHOR: parse_timeout
 /// Reads a timeout such as `30s`, `5m`, `1h30m` or `2h0m5s`: the language of
-/// [`TIMEOUT_PATTERN`], hours then minutes then seconds, each optional, at least one present,
-/// and longer than zero.
+/// [`TIMEOUT_PATTERN`], hours then minutes then seconds, each optional, at least one
+/// present, and longer than zero.
 ///
-/// The API server already checked the pattern; the controller parses anyway, because a value
-/// can come from elsewhere (an old object, a unit test) and a bad one must become an error, not a
-/// panic.
+/// The API server already checked the pattern; the controller parses anyway, because
+/// a value can come from elsewhere (an old object, a unit test) and a bad one must
+/// become an error, not a panic.
 pub fn parse_timeout(text: &str) -> Result<Duration, TimeoutError> {
-    // TODO(diagnose 6.1): Two timeout tests fail: find out what the parser gets wrong, and fix it.
-    // The parser below is complete and looks careful. Read what the two tests expect, compare
-    // it with the schema's TIMEOUT_PATTERN, and say which timeouts the parser gets wrong, and
-    // why that matters, before you change anything.
-    // Proved by: bad_timeouts_are_errors_not_panics, the_parser_accepts_exactly_what_the_schema_accepts
+    // TODO(diagnose 6.1): Two timeout tests fail: find out what the parser gets
+    //     wrong, and fix it.
+    // The parser below is complete and looks careful. Read what the two tests expect,
+    // compare it with the schema's TIMEOUT_PATTERN, and say which timeouts the parser
+    // gets wrong, and why that matters, before you change anything.
+    // Proved by: bad_timeouts_are_errors_not_panics,
+    //   the_parser_accepts_exactly_what_the_schema_accepts
     // Book: "Step 06 > Exercise 6.1: the parser and the schema"
     let invalid = || TimeoutError::Invalid(text.to_string());
     let too_long = || TimeoutError::TooLong(text.to_string());
@@ -334,7 +358,8 @@ mod tests {
     #[test]
     fn bad_timeouts_are_errors_not_panics() {
         for text in [
-            "", "5", "m", "5 m", "5min", "1.5h", "-5s", "5s1m", "1m1m", "1h 30m", "h5", "5ms",
+            "", "5", "m", "5 m", "5min", "1.5h", "-5s", "5s1m", "1m1m", "1h 30m",
+            "h5", "5ms",
         ] {
             assert_eq!(
                 parse_timeout(text),
@@ -354,8 +379,9 @@ mod tests {
     }
 
     // ANCHOR: parser_agrees
-    /// The API server checks [`TIMEOUT_PATTERN`] (plus "not zero"), the controller runs
-    /// [`parse_timeout`]: they must agree, or a run the server accepted would fail later.
+    /// The API server checks [`TIMEOUT_PATTERN`] (plus "not zero"), the
+    /// controller runs [`parse_timeout`]: they must agree, or a run the server
+    /// accepted would fail later.
     #[test]
     fn the_parser_accepts_exactly_what_the_schema_accepts() {
         let pattern = regex::Regex::new(TIMEOUT_PATTERN).expect("a valid pattern");
@@ -365,8 +391,9 @@ mod tests {
                 && text.chars().any(|c| ('1'..='9').contains(&c))
         };
         let samples = [
-            "30s", "5m", "1h", "1h30m", "2h0m5s", "90s", "0s", "00s", "0h0m", "", "5", "s", "5 m",
-            "5min", "1.5h", "-5s", "5s1m", "1m1m", "1h 30m", "5ms", "1h1h", "10m30s", "1d",
+            "30s", "5m", "1h", "1h30m", "2h0m5s", "90s", "0s", "00s", "0h0m", "",
+            "5", "s", "5 m", "5min", "1.5h", "-5s", "5s1m", "1m1m", "1h 30m", "5ms",
+            "1h1h", "10m30s", "1d",
         ];
         for text in samples {
             assert_eq!(
@@ -425,7 +452,9 @@ mod tests {
         );
         let columns: Vec<&str> = version["additionalPrinterColumns"]
             .as_array()
-            .map(|columns| columns.iter().filter_map(|c| c["name"].as_str()).collect())
+            .map(|columns| {
+                columns.iter().filter_map(|c| c["name"].as_str()).collect()
+            })
             .unwrap_or_default();
         assert_eq!(columns, ["Task", "Phase", "Pod", "Age"]);
     }

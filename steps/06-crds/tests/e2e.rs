@@ -1,13 +1,14 @@
 //! End-to-end tests of step 06 against a real API server.
 //!
-//! Run them with `scripts/check.sh 06` (or `cargo test -p step-06-crds -- --include-ignored`
-//! with a cluster in your kubeconfig). Each test installs the CRDs from `manifests/crds/`
-//! (server-side apply, so installing twice changes nothing) and works in a namespace of its own.
+//! Run them with `scripts/check.sh 06` (or
+//! `cargo test -p step-06-crds -- --include-ignored` with a cluster in your
+//! kubeconfig). Each test installs the CRDs from `manifests/crds/` (server-side
+//! apply, so installing twice changes nothing) and works in a namespace of its own.
 //!
-//! What they pin down: the API server stores Tasks and TaskRuns exactly as the Rust types
-//! write them; `kubectl` prints, explains and groups them as the CRD says; the status is a
-//! subresource; bad objects are rejected with a message naming the field; and nothing acts on
-//! a run (that is step 07).
+//! What they pin down: the API server stores Tasks and TaskRuns exactly as the Rust
+//! types write them; `kubectl` prints, explains and groups them as the CRD says; the
+//! status is a subresource; bad objects are rejected with a message naming the field;
+//! and nothing acts on a run (that is step 07).
 
 use std::time::Duration;
 
@@ -17,10 +18,12 @@ use kube::{Api, Client, CustomResourceExt, ResourceExt};
 use serde_json::json;
 use workshop_testkit::{TestNamespace, wait_until};
 
-/// Installs both CRDs and waits until the API server serves them (condition Established).
+/// Installs both CRDs and waits until the API server serves
+/// them (condition Established).
 async fn install_crds(client: &Client) -> anyhow::Result<()> {
     workshop_testkit::install_crd(client, "crds/task.yaml", Task::crd_name()).await?;
-    workshop_testkit::install_crd(client, "crds/taskrun.yaml", TaskRun::crd_name()).await
+    workshop_testkit::install_crd(client, "crds/taskrun.yaml", TaskRun::crd_name())
+        .await
 }
 
 /// Runs kubectl against the test cluster and returns what it printed.
@@ -52,7 +55,8 @@ fn header(table: &str) -> Vec<&str> {
 // ANCHOR: e2e_program
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 06 runs it)"]
-async fn the_program_creates_a_task_and_a_run_that_nothing_acts_on() -> anyhow::Result<()> {
+async fn the_program_creates_a_task_and_a_run_that_nothing_acts_on()
+-> anyhow::Result<()> {
     let client = workshop_testkit::client().await;
     install_crds(&client).await?;
     let ns = TestNamespace::create(&client, "crds-program").await?;
@@ -65,7 +69,8 @@ async fn the_program_creates_a_task_and_a_run_that_nothing_acts_on() -> anyhow::
         outputs.push(String::from_utf8(out)?);
     }
     for out in &outputs {
-        let expected = format!("task {}/hello: steps greet, count, goodbye", ns.name());
+        let expected =
+            format!("task {}/hello: steps greet, count, goodbye", ns.name());
         assert!(out.contains(&expected), "output:\n{out}");
         let created = format!("created taskrun {}/hello-", ns.name());
         assert!(out.contains(&created), "output:\n{out}");
@@ -108,8 +113,8 @@ async fn tasks_and_runs_round_trip_through_typed_apis() -> anyhow::Result<()> {
     let tasks: Api<Task> = Api::namespaced(client.clone(), ns.name());
     let runs: Api<TaskRun> = Api::namespaced(client.clone(), ns.name());
 
-    // Every field of a step, so a field the schema forgot (and the API server would prune)
-    // shows up as a difference.
+    // Every field of a step, so a field the schema forgot (and the API server would
+    // prune) shows up as a difference.
     let mut task = crds::hello_task();
     task.spec.steps.push(crds::Step {
         name: "everything".into(),
@@ -156,7 +161,8 @@ async fn tasks_and_runs_round_trip_through_typed_apis() -> anyhow::Result<()> {
 
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 06 runs it)"]
-async fn kubectl_shows_the_printer_columns_short_names_and_category() -> anyhow::Result<()> {
+async fn kubectl_shows_the_printer_columns_short_names_and_category()
+-> anyhow::Result<()> {
     let client = workshop_testkit::client().await;
     install_crds(&client).await?;
     let ns = TestNamespace::create(&client, "crds-kubectl").await?;
@@ -183,7 +189,8 @@ async fn kubectl_shows_the_printer_columns_short_names_and_category() -> anyhow:
 
     // Short names, and the category that lists both kinds at once.
     let short = kubectl(&["get", "tsk,tr", "-n", ns.name(), "-o", "name"]).await?;
-    let workshop = kubectl(&["get", "workshop", "-n", ns.name(), "-o", "name"]).await?;
+    let workshop =
+        kubectl(&["get", "workshop", "-n", ns.name(), "-o", "name"]).await?;
     for listing in [short, workshop] {
         assert!(listing.contains("task.workshop.io/hello"), "{listing}");
         let run_name = format!("taskrun.workshop.io/{}", run.name_any());
@@ -216,7 +223,8 @@ async fn kubectl_explain_shows_the_doc_comments() -> anyhow::Result<()> {
             .into_iter()
             .chain(["--api-version", "workshop.io/v1alpha1"])
             .collect();
-        // The API server publishes a new CRD's OpenAPI a moment after it is Established.
+        // The API server publishes a new CRD's OpenAPI a
+        // moment after it is Established.
         wait_until(
             &format!("`kubectl {}` to show {expected:?}", args.join(" ")),
             Duration::from_secs(30),
@@ -248,7 +256,8 @@ async fn the_status_is_a_subresource() -> anyhow::Result<()> {
         .await?;
     let name = run.name_any();
 
-    // A whole status, as step 07's controller will write it: every field must survive.
+    // A whole status, as step 07's controller will write it:
+    // every field must survive.
     let status: TaskRunStatus = serde_json::from_value(json!({
         "phase": "Running",
         "podName": format!("{name}-pod"),
@@ -278,8 +287,8 @@ async fn the_status_is_a_subresource() -> anyhow::Result<()> {
         "a status change is not a new generation"
     );
 
-    // Through the main resource, the status cannot change (and the spec cannot either, being
-    // immutable; the labels can).
+    // Through the main resource, the status cannot change (and the spec cannot
+    // either, being immutable; the labels can).
     let mut edited = runs.get(&name).await?;
     edited.labels_mut().insert("edited".into(), "yes".into());
     if let Some(status) = edited.status.as_mut() {
@@ -313,9 +322,10 @@ async fn the_status_is_a_subresource() -> anyhow::Result<()> {
 }
 // ANCHOR_END: e2e_status
 
-/// Tries to create `object` (JSON, so it can be anything the Rust types cannot express) and
-/// returns `None` when the API server rejects it as invalid with a message containing every
-/// one of `expected`, else a line saying what happened instead.
+/// Tries to create `object` (JSON, so it can be anything the Rust types
+/// cannot express) and returns `None` when the API server rejects it as
+/// invalid with a message containing every one of `expected`, else a line
+/// saying what happened instead.
 async fn check_rejected(
     api: &Api<DynamicObject>,
     what: &str,
@@ -328,9 +338,11 @@ async fn check_rejected(
         Err(kube::Error::Api(status)) if status.is_invalid() => {
             let message = &status.message;
             eprintln!("{what}: {message}");
-            let missing: Vec<_> = expected.iter().filter(|e| !message.contains(*e)).collect();
-            (!missing.is_empty())
-                .then(|| format!("{what}: message {message:?} does not contain {missing:?}"))
+            let missing: Vec<_> =
+                expected.iter().filter(|e| !message.contains(*e)).collect();
+            (!missing.is_empty()).then(|| {
+                format!("{what}: message {message:?} does not contain {missing:?}")
+            })
         }
         Err(err) => Some(format!("{what}: expected 422 Invalid, got {err}")),
     })
@@ -408,7 +420,8 @@ async fn the_api_server_rejects_invalid_tasks() -> anyhow::Result<()> {
         (
             "a step with both a script and a command",
             json!({ "steps": [{
-                "name": "greet", "image": "busybox:1.37", "script": "echo hi", "command": ["echo"]
+                "name": "greet", "image": "busybox:1.37", "script": "echo hi",
+                "command": ["echo"]
             }] }),
             vec![
                 "spec.steps[0].script: Invalid value",
@@ -417,7 +430,10 @@ async fn the_api_server_rejects_invalid_tasks() -> anyhow::Result<()> {
         ),
         (
             "two params with the same name",
-            json!({ "params": [{ "name": "who" }, { "name": "who" }], "steps": [step("greet")] }),
+            json!({
+                "params": [{ "name": "who" }, { "name": "who" }],
+                "steps": [step("greet")]
+            }),
             vec!["spec.params[1]: Duplicate value"],
         ),
         (
@@ -522,7 +538,9 @@ async fn the_api_server_rejects_invalid_runs() -> anyhow::Result<()> {
         .patch(
             &name,
             &PatchParams::default(),
-            &Patch::Merge(json!({ "metadata": { "labels": { "team": "workshop" } } })),
+            &Patch::Merge(
+                json!({ "metadata": { "labels": { "team": "workshop" } } }),
+            ),
         )
         .await?;
     assert_eq!(labelled.spec, run.spec);

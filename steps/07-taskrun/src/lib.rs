@@ -1,21 +1,25 @@
-//! Step 07: the Mini Task Runner, a controller that runs TaskRuns, and `kubectl task`.
+//! Step 07: the Mini Task Runner, a controller that runs
+//! TaskRuns, and `kubectl task`.
 //!
-//! Step 06 taught the API server two kinds, Task and TaskRun, and showed that nothing acted on
-//! them. This controller does: for every TaskRun it creates one Pod that runs the Task's steps
-//! in order, follows the Pod, and reports in the run's status what happened, step by step.
+//! Step 06 taught the API server two kinds, Task and TaskRun, and showed that nothing
+//! acted on them. This controller does: for every TaskRun it creates one Pod that
+//! runs the Task's steps in order, follows the Pod, and reports in the run's status
+//! what happened, step by step.
 //!
 //! The pieces, each in its module:
 //!
-//! - [`params`]: the run's parameter values, and `$(params.<name>)` replaced in the steps;
-//! - [`pod`]: the Pod a run needs (steps as init containers, then the last as the main one);
+//! - [`params`]: the run's parameter values, and
+//!   `$(params.<name>)` replaced in the steps;
+//! - [`pod`]: the Pod a run needs (steps as init containers, then
+//!   the last as the main one);
 //! - [`status`]: the status a run should have, read off its Pod;
-//! - [`reconcile`]: the I/O around them: create the Pod, write the status, fail a run whose Pod
-//!   is gone or whose time is up, publish Events;
+//! - [`reconcile`]: the I/O around them: create the Pod, write the status, fail a run
+//!   whose Pod is gone or whose time is up, publish Events;
 //! - [`plugin`]: `kubectl task start|list|logs`, the user's side.
 //!
-//! The first three are pure functions, tested without a cluster. [`start`] wires reconcile into
-//! kube-runtime's `Controller`, as in step 05, with two more sources of triggers: the Pods the
-//! runs own, and the Tasks that runs wait for.
+//! The first three are pure functions, tested without a cluster. [`start`] wires
+//! reconcile into kube-runtime's `Controller`, as in step 05, with two more sources
+//! of triggers: the Pods the runs own, and the Tasks that runs wait for.
 
 pub mod params;
 pub mod plugin;
@@ -38,7 +42,9 @@ use crate::reconcile::{Context, error_policy, reconcile, runs_waiting_for};
 
 /// Command-line flags of the controller, parsed in `main.rs`.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(about = "The Mini Task Runner: runs every TaskRun in a Pod and reports its outcome")]
+#[command(
+    about = "The Mini Task Runner: runs every TaskRun in a Pod and reports its outcome"
+)]
 pub struct Args {
     /// Run the TaskRuns of one namespace only (default: all namespaces).
     #[arg(short, long)]
@@ -46,7 +52,8 @@ pub struct Args {
     /// Kubeconfig context to use (default: the current context).
     #[arg(long)]
     pub context: Option<String>,
-    /// How many runs are reconciled at once (one run is never reconciled by two at a time).
+    /// How many runs are reconciled at once (one run is never
+    /// reconciled by two at a time).
     #[arg(long, default_value_t = 4)]
     pub workers: u16,
 }
@@ -64,10 +71,10 @@ where
 }
 
 // ANCHOR: pod_cache
-/// The Pods this controller made, in a cache of our own, and the stream of their changes that
-/// keeps it filled. `owns` would trigger on them too, but keeps no cache reconcile can read.
-/// Watching only Pods with our managed-by label keeps it small; `touched_objects` (not
-/// `applied_objects`) so that a deleted Pod wakes its run up.
+/// The Pods this controller made, in a cache of our own, and the stream of their
+/// changes that keeps it filled. `owns` would trigger on them too, but keeps no cache
+/// reconcile can read. Watching only Pods with our managed-by label keeps it small;
+/// `touched_objects` (not `applied_objects`) so that a deleted Pod wakes its run up.
 pub fn pod_cache(
     pods: Api<Pod>,
 ) -> (
@@ -75,7 +82,8 @@ pub fn pod_cache(
     impl Stream<Item = Result<Pod, watcher::Error>> + Send + 'static,
 ) {
     let (pod_store, pod_writer) = reflector::store();
-    let ours = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={CONTROLLER_NAME}"));
+    let ours = watcher::Config::default()
+        .labels(&format!("{MANAGED_BY_LABEL}={CONTROLLER_NAME}"));
     let pod_changes = watcher(pods, ours)
         .default_backoff()
         .modify(|pod| pod.managed_fields_mut().clear())

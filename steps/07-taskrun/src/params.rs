@@ -1,14 +1,16 @@
 //! Parameters: the values a run gives its Task, and `$(params.<name>)` in the steps.
 //!
-//! A Task declares its parameters (a name, maybe a default); a TaskRun sets some of them. Before
-//! the steps become containers, every `$(params.<name>)` in a script, command, argument,
-//! environment value or working directory is replaced by the run's value, else the default.
+//! A Task declares its parameters (a name, maybe a default); a TaskRun sets some of
+//! them. Before the steps become containers, every `$(params.<name>)` in a script,
+//! command, argument, environment value or working directory is replaced by the
+//! run's value, else the default.
 //!
-//! Two rules keep this predictable. A mistake is an error, never a silent empty string: a
-//! parameter with no value, a value for a parameter the Task does not declare, or a reference to
-//! one it does not declare all fail the run with a message naming the parameter. And the
-//! replacement happens once: a value that itself contains `$(params.x)` is inserted as it is, so
-//! what a user types into a run can never reach into other parameters.
+//! Two rules keep this predictable. A mistake is an error, never a silent empty
+//! string: a parameter with no value, a value for a parameter the Task does not
+//! declare, or a reference to one it does not declare all fail the run with a message
+//! naming the parameter. And the replacement happens once: a value that itself
+//! contains `$(params.x)` is inserted as it is, so what a user types into a run can
+//! never reach into other parameters.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +22,9 @@ pub type Values = BTreeMap<String, String>;
 /// A parameter problem: the run cannot start, and says why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParamError {
-    #[error("parameter {0:?} has no value: the run must set it, as the Task gives no default")]
+    #[error(
+        "parameter {0:?} has no value: the run must set it, as the Task gives no default"
+    )]
     Missing(String),
     #[error("the run sets parameter {0:?}, which the Task does not declare")]
     Unknown(String),
@@ -34,7 +38,10 @@ const CLOSE: char = ')';
 
 // ANCHOR: resolve
 /// The value of each parameter the Task declares: the run's, else the Task's default.
-pub fn resolve(declared: &[ParamSpec], given: &[Param]) -> Result<Values, ParamError> {
+pub fn resolve(
+    declared: &[ParamSpec],
+    given: &[Param],
+) -> Result<Values, ParamError> {
     if let Some(unknown) = given
         .iter()
         .find(|param| !declared.iter().any(|spec| spec.name == param.name))
@@ -57,10 +64,12 @@ pub fn resolve(declared: &[ParamSpec], given: &[Param]) -> Result<Values, ParamE
 // ANCHOR_END: resolve
 
 // ANCHOR: substitute
-/// Replaces every `$(params.<name>)` in `text` with the parameter's value, in one pass.
+/// Replaces every `$(params.<name>)` in `text` with the
+/// parameter's value, in one pass.
 ///
-/// Text that only looks like the start of a reference (`$(params.` with no closing parenthesis)
-/// is kept as it is; a complete reference to a parameter missing from `values` is an error.
+/// Text that only looks like the start of a reference (`$(params.` with no
+/// closing parenthesis) is kept as it is; a complete reference to a parameter
+/// missing from `values` is an error.
 pub fn substitute(text: &str, values: &Values) -> Result<String, ParamError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;

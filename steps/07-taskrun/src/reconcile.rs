@@ -1,23 +1,26 @@
 //! Reconcile: bring one TaskRun forward, from what the world looks like now.
 //!
-//! A run goes through two stages, and reconcile asks which one it is in by looking at the run's
-//! status for the Task spec it started with:
+//! A run goes through two stages, and reconcile asks which one it is in by looking at
+//! the run's status for the Task spec it started with:
 //!
-//! - **not started**: read the Task (missing: report `TaskNotFound` and wait; the Task watch
-//!   wakes us when it appears), create the Pod, record it with a snapshot of the Task's spec;
-//! - **started**: read the Pod and report what it says; a Pod gone before it finished fails
-//!   the run (`PodDeleted`), a run past its `timeout` loses its Pod and fails (`TimedOut`).
+//! - **not started**: read the Task (missing: report `TaskNotFound` and wait; the
+//!   Task watch wakes us when it appears), create the Pod, record it with a
+//!   snapshot of the Task's spec;
+//! - **started**: read the Pod and report what it says; a Pod gone before it
+//!   finished fails the run (`PodDeleted`), a run past its `timeout` loses its
+//!   Pod and fails (`TimedOut`).
 //!
 //! Succeeded and Failed are final: such a run is never touched again.
 //!
-//! Every step can be interrupted (a crash, a restart) and repeated safely. The Pod's name is
-//! fixed, so creating it twice is impossible: the second attempt finds it and adopts it. Every
-//! status write carries the run's resourceVersion, so a write based on an out-of-date copy of the
-//! run (the cache lags behind our own writes) is refused with a conflict and simply retried on
-//! the fresh copy: the controller never overwrites news it has not seen.
-// Starter code: the imports, parameters and helpers that the TODOs below need are unused
-// until you write them. Once they are done, delete the `allow` below: the compiler then
-// checks that you left none.
+//! Every step can be interrupted (a crash, a restart) and repeated safely. The Pod's
+//! name is fixed, so creating it twice is impossible: the second attempt finds it and
+//! adopts it. Every status write carries the run's resourceVersion, so a write based
+//! on an out-of-date copy of the run (the cache lags behind our own writes) is
+//! refused with a conflict and simply retried on the fresh copy: the controller never
+//! overwrites news it has not seen.
+// Starter code: the imports, parameters and helpers that the TODOs below need are
+// unused until you write them. Once they are done, delete the `allow` below: the
+// compiler then checks that you left none.
 #![allow(unused_imports, unused_variables, dead_code)]
 
 use std::sync::Arc;
@@ -41,22 +44,26 @@ use crate::status::{self, reason};
 pub enum Error {
     #[error("the TaskRun has no namespace")]
     NoNamespace,
-    #[error("a Pod named {0} exists but does not belong to this run; retrying until it is gone")]
+    #[error(
+        "a Pod named {0} exists but does not belong to this run; retrying until it is gone"
+    )]
     PodNotOurs(String),
     #[error("API request failed: {0}")]
     Api(#[from] kube::Error),
 }
 
 impl Error {
-    /// A conflict is routine: our copy of the run was out of date. The retry uses a fresh one.
+    /// A conflict is routine: our copy of the run was out of date.
+    /// The retry uses a fresh one.
     pub fn is_conflict(&self) -> bool {
         matches!(self, Error::Api(kube::Error::Api(status)) if status.is_conflict())
     }
 }
 
 // ANCHOR: context
-/// What every reconcile shares: a client for writes, the Pod cache for reads, a recorder for
-/// Events, and the per-run failure count that kube-runtime does not keep (as in step 05).
+/// What every reconcile shares: a client for writes, the Pod cache for reads, a
+/// recorder for Events, and the per-run failure count that kube-runtime does
+/// not keep (as in step 05).
 pub struct Context {
     client: Client,
     pods: Store<Pod>,
@@ -90,14 +97,19 @@ impl Context {
 }
 
 // ANCHOR: reconcile
-/// Brings one run forward. The runtime calls this for every change to a run, to its Pod, and
-/// to a Task that runs are waiting for.
-pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action, Error> {
-    // TODO(diagnose 7.6): A run that failed can come back to life: find out how, and fix it.
-    // With the exercises done, one end-to-end test still fails. Read what it does after the
-    // run failed, follow that run through reconcile, and say what the controller did wrong
-    // before you change anything.
-    // Proved by: a_failed_run_stays_failed_when_its_task_is_fixed, a_run_goes_pending_running_succeeded
+/// Brings one run forward. The runtime calls this for every change to a run, to its
+/// Pod, and to a Task that runs are waiting for.
+pub async fn reconcile(
+    run: Arc<TaskRun>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    // TODO(diagnose 7.6): A run that failed can come back to life: find out how, and
+    //     fix it.
+    // With the exercises done, one end-to-end test still fails. Read what it does
+    // after the run failed, follow that run through reconcile, and say what the
+    // controller did wrong before you change anything.
+    // Proved by: a_failed_run_stays_failed_when_its_task_is_fixed,
+    //   a_run_goes_pending_running_succeeded
     // Book: "Step 07 > Exercise 7.6: after the end"
     let namespace = run.namespace().ok_or(Error::NoNamespace)?;
     let now = status::now();
@@ -132,8 +144,8 @@ async fn start_run(
     ctx: &Context,
     now: &Time,
 ) -> Result<Action, Error> {
-    // One read from the API server per run, when it starts: a cache of Tasks could lag behind
-    // a Task created a moment ago and report it missing.
+    // One read from the API server per run, when it starts: a cache of Tasks could
+    // lag behind a Task created a moment ago and report it missing.
     let tasks: Api<Task> = Api::namespaced(ctx.client.clone(), namespace);
     let Some(task) = tasks.get_opt(&run.spec.task_ref.name).await? else {
         write_status(run, status::waiting_for_task(run, now), ctx).await?;
@@ -142,24 +154,30 @@ async fn start_run(
     };
     let timeout = match run.spec.timeout() {
         Ok(timeout) => timeout,
-        Err(err) => return fail(run, reason::INVALID_RUN, err.to_string(), ctx, now).await,
+        Err(err) => {
+            return fail(run, reason::INVALID_RUN, err.to_string(), ctx, now).await;
+        }
     };
     let desired = match pod::desired_pod(run, &task.spec) {
         Ok(desired) => desired,
-        Err(err) => return fail(run, reason::INVALID_RUN, err.to_string(), ctx, now).await,
+        Err(err) => {
+            return fail(run, reason::INVALID_RUN, err.to_string(), ctx, now).await;
+        }
     };
     let pod = match create_pod(&ctx.client, run, &desired).await {
         Ok(pod) => pod,
-        // Somebody else's Pod has this run's Pod's name. Say so in the run's status (and an
-        // Event), never take that Pod over nor delete it, and retry with backoff until it is gone.
+        // Somebody else's Pod has this run's Pod's name. Say so in the run's status
+        // (and an Event), never take that Pod over nor delete it, and retry with
+        // backoff until it is gone.
         Err(Error::PodNotOurs(name)) => {
             write_status(run, status::blocked_by_pod(run, &name, now), ctx).await?;
             return Err(Error::PodNotOurs(name));
         }
-        // The API server refused the Pod as invalid (an image name with a leading space, say):
-        // no retry can help, only a new run of a fixed Task.
+        // The API server refused the Pod as invalid (an image name with a leading
+        // space, say): no retry can help, only a new run of a fixed Task.
         Err(Error::Api(kube::Error::Api(status))) if status.is_invalid() => {
-            let message = format!("the API server refused its Pod: {}", status.message);
+            let message =
+                format!("the API server refused its Pod: {}", status.message);
             return fail(run, reason::INVALID_RUN, message, ctx, now).await;
         }
         Err(err) => return Err(err),
@@ -171,25 +189,35 @@ async fn start_run(
 }
 
 // ANCHOR: create_pod
-/// Creates the run's Pod, or adopts it if it already exists: a crash between creating the Pod
-/// and recording it, or a cache that has not yet seen our own write, must never make two.
-pub async fn create_pod(client: &Client, run: &TaskRun, desired: &Pod) -> Result<Pod, Error> {
-    // TODO(exercise 7.2): Create `desired`, or return the existing Pod of that name if it is this run's.
-    // However often this is called for one run, even by a controller that crashed and restarted
-    // in between, there is never more than one Pod, and the Pod a run gets is its own. A Pod of
-    // that name that belongs to something else is `Error::PodNotOurs`: never returned, changed
-    // or deleted. Log what you did (created, or adopted) with the Pod's and the run's names.
-    // Proved by: a_pod_created_just_before_a_crash_is_adopted_not_doubled, a_controller_restarted_mid_run_finishes_it_with_one_pod, a_pod_of_that_name_that_is_not_ours_blocks_the_run
+/// Creates the run's Pod, or adopts it if it already exists: a crash between
+/// creating the Pod and recording it, or a cache that has not yet seen our own
+/// write, must never make two.
+pub async fn create_pod(
+    client: &Client,
+    run: &TaskRun,
+    desired: &Pod,
+) -> Result<Pod, Error> {
+    // TODO(exercise 7.2): Create `desired`, or return the existing Pod of that name
+    //     if it is this run's.
+    // However often this is called for one run, even by a controller that crashed and
+    // restarted in between, there is never more than one Pod, and the Pod a run gets
+    // is its own. A Pod of that name that belongs to something else is
+    // `Error::PodNotOurs`: never returned, changed or deleted. Log what you did
+    // (created, or adopted) with the Pod's and the run's names.
+    // Proved by: a_pod_created_just_before_a_crash_is_adopted_not_doubled,
+    //   a_controller_restarted_mid_run_finishes_it_with_one_pod,
+    //   a_pod_of_that_name_that_is_not_ours_blocks_the_run
     // Book: "Step 07 > Exactly one Pod"
     todo!(
-        "Exercise 7.2: Create `desired`, or return the existing Pod of that name if it is this run's."
+        "Exercise 7.2: Create `desired`, or return the existing Pod of that name if \
+         it is this run's."
     )
 }
 // ANCHOR_END: create_pod
 
 // ANCHOR: next
-/// What a run that has started must do next, from its Pod (if it still has one) and the time it
-/// has left (if it has a timeout).
+/// What a run that has started must do next, from its Pod (if it still has one) and
+/// the time it has left (if it has a timeout).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Next<'a> {
     /// Report what this Pod says.
@@ -203,19 +231,22 @@ pub enum Next<'a> {
 /// Decides what a started run's Pod and clock mean for it.
 pub fn next_for(pod: Option<&Pod>, time_left: Option<Duration>) -> Next<'_> {
     // TODO(exercise 7.3): Decide what a started run's Pod and clock mean for it.
-    // A Pod that finished (its run phase is Succeeded or Failed) has the last word, even when it
-    // is being deleted or the time is up: it is reported. Otherwise a run with no time left times
-    // out, Pod or no Pod; one whose Pod is missing, or deleted and still shutting down, has lost
-    // its Pod; and anything else is reported as its Pod says.
-    // Proved by: a_started_run_follows_its_pod_until_it_finishes_vanishes_or_runs_out_of_time, a_deleted_pod_fails_the_run_and_is_not_replaced, a_run_that_times_out_fails_and_loses_its_pod
+    // A Pod that finished (its run phase is Succeeded or Failed) has the last word,
+    // even when it is being deleted or the time is up: it is reported. Otherwise a
+    // run with no time left times out, Pod or no Pod; one whose Pod is missing, or
+    // deleted and still shutting down, has lost its Pod; and anything else is
+    // reported as its Pod says.
+    // Proved by: a_started_run_follows_its_pod_until_it_finishes,
+    //   a_deleted_pod_fails_the_run_and_is_not_replaced,
+    //   a_run_that_times_out_fails_and_loses_its_pod
     // Book: "Step 07 > Following a run"
     todo!("Exercise 7.3: Decide what a started run's Pod and clock mean for it.")
 }
 // ANCHOR_END: next
 
 // ANCHOR: follow_run
-/// A run that has started: report what its Pod says, or fail it if the Pod is gone or the run
-/// is out of time.
+/// A run that has started: report what its Pod says, or fail it if the Pod is gone
+/// or the run is out of time.
 async fn follow_run(
     run: &TaskRun,
     spec: &TaskSpec,
@@ -227,7 +258,9 @@ async fn follow_run(
     let pod = find_pod(run, &pod_name, namespace, ctx).await?;
     let timeout = match run.spec.timeout() {
         Ok(timeout) => timeout,
-        Err(err) => return fail(run, reason::INVALID_RUN, err.to_string(), ctx, now).await,
+        Err(err) => {
+            return fail(run, reason::INVALID_RUN, err.to_string(), ctx, now).await;
+        }
     };
     let start = run.status.as_ref().and_then(|s| s.start_time.clone());
     let left = match (timeout, start) {
@@ -246,21 +279,23 @@ async fn follow_run(
                 delete_pod(&ctx.client, pod).await?;
             }
             let limit = run.spec.timeout.clone().unwrap_or_default();
-            let message = format!("the run did not finish within {limit}; its Pod was deleted");
+            let message =
+                format!("the run did not finish within {limit}; its Pod was deleted");
             fail(run, reason::TIMED_OUT, message, ctx, now).await
         }
         Next::PodGone => {
-            let message = format!("Pod {pod_name} was deleted before the run finished");
+            let message =
+                format!("Pod {pod_name} was deleted before the run finished");
             fail(run, reason::POD_DELETED, message, ctx, now).await
         }
     }
 }
 // ANCHOR_END: follow_run
 
-/// The run's Pod: from the cache, and when the cache does not have it, from the API server.
-/// A cache can lag behind (we created the Pod a moment ago), and "the Pod is gone" fails the
-/// run for good, so absence is confirmed at the source. A Pod of that name owned by somebody
-/// else is not ours: for this run, its Pod is gone.
+/// The run's Pod: from the cache, and when the cache does not have it, from the API
+/// server. A cache can lag behind (we created the Pod a moment ago), and "the Pod is
+/// gone" fails the run for good, so absence is confirmed at the source. A Pod of that
+/// name owned by somebody else is not ours: for this run, its Pod is gone.
 async fn find_pod(
     run: &TaskRun,
     pod_name: &str,
@@ -287,7 +322,8 @@ async fn find_pod(
 
 /// Deletes the run's Pod (that very Pod: the uid precondition), if it is still there.
 async fn delete_pod(client: &Client, pod: &Pod) -> Result<(), Error> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace().unwrap_or_default());
+    let pods: Api<Pod> =
+        Api::namespaced(client.clone(), &pod.namespace().unwrap_or_default());
     let params = DeleteParams {
         preconditions: Some(Preconditions {
             uid: pod.uid(),
@@ -321,15 +357,20 @@ async fn fail(
     Ok(Action::await_change())
 }
 
-/// How long until a run that started at `start` reaches its `timeout`; zero once it has.
+/// How long until a run that started at `start` reaches its
+/// `timeout`; zero once it has.
 pub fn time_left(start: &Time, timeout: Duration, now: &Time) -> Duration {
     let elapsed = now.0.as_second().saturating_sub(start.0.as_second()).max(0);
     timeout.saturating_sub(Duration::from_secs(elapsed.unsigned_abs()))
 }
 
-/// A run still going with a timeout must be looked at again when its time is up, even if
-/// nothing else happens: nothing in the cluster would wake us then.
-fn requeue_for_timeout(status: &TaskRunStatus, timeout: Option<Duration>, now: &Time) -> Action {
+/// A run still going with a timeout must be looked at again when its time is up, even
+/// if nothing else happens: nothing in the cluster would wake us then.
+fn requeue_for_timeout(
+    status: &TaskRunStatus,
+    timeout: Option<Duration>,
+    now: &Time,
+) -> Action {
     let going = status.phase.is_some_and(|phase| !phase.is_terminal());
     match (timeout, &status.start_time) {
         (Some(timeout), Some(start)) if going => {
@@ -341,9 +382,13 @@ fn requeue_for_timeout(status: &TaskRunStatus, timeout: Option<Duration>, now: &
 }
 
 // ANCHOR: write_status
-/// Writes `status` unless the run already has exactly that status, and publishes an Event when
-/// the reason changed.
-async fn write_status(run: &TaskRun, status: TaskRunStatus, ctx: &Context) -> Result<(), Error> {
+/// Writes `status` unless the run already has exactly that status, and publishes an
+/// Event when the reason changed.
+async fn write_status(
+    run: &TaskRun,
+    status: TaskRunStatus,
+    ctx: &Context,
+) -> Result<(), Error> {
     if run.status.as_ref() == Some(&status) {
         return Ok(());
     }
@@ -354,7 +399,9 @@ async fn write_status(run: &TaskRun, status: TaskRunStatus, ctx: &Context) -> Re
         phase = ?status.phase,
         "updated status"
     );
-    if let Some((type_, reason, note)) = status::transition(run.status.as_ref(), &status) {
+    if let Some((type_, reason, note)) =
+        status::transition(run.status.as_ref(), &status)
+    {
         let event = Event {
             type_,
             reason,
@@ -362,7 +409,8 @@ async fn write_status(run: &TaskRun, status: TaskRunStatus, ctx: &Context) -> Re
             action: status.phase.map(|p| p.to_string()).unwrap_or_default(),
             secondary: None,
         };
-        // An Event that cannot be written is logged, never a reason to fail the reconcile.
+        // An Event that cannot be written is logged, never a
+        // reason to fail the reconcile.
         if let Err(err) = ctx.recorder.publish(&event, &run.object_ref(&())).await {
             tracing::warn!(error = %err, "could not publish an Event");
         }
@@ -372,43 +420,52 @@ async fn write_status(run: &TaskRun, status: TaskRunStatus, ctx: &Context) -> Re
 // ANCHOR_END: write_status
 
 // ANCHOR: save_status
-/// Stores `status` as the status of `run`, on condition that the run has not changed since
-/// this copy of it was read.
+/// Stores `status` as the status of `run`, on condition that the run has not changed
+/// since this copy of it was read.
 pub async fn save_status(
     client: &Client,
     run: &TaskRun,
     status: &TaskRunStatus,
 ) -> Result<(), Error> {
-    // TODO(exercise 7.4): Store `status` as the run's status, unless the run changed since `run` was read.
-    // The controller's copy of a run can be behind (its cache has not seen the last write yet):
-    // a status computed from an old copy must be refused by the API server with 409 Conflict,
-    // and never overwrite a newer one. Only the status changes; the spec, the labels, everything
-    // the user wrote stays theirs. Write as the field manager CONTROLLER_NAME.
-    // Proved by: a_status_computed_from_an_old_copy_is_refused, a_run_goes_pending_running_succeeded
+    // TODO(exercise 7.4): Store `status` as the run's status, unless the run changed
+    //     since `run` was read.
+    // The controller's copy of a run can be behind (its cache has not seen the last
+    // write yet): a status computed from an old copy must be refused by the API
+    // server with 409 Conflict, and never overwrite a newer one. Only the status
+    // changes; the spec, the labels, everything the user wrote stays theirs. Write as
+    // the field manager CONTROLLER_NAME.
+    // Proved by: a_status_computed_from_an_old_copy_is_refused,
+    //   a_run_goes_pending_running_succeeded
     // Book: "Step 07 > Writing the status"
     todo!(
-        "Exercise 7.4: Store `status` as the run's status, unless the run changed since `run` was read."
+        "Exercise 7.4: Store `status` as the run's status, unless the run changed \
+         since `run` was read."
     )
 }
 // ANCHOR_END: save_status
 
 // ANCHOR: waits_for
-/// Whether `run` is waiting for `task`: same namespace, names that Task, and has not started.
-/// The Task watch maps each change of a Task to the runs for which this is true; runs that
-/// started have their snapshot of the Task's spec and do not care any more.
+/// Whether `run` is waiting for `task`: same namespace, names that Task, and
+/// has not started. The Task watch maps each change of a Task to the runs for
+/// which this is true; runs that started have their snapshot of the Task's spec
+/// and do not care any more.
 pub fn waits_for(run: &TaskRun, task: &Task) -> bool {
     // TODO(exercise 7.5): Decide whether a change to `task` concerns `run`.
-    // It does when `run` is waiting for that very Task to start: the same namespace, naming
-    // that Task, and not started yet. A run that has started has its own copy of the Task's
-    // spec and does not care any more.
-    // Proved by: a_run_waits_for_its_task_until_it_starts, a_run_created_before_its_task_waits_for_it
+    // It does when `run` is waiting for that very Task to start: the same namespace,
+    // naming that Task, and not started yet. A run that has started has its own copy
+    // of the Task's spec and does not care any more.
+    // Proved by: a_run_waits_for_its_task_until_it_starts,
+    //   a_run_created_before_its_task_waits_for_it
     // Book: "Step 07 > Waiting for a Task"
     todo!("Exercise 7.5: Decide whether a change to `task` concerns `run`.")
 }
 // ANCHOR_END: waits_for
 
 /// The runs in `runs` waiting for `task`.
-pub fn runs_waiting_for(task: &Task, runs: &Store<TaskRun>) -> Vec<ObjectRef<TaskRun>> {
+pub fn runs_waiting_for(
+    task: &Task,
+    runs: &Store<TaskRun>,
+) -> Vec<ObjectRef<TaskRun>> {
     runs.state()
         .iter()
         .filter(|run| waits_for(run, task))
@@ -457,7 +514,8 @@ mod tests {
 
     // ANCHOR: next_test
     #[test]
-    fn a_started_run_follows_its_pod_until_it_finishes_vanishes_or_runs_out_of_time() {
+    fn a_started_run_follows_its_pod_until_it_finishes_vanishes_or_runs_out_of_time()
+    {
         let (minute, up) = (Some(Duration::from_secs(60)), Some(Duration::ZERO));
         for phase in ["Pending", "Running"] {
             let pod = pod_in(phase, false);
@@ -487,7 +545,8 @@ mod tests {
         assert_eq!(next_for(None, minute), Next::PodGone, "no Pod");
         assert_eq!(next_for(None, None), Next::PodGone, "no Pod, no timeout");
         assert_eq!(next_for(None, up), Next::TimeOut, "no Pod, out of time");
-        // A Pod that finished has the last word: late, or being deleted, it is reported.
+        // A Pod that finished has the last word: late, or
+        // being deleted, it is reported.
         for phase in ["Succeeded", "Failed"] {
             let done = pod_in(phase, false);
             assert_eq!(

@@ -1,20 +1,24 @@
-//! A run's status: what the controller reports, computed from what it observed. Pure functions.
+//! A run's status: what the controller reports, computed from what it
+//! observed. Pure functions.
 //!
-//! The status is a report, never a memory the controller relies on to decide what to do next
-//! (that comes from the world: the Pod, the Task). Every function here takes the run as it is and
-//! what was observed, and returns the whole status the run should have now. Called twice with the
-//! same inputs they return the same status, so the caller can compare it with the stored one and
-//! write only a real change. Two habits make that hold:
+//! The status is a report, never a memory the controller relies on to decide what to
+//! do next (that comes from the world: the Pod, the Task). Every function here takes
+//! the run as it is and what was observed, and returns the whole status the run
+//! should have now. Called twice with the same inputs they return the same status,
+//! so the caller can compare it with the stored one and write only a real change.
+//! Two habits make that hold:
 //!
-//! - times come from the world where possible (the Pod's creation for `startTime`, its
-//!   containers' end for `completionTime`), and a time set once is kept;
-//! - a condition's `lastTransitionTime` moves only when its `status` changes (True, False,
-//!   Unknown), as the Kubernetes API conventions ask, not when its message does.
+//! - times come from the world where possible (the Pod's creation for `startTime`,
+//!   its containers' end for `completionTime`), and a time set once is kept;
+//! - a condition's `lastTransitionTime` moves only when its `status`
+//!   changes (True, False, Unknown), as the Kubernetes API conventions ask,
+//!   not when its message does.
 //!
-//! The phase only moves forward: Pending, Running, then Succeeded or Failed, which are final.
-// Starter code: the imports, parameters and helpers that the TODOs below need are unused
-// until you write them. Once they are done, delete the `allow` below: the compiler then
-// checks that you left none.
+//! The phase only moves forward: Pending, Running, then Succeeded
+//! or Failed, which are final.
+// Starter code: the imports, parameters and helpers that the TODOs below need are
+// unused until you write them. Once they are done, delete the `allow` below: the
+// compiler then checks that you left none.
 #![allow(unused_imports, unused_variables, dead_code)]
 
 use crds::taskrun::SUCCEEDED_CONDITION;
@@ -26,13 +30,13 @@ use kube::ResourceExt;
 use kube::runtime::events::EventType;
 
 // ANCHOR: reasons
-/// The reasons of the `Succeeded` condition: one word a program can match on. The message
-/// beside it is for humans.
+/// The reasons of the `Succeeded` condition: one word a program can match on. The
+/// message beside it is for humans.
 pub mod reason {
     /// The run's Task does not exist (yet): the run waits for it.
     pub const TASK_NOT_FOUND: &str = "TaskNotFound";
-    /// A Pod with the name of the run's Pod exists and belongs to something else: the run waits
-    /// until it is gone, and never takes it over.
+    /// A Pod with the name of the run's Pod exists and belongs to something else: the
+    /// run waits until it is gone, and never takes it over.
     pub const POD_NAME_TAKEN: &str = "PodNameTaken";
     /// The Pod exists, but no step has started (scheduling, pulling images).
     pub const PENDING: &str = "Pending";
@@ -44,18 +48,20 @@ pub mod reason {
     pub const STEP_FAILED: &str = "StepFailed";
     /// The Pod failed with no step to blame (evicted, say).
     pub const POD_FAILED: &str = "PodFailed";
-    /// Somebody deleted the Pod before it finished. The run is not silently run again.
+    /// Somebody deleted the Pod before it finished. The run
+    /// is not silently run again.
     pub const POD_DELETED: &str = "PodDeleted";
     /// The run took longer than its `timeout`; its Pod was deleted.
     pub const TIMED_OUT: &str = "TimedOut";
-    /// The run can never start: a parameter without a value, a name too long to label the Pod...
+    /// The run can never start: a parameter without a value, a name
+    /// too long to label the Pod...
     pub const INVALID_RUN: &str = "InvalidRun";
 }
 // ANCHOR_END: reasons
 
-/// Now, to the second: the precision of Kubernetes timestamps. A time with nanoseconds would
-/// come back from the API server truncated, differ from what we computed, and cause a write on
-/// every reconcile.
+/// Now, to the second: the precision of Kubernetes timestamps. A time with
+/// nanoseconds would come back from the API server truncated, differ from what we
+/// computed, and cause a write on every reconcile.
 pub fn now() -> Time {
     let now = Timestamp::now();
     Time(Timestamp::from_second(now.as_second()).unwrap_or(now))
@@ -96,34 +102,38 @@ pub fn has_started(container: &ContainerStatus) -> bool {
 // ANCHOR: phase_of
 /// The run's phase, read off its Pod's.
 ///
-/// The Pod's phase decides, with two refinements, both about the moments when the Pod's phase
-/// lags behind its containers:
+/// The Pod's phase decides, with two refinements, both about the moments when the
+/// Pod's phase lags behind its containers:
 ///
-/// - a step that exited non-zero fails the run at once. With `restartPolicy: Never` the kubelet
-///   fails the Pod for it, and the steps after it never start: reading the Pod's phase alone,
-///   a status written in between would report the next step as running;
-/// - a Pod stays `Pending` while its init containers run, but for the run that is running
-///   already, as soon as a step has started.
+/// - a step that exited non-zero fails the run at once. With
+///   `restartPolicy: Never` the kubelet fails the Pod for it, and the steps after
+///   it never start: reading the Pod's phase alone, a status written in between
+///   would report the next step as running;
+/// - a Pod stays `Pending` while its init containers run, but for the run that is
+///   running already, as soon as a step has started.
 pub fn phase_of(pod: &Pod) -> TaskRunPhase {
     // TODO(exercise 7.1): Map the Pod's phase to the run's.
-    // Succeeded, Failed and Running Pods make runs of the same phase, with one exception: a step
-    // whose container ended with a non-zero exit code fails the run at once, whatever the Pod's
-    // phase says yet. A Pod that is Pending (its init containers, our steps, run while it is),
-    // Unknown, or has no phase yet makes a Running run once one of its steps has started (a
-    // container runs, or ran and ended), and a Pending run until then.
-    // Proved by: the_run_phase_follows_the_pod_phase, a_failed_step_fails_the_run_before_the_pod
+    // Succeeded, Failed and Running Pods make runs of the same phase, with one
+    // exception: a step whose container ended with a non-zero exit code fails the run
+    // at once, whatever the Pod's phase says yet. A Pod that is Pending (its init
+    // containers, our steps, run while it is), Unknown, or has no phase yet makes a
+    // Running run once one of its steps has started (a container runs, or ran and
+    // ended), and a Pending run until then.
+    // Proved by: the_run_phase_follows_the_pod_phase,
+    //   a_failed_step_fails_the_run_before_the_pod
     // Book: "Step 07 > Reading the Pod"
     todo!("Exercise 7.1: Map the Pod's phase to the run's.")
 }
 // ANCHOR_END: phase_of
 
 // ANCHOR: forward
-/// Whether a run may go from phase `from` (none: no status yet) to `to`. The phase only moves
-/// forward: Pending, Running, then Succeeded or Failed, which are final. Staying is allowed.
+/// Whether a run may go from phase `from` (none: no status yet) to `to`. The phase
+/// only moves forward: Pending, Running, then Succeeded or Failed, which are
+/// final. Staying is allowed.
 ///
-/// Pods can report less than we already know: a Pod whose node stopped reporting has the phase
-/// `Unknown`, and its containers may show no running step, which alone reads as Pending. That
-/// must not send a Running run back to Pending.
+/// Pods can report less than we already know: a Pod whose node stopped reporting has
+/// the phase `Unknown`, and its containers may show no running step, which alone
+/// reads as Pending. That must not send a Running run back to Pending.
 pub fn moves_forward(from: Option<TaskRunPhase>, to: TaskRunPhase) -> bool {
     fn rank(phase: TaskRunPhase) -> u8 {
         match phase {
@@ -176,8 +186,8 @@ fn finished_at(spec: &TaskSpec, pod: &Pod) -> Option<Time> {
 }
 
 // ANCHOR: observe
-/// Reads the run's state off its Pod: the phase, each step's result, and why. One function per
-/// phase says why.
+/// Reads the run's state off its Pod: the phase, each step's result, and why. One
+/// function per phase says why.
 pub fn observe(spec: &TaskSpec, pod: &Pod) -> Observed {
     let steps = step_results(spec, pod);
     let phase = phase_of(pod);
@@ -197,8 +207,8 @@ pub fn observe(spec: &TaskSpec, pod: &Pod) -> Observed {
 }
 // ANCHOR_END: observe
 
-/// Why a run is Pending: its Pod has not started a step yet. A waiting reason other than the
-/// usual ones says what is wrong (`ErrImagePull`...).
+/// Why a run is Pending: its Pod has not started a step yet. A waiting reason other
+/// than the usual ones says what is wrong (`ErrImagePull`...).
 fn pending(spec: &TaskSpec, pod: &Pod) -> (&'static str, String) {
     let usual = ["ContainerCreating", "PodInitializing"];
     let trouble = spec.steps.iter().find_map(|step| {
@@ -224,10 +234,15 @@ fn pending(spec: &TaskSpec, pod: &Pod) -> (&'static str, String) {
     (reason::PENDING, message)
 }
 
-/// What a Running run is doing: the step whose container runs. Between two steps (one ended,
-/// the next not started yet) the next one is starting. Every step before it exited 0, or the
-/// run would have failed (`phase_of`), so the step named is always the one really next.
-fn running(spec: &TaskSpec, pod: &Pod, steps: &[StepResult]) -> (&'static str, String) {
+/// What a Running run is doing: the step whose container runs. Between two steps
+/// (one ended, the next not started yet) the next one is starting. Every step before
+/// it exited 0, or the run would have failed (`phase_of`), so the step named is
+/// always the one really next.
+fn running(
+    spec: &TaskSpec,
+    pod: &Pod,
+    steps: &[StepResult],
+) -> (&'static str, String) {
     let total = steps.len();
     let is_running = |name: &str| {
         container_status(pod, name)
@@ -255,8 +270,9 @@ fn succeeded(steps: &[StepResult]) -> (&'static str, String) {
     (reason::SUCCEEDED, message)
 }
 
-/// Why a run failed. The first step that exited non-zero is to blame; the steps after it never
-/// ran. With no such step, the Pod failed on its own (evicted, say), and its reason is given.
+/// Why a run failed. The first step that exited non-zero is to blame; the steps
+/// after it never ran. With no such step, the Pod failed on its own (evicted,
+/// say), and its reason is given.
 fn pod_failed(pod: &Pod, steps: &[StepResult]) -> (&'static str, String) {
     if let Some(step) = steps.iter().find(|s| s.exit_code.is_some_and(|c| c != 0)) {
         let code = step.exit_code.unwrap_or_default();
@@ -286,7 +302,8 @@ pub fn succeeded_condition(status: &TaskRunStatus) -> Option<&Condition> {
         .find(|c| c.type_ == SUCCEEDED_CONDITION)
 }
 
-/// Sets the `Succeeded` condition. Its `lastTransitionTime` changes only with its status.
+/// Sets the `Succeeded` condition. Its `lastTransitionTime`
+/// changes only with its status.
 fn set_condition(
     status: &mut TaskRunStatus,
     condition_status: &str,
@@ -295,7 +312,9 @@ fn set_condition(
     now: &Time,
 ) {
     let last_transition_time = match succeeded_condition(status) {
-        Some(old) if old.status == condition_status => old.last_transition_time.clone(),
+        Some(old) if old.status == condition_status => {
+            old.last_transition_time.clone()
+        }
         _ => now.clone(),
     };
     let condition = Condition {
@@ -310,7 +329,8 @@ fn set_condition(
     status.conditions.push(condition);
 }
 
-/// The condition status of a phase: Unknown while the run goes on, then True or False.
+/// The condition status of a phase: Unknown while the run
+/// goes on, then True or False.
 fn condition_status(phase: TaskRunPhase) -> &'static str {
     match phase {
         TaskRunPhase::Pending | TaskRunPhase::Running => "Unknown",
@@ -319,15 +339,17 @@ fn condition_status(phase: TaskRunPhase) -> &'static str {
     }
 }
 
-/// The run's current status, or an empty one, with `observedGeneration` brought up to date.
+/// The run's current status, or an empty one, with
+/// `observedGeneration` brought up to date.
 fn base(run: &TaskRun) -> TaskRunStatus {
     let mut status = run.status.clone().unwrap_or_default();
     status.observed_generation = run.metadata.generation;
     status
 }
 
-/// Sets the phase and the condition that goes with it; a final phase gets its completion time.
-/// The callers have checked that the phase moves forward (`moves_forward`).
+/// Sets the phase and the condition that goes with it; a final phase gets
+/// its completion time. The callers have checked that the phase moves
+/// forward (`moves_forward`).
 fn set_phase(
     status: &mut TaskRunStatus,
     phase: TaskRunPhase,
@@ -344,8 +366,8 @@ fn set_phase(
 }
 
 // ANCHOR: builders
-/// The status of a run whose Task does not exist: Pending, reason TaskNotFound. (Only a run
-/// that has not started waits for its Task; one that has keeps its status.)
+/// The status of a run whose Task does not exist: Pending, reason TaskNotFound. (Only
+/// a run that has not started waits for its Task; one that has keeps its status.)
 pub fn waiting_for_task(run: &TaskRun, now: &Time) -> TaskRunStatus {
     let mut status = base(run);
     if !moves_forward(status.phase, TaskRunPhase::Pending) {
@@ -367,8 +389,8 @@ pub fn waiting_for_task(run: &TaskRun, now: &Time) -> TaskRunStatus {
     status
 }
 
-/// The status of a run that cannot create its Pod, because a Pod of that name, `pod_name`, is
-/// somebody else's: Pending, reason PodNameTaken.
+/// The status of a run that cannot create its Pod, because a Pod of that name,
+/// `pod_name`, is somebody else's: Pending, reason PodNameTaken.
 pub fn blocked_by_pod(run: &TaskRun, pod_name: &str, now: &Time) -> TaskRunStatus {
     let mut status = base(run);
     let message = format!(
@@ -386,17 +408,23 @@ pub fn blocked_by_pod(run: &TaskRun, pod_name: &str, now: &Time) -> TaskRunStatu
     status
 }
 
-/// The status of a run that has its Pod: whatever the Pod says, with the Task spec it runs.
-/// A Pod that says less than the run already knows (it would move the phase back) changes
-/// nothing: the run keeps its status.
-pub fn from_pod(run: &TaskRun, spec: &TaskSpec, pod: &Pod, now: &Time) -> TaskRunStatus {
+/// The status of a run that has its Pod: whatever the Pod says, with the Task spec it
+/// runs. A Pod that says less than the run already knows (it would move the phase
+/// back) changes nothing: the run keeps its status.
+pub fn from_pod(
+    run: &TaskRun,
+    spec: &TaskSpec,
+    pod: &Pod,
+    now: &Time,
+) -> TaskRunStatus {
     let observed = observe(spec, pod);
     let mut status = base(run);
     if !moves_forward(status.phase, observed.phase) {
         return status;
     }
     status.pod_name = pod.metadata.name.clone();
-    // The Pod's creation is when the run started: the same answer however often we ask.
+    // The Pod's creation is when the run started: the same
+    // answer however often we ask.
     status.start_time = status
         .start_time
         .or_else(|| pod.metadata.creation_timestamp.clone())
@@ -414,10 +442,15 @@ pub fn from_pod(run: &TaskRun, spec: &TaskSpec, pod: &Pod, now: &Time) -> TaskRu
     status
 }
 
-/// The status of a run that failed for a reason of the controller's: the Pod was deleted, the
-/// run timed out, or it is invalid. Everything observed so far (Pod, steps) is kept. A run that
-/// has already finished keeps its outcome.
-pub fn failed(run: &TaskRun, reason: &str, message: String, now: &Time) -> TaskRunStatus {
+/// The status of a run that failed for a reason of the controller's: the Pod was
+/// deleted, the run timed out, or it is invalid. Everything observed so far (Pod,
+/// steps) is kept. A run that has already finished keeps its outcome.
+pub fn failed(
+    run: &TaskRun,
+    reason: &str,
+    message: String,
+    now: &Time,
+) -> TaskRunStatus {
     let mut status = base(run);
     if !moves_forward(status.phase, TaskRunPhase::Failed) {
         return status;
@@ -435,8 +468,9 @@ pub fn failed(run: &TaskRun, reason: &str, message: String, now: &Time) -> TaskR
 // ANCHOR_END: builders
 
 // ANCHOR: transition
-/// The Event to publish when a status replaces another: one per change of reason
-/// (TaskNotFound, Pending, Running, Succeeded, StepFailed...), none when only a message changed.
+/// The Event to publish when a status replaces another: one per change of
+/// reason (TaskNotFound, Pending, Running, Succeeded, StepFailed...), none
+/// when only a message changed.
 pub fn transition(
     old: Option<&TaskRunStatus>,
     new: &TaskRunStatus,
@@ -467,8 +501,8 @@ pub fn transition(
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{
-        ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
-        PodStatus,
+        ContainerState, ContainerStateRunning, ContainerStateTerminated,
+        ContainerStateWaiting, PodStatus,
     };
 
     fn at(second: i64) -> Time {
@@ -512,9 +546,15 @@ mod tests {
         }
     }
 
-    /// The Pod of the `hello` Task (steps greet, count, goodbye) in `phase`, its containers in
-    /// the given states (init containers greet and count, main container goodbye).
-    fn pod(phase: &str, greet: ContainerState, count: ContainerState, bye: ContainerState) -> Pod {
+    /// The Pod of the `hello` Task (steps greet, count, goodbye) in
+    /// `phase`, its containers in the given states (init containers greet
+    /// and count, main container goodbye).
+    fn pod(
+        phase: &str,
+        greet: ContainerState,
+        count: ContainerState,
+        bye: ContainerState,
+    ) -> Pod {
         let mut pod = Pod::default();
         pod.metadata.name = Some("r1-pod".into());
         pod.metadata.creation_timestamp = Some(at(0));
@@ -597,17 +637,19 @@ mod tests {
     }
     // ANCHOR_END: phase_of_test
 
-    /// A Pod as the kubelet reports it before it started anything: scheduled, every container
-    /// waiting with the reason `PodInitializing` (the Pod has init containers).
+    /// A Pod as the kubelet reports it before it started anything:
+    /// scheduled, every container waiting with the reason `PodInitializing`
+    /// (the Pod has init containers).
     fn initializing() -> Pod {
         let init = waiting("PodInitializing");
         pod("Pending", init.clone(), init.clone(), init)
     }
 
     // ANCHOR: real_kubelet_test
-    /// The statuses a real kubelet (1.36) reported, in order, for a Pod like the `hello` Task's
-    /// with its second step (count) failing with `exit 3`. The failed container's end is
-    /// written while the Pod is still Pending, one status before the Pod's phase says Failed.
+    /// The statuses a real kubelet (1.36) reported, in order, for a Pod like the
+    /// `hello` Task's with its second step (count) failing with `exit 3`. The failed
+    /// container's end is written while the Pod is still Pending, one status before
+    /// the Pod's phase says Failed.
     fn a_failing_middle_step() -> Vec<Pod> {
         let later = waiting("PodInitializing");
         vec![
@@ -708,7 +750,8 @@ mod tests {
         );
         r.status = Some(from_pod(&r, &spec(), &p, &at(2)));
         assert_eq!(r.phase(), Some(TaskRunPhase::Running));
-        // The node stopped reporting: the Pod's phase is Unknown, its containers unknown too.
+        // The node stopped reporting: the Pod's phase is Unknown,
+        // its containers unknown too.
         let lost = Pod {
             metadata: p.metadata.clone(),
             status: Some(PodStatus {
@@ -729,8 +772,9 @@ mod tests {
 
     #[test]
     fn no_pod_and_no_failure_moves_a_run_backwards() {
-        // Every status the kubelet reports for a failing and a succeeding run, in every order,
-        // and the controller's own failures: the run's phase never goes back.
+        // Every status the kubelet reports for a failing and a succeeding
+        // run, in every order, and the controller's own failures: the
+        // run's phase never goes back.
         let mut pods = a_failing_middle_step();
         pods.push(pod("Running", exited(0, 1), exited(0, 2), running()));
         pods.push(pod("Succeeded", exited(0, 1), exited(0, 2), exited(0, 5)));
@@ -745,7 +789,8 @@ mod tests {
                 r.status = Some(from_pod(&r, &spec(), first, &at(1)));
                 let before = r.phase();
                 let after = from_pod(&r, &spec(), second, &at(2)).phase;
-                let then_failed = failed(&r, reason::POD_DELETED, "gone".into(), &at(3)).phase;
+                let then_failed =
+                    failed(&r, reason::POD_DELETED, "gone".into(), &at(3)).phase;
                 for next in [after, then_failed].into_iter().flatten() {
                     assert!(
                         moves_forward(before, next),
@@ -973,7 +1018,8 @@ mod tests {
         r.status = Some(not_found.clone());
         let p = pod("Succeeded", exited(0, 1), exited(0, 2), exited(0, 5));
         let done = from_pod(&r, &spec(), &p, &at(9));
-        let (type_, reason, note) = transition(Some(&not_found), &done).expect("an event");
+        let (type_, reason, note) =
+            transition(Some(&not_found), &done).expect("an event");
         assert_eq!(
             (type_, reason.as_str()),
             (EventType::Normal, reason::SUCCEEDED)
@@ -981,7 +1027,8 @@ mod tests {
         assert_eq!(note, "all 3 steps succeeded");
 
         let timed_out = failed(&r, reason::TIMED_OUT, "too slow".into(), &at(9));
-        let (type_, _, _) = transition(Some(&not_found), &timed_out).expect("an event");
+        let (type_, _, _) =
+            transition(Some(&not_found), &timed_out).expect("an event");
         assert_eq!(type_, EventType::Warning);
     }
 

@@ -1,20 +1,23 @@
 //! The controller's HTTP endpoints: `/metrics`, `/healthz` and `/readyz`.
 //!
-//! Kubernetes asks a Pod two different questions, and the Deployment wires a probe to each:
+//! Kubernetes asks a Pod two different questions, and the
+//! Deployment wires a probe to each:
 //!
-//! - **liveness** (`/healthz`): is the process alive and not stuck? A failing answer gets the
-//!   container *restarted*. So it must not depend on anything outside the process: an API
-//!   server that is slow for a minute must not make the kubelet kill every replica.
-//! - **readiness** (`/readyz`): is it ready to do its job? A failing answer keeps the Pod out
-//!   of rotation (and holds a rolling update back) but restarts nothing. Here it turns ready once
-//!   the caches have synced: before that, the controller would act on a partial view of the
-//!   cluster. Every replica watches, the standby too (a warm standby takes over without a long
-//!   re-list), so every replica becomes ready, and a rolling update of two replicas can proceed.
+//! - **liveness** (`/healthz`): is the process alive and not stuck? A failing
+//!   answer gets the container *restarted*. So it must not depend on anything
+//!   outside the process: an API server that is slow for a minute must not make the
+//!   kubelet kill every replica.
+//! - **readiness** (`/readyz`): is it ready to do its job? A failing answer keeps the
+//!   Pod out of rotation (and holds a rolling update back) but restarts nothing. Here
+//!   it turns ready once the caches have synced: before that, the controller would
+//!   act on a partial view of the cluster. Every replica watches, the standby too (a
+//!   warm standby takes over without a long re-list), so every replica becomes ready,
+//!   and a rolling update of two replicas can proceed.
 //!
 //! `/metrics` serves [`crate::metrics::Metrics`] to Prometheus.
-// Starter code: the imports, parameters and helpers that the TODOs below need are unused
-// until you write them. Once they are done, delete the `allow` below: the compiler then
-// checks that you left none.
+// Starter code: the imports, parameters and helpers that the TODOs below need are
+// unused until you write them. Once they are done, delete the `allow` below: the
+// compiler then checks that you left none.
 #![allow(unused_imports, unused_variables, dead_code)]
 
 use std::future::Future;
@@ -89,12 +92,16 @@ async fn healthz() -> &'static str {
 }
 
 // ANCHOR: readyz
-// TODO(exercise 8.4): Answer the readiness probe: ready only once the caches have synced.
-// Ready is 200 with the body "ok". Not ready is 503 Service Unavailable, with a body that says
-// what the replica is waiting for.
+// TODO(exercise 8.4): Answer the readiness probe: ready only once the caches have
+//     synced.
+// Ready is 200 with the body "ok". Not ready is 503 Service Unavailable, with a body
+// that says what the replica is waiting for.
 // Proved by: readyz_is_not_ready_before_the_caches_sync_and_ready_after
 // Book: "Step 08 > Metrics and health"
 async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str) {
-    todo!("Exercise 8.4: Answer the readiness probe: ready only once the caches have synced.")
+    todo!(
+        "Exercise 8.4: Answer the readiness probe: ready only once the caches have \
+         synced."
+    )
 }
 // ANCHOR_END: readyz

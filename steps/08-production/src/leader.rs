@@ -1,37 +1,42 @@
 //! Leader election: of all the replicas running, exactly one reconciles.
 //!
-//! Two replicas of a controller that both reconcile would race each other: both create the
-//! run's Pod (one gets a conflict), both write its status, both publish Events. So the replicas
-//! hold an election on a shared object, a `coordination.k8s.io/v1` **Lease**:
+//! Two replicas of a controller that both reconcile would race each other: both
+//! create the run's Pod (one gets a conflict), both write its status, both publish
+//! Events. So the replicas hold an election on a shared object, a
+//! `coordination.k8s.io/v1` **Lease**:
 //!
 //! - `holderIdentity` names the leader; `renewTime` is when it last said it is alive;
 //!   `leaseDurationSeconds` is how long that promise lasts.
-//! - The leader renews the Lease every retry period. A replica that sees the Lease free, or
-//!   not renewed for a whole lease duration, takes it.
-//! - Every write carries the `resourceVersion` that was read, so when two replicas try to take
-//!   the Lease at once the API server accepts one write and refuses the other with a conflict.
-//!   That optimistic concurrency is the whole safety of the scheme.
-//! - A leader that cannot renew within the renew deadline stops leading; this program then
-//!   exits, and its Pod is restarted as a standby. A leader that shuts down cleanly releases the
-//!   Lease (empties `holderIdentity`) so a standby takes over at once instead of waiting for it
-//!   to expire.
+//! - The leader renews the Lease every retry period. A replica that sees the Lease
+//!   free, or not renewed for a whole lease duration, takes it.
+//! - Every write carries the `resourceVersion` that was read, so when two
+//!   replicas try to take the Lease at once the API server accepts one write
+//!   and refuses the other with a conflict. That optimistic concurrency is the
+//!   whole safety of the scheme.
+//! - A leader that cannot renew within the renew deadline stops leading; this program
+//!   then exits, and its Pod is restarted as a standby. A leader that shuts down
+//!   cleanly releases the Lease (empties `holderIdentity`) so a standby takes over at
+//!   once instead of waiting for it to expire.
 //!
-//! This is client-go's `leaderelection` algorithm, with its defaults (15 s lease, 10 s renew
-//! deadline, 2 s retry period), plus one thing client-go does not do: a standby also *watches*
-//! the Lease, so it sees a release the moment it happens rather than at its next poll.
+//! This is client-go's `leaderelection` algorithm, with its defaults (15 s lease, 10
+//! s renew deadline, 2 s retry period), plus one thing client-go does not do: a
+//! standby also *watches* the Lease, so it sees a release the moment it happens
+//! rather than at its next poll.
 //!
-//! **Why hand-built.** Leader election is not in kube-runtime. Of the crates, `kube-leader-election`
-//! is still on kube 4. `kube-lease-manager` 0.13 is on kube 5, but its standby only re-reads the
-//! Lease when the lease it last saw expires, so a Lease released on a clean shutdown is noticed
-//! up to a whole lease duration later: no faster than after a crash. Handing over at once on a
-//! clean shutdown is what this step asks for, and the algorithm is short enough to read whole.
+//! **Why hand-built.** Leader election is not in kube-runtime. Of the crates,
+//! `kube-leader-election` is still on kube 4. `kube-lease-manager` 0.13 is on kube 5,
+//! but its standby only re-reads the Lease when the lease it last saw expires, so a
+//! Lease released on a clean shutdown is noticed up to a whole lease duration later:
+//! no faster than after a crash. Handing over at once on a clean shutdown is what
+//! this step asks for, and the algorithm is short enough to read whole.
 //!
-//! Like client-go's, this election is not *fencing*: a leader cut off from the API server keeps
-//! acting until its renew deadline passes, and clocks that disagree by more than the lease
-//! duration break it. The reconciler tolerates the overlap: every write it makes is conditional.
-// Starter code: the imports, parameters and helpers that the TODOs below need are unused
-// until you write them. Once they are done, delete the `allow` below: the compiler then
-// checks that you left none.
+//! Like client-go's, this election is not *fencing*: a leader cut off from the API
+//! server keeps acting until its renew deadline passes, and clocks that disagree by
+//! more than the lease duration break it. The reconciler tolerates the overlap: every
+//! write it makes is conditional.
+// Starter code: the imports, parameters and helpers that the TODOs below need are
+// unused until you write them. Once they are done, delete the `allow` below: the
+// compiler then checks that you left none.
 #![allow(unused_imports, unused_variables, dead_code)]
 
 use std::future::Future;
@@ -47,8 +52,8 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// Command-line flags of the election. In a Pod, the Deployment passes the Pod's own name and
-/// namespace through the downward API (`POD_NAME`, `POD_NAMESPACE`).
+/// Command-line flags of the election. In a Pod, the Deployment passes the Pod's own
+/// name and namespace through the downward API (`POD_NAME`, `POD_NAMESPACE`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct LeaseArgs {
     /// Name of the Lease the replicas compete for.
@@ -60,7 +65,8 @@ pub struct LeaseArgs {
     /// This replica's name in the Lease (default: host name and process id).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
-    /// Seconds a leader's renewal is valid: how long a crashed leader blocks its standby.
+    /// Seconds a leader's renewal is valid: how long a crashed
+    /// leader blocks its standby.
     #[arg(long, default_value = "15", value_parser = seconds)]
     pub lease_duration: Duration,
     /// Seconds a leader keeps leading while its renewals fail, before it gives up.
@@ -81,13 +87,18 @@ fn seconds(text: &str) -> Result<Duration, String> {
 }
 
 impl LeaseArgs {
-    /// client-go's rules: renewals must fit in a deadline that ends before the lease does.
+    /// client-go's rules: renewals must fit in a deadline that
+    /// ends before the lease does.
     pub fn check(&self) -> Result<(), String> {
-        if self.lease_duration.as_secs() < 1 || self.lease_duration.subsec_nanos() != 0 {
+        if self.lease_duration.as_secs() < 1
+            || self.lease_duration.subsec_nanos() != 0
+        {
             return Err("--lease-duration must be a whole number of seconds".into());
         }
         if self.renew_deadline >= self.lease_duration {
-            return Err("--renew-deadline must be shorter than --lease-duration".into());
+            return Err(
+                "--renew-deadline must be shorter than --lease-duration".into()
+            );
         }
         if self.retry_period >= self.renew_deadline {
             return Err("--retry-period must be shorter than --renew-deadline".into());
@@ -95,10 +106,12 @@ impl LeaseArgs {
         Ok(())
     }
 
-    /// The identity to hold the Lease with: the Pod's name, or host name and process id.
+    /// The identity to hold the Lease with: the Pod's name, or
+    /// host name and process id.
     pub fn identity(&self) -> String {
         self.identity.clone().unwrap_or_else(|| {
-            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "taskrun-controller".into());
+            let host = std::env::var("HOSTNAME")
+                .unwrap_or_else(|_| "taskrun-controller".into());
             format!("{host}-{}", std::process::id())
         })
     }
@@ -124,15 +137,19 @@ pub enum Decision {
     },
 }
 
-// TODO(exercise 8.1): Decide what candidate `me` may do with a Lease whose spec is `lease`, at time `now`.
-// An empty or missing holderIdentity means the Lease is free. Another holder's claim lasts until
-// renewTime + leaseDurationSeconds (at that very instant it has run out); a claim with no
-// renewTime has lapsed. Our own Lease is ours to renew, however late.
-// Proved by: a_free_lease_is_taken, our_own_lease_is_renewed_even_when_it_has_lapsed, another_holder_is_waited_for_until_the_claim_runs_out, a_claim_without_a_renewal_time_has_lapsed
+// TODO(exercise 8.1): Decide what candidate `me` may do with a Lease whose spec is
+//     `lease`, at time `now`.
+// An empty or missing holderIdentity means the Lease is free. Another holder's claim
+// lasts until renewTime + leaseDurationSeconds (at that very instant it has run out);
+// a claim with no renewTime has lapsed. Our own Lease is ours to renew, however late.
+// Proved by: a_free_lease_is_taken, our_own_lease_is_renewed_even_when_it_has_lapsed,
+//   another_holder_is_waited_for_until_the_claim_runs_out,
+//   a_claim_without_a_renewal_time_has_lapsed
 // Book: "Step 08 > Leader election"
 pub fn decide(lease: &LeaseSpec, me: &str, now: Timestamp) -> Decision {
     todo!(
-        "Exercise 8.1: Decide what candidate `me` may do with a Lease whose spec is `lease`, at time `now`."
+        "Exercise 8.1: Decide what candidate `me` may do with a Lease whose spec is \
+         `lease`, at time `now`."
     )
 }
 // ANCHOR_END: decision
@@ -174,15 +191,17 @@ impl Elector {
     }
 
     // ANCHOR: run
-    /// Campaigns until `release` completes, publishing on `leading` whether we lead. Then it
-    /// releases the Lease if we hold it. Returns an error if we lost the lead before that.
+    /// Campaigns until `release` completes, publishing on `leading` whether we
+    /// lead. Then it releases the Lease if we hold it. Returns an error if we
+    /// lost the lead before that.
     pub async fn run(
         self,
         leading: watch::Sender<bool>,
         release: impl Future<Output = ()>,
     ) -> Result<(), LostLeadership> {
         // Changes to our Lease, so that a standby notices a release at once.
-        let one_lease = watcher::Config::default().fields(&format!("metadata.name={}", self.name));
+        let one_lease = watcher::Config::default()
+            .fields(&format!("metadata.name={}", self.name));
         let changes = watcher(self.leases.clone(), one_lease)
             .default_backoff()
             .applied_objects();
@@ -193,18 +212,23 @@ impl Elector {
 
         loop {
             let mut wait = self.retry_period;
-            // Every look at the Lease is bounded. A leader's must succeed before its renew
-            // deadline: a request that hangs (an unreachable API server, a black-holed
-            // connection) must not keep it leading past the moment a standby may take over.
+            // Every look at the Lease is bounded. A leader's must succeed before
+            // its renew deadline: a request that hangs (an unreachable API
+            // server, a black-holed connection) must not keep it leading past the
+            // moment a standby may take over.
             let started = Instant::now();
             let deadline = if *leading.borrow() {
                 last_renewal + self.renew_deadline
             } else {
                 started + self.renew_deadline
             };
-            let Ok(attempt) = tokio::time::timeout_at(deadline, self.try_acquire_or_renew()).await
+            let Ok(attempt) =
+                tokio::time::timeout_at(deadline, self.try_acquire_or_renew()).await
             else {
-                tracing::warn!(lease = %self.name, "no answer from the API server within the renew deadline");
+                tracing::warn!(
+                    lease = %self.name,
+                    "no answer from the API server within the renew deadline"
+                );
                 if *leading.borrow() {
                     leading.send_replace(false);
                     return Err(LostLeadership(format!(
@@ -218,7 +242,11 @@ impl Elector {
                 Ok(Attempt::Leading) => {
                     last_renewal = started;
                     if !*leading.borrow() {
-                        tracing::info!(identity = %self.identity, lease = %self.name, "became the leader");
+                        tracing::info!(
+                            identity = %self.identity,
+                            lease = %self.name,
+                            "became the leader"
+                        );
                         leading.send_replace(true);
                     }
                 }
@@ -228,15 +256,24 @@ impl Elector {
                 }) => {
                     if *leading.borrow() {
                         leading.send_replace(false);
-                        return Err(LostLeadership(format!("{holder} holds the Lease now")));
+                        return Err(LostLeadership(format!(
+                            "{holder} holds the Lease now"
+                        )));
                     }
                     tracing::debug!(%holder, "standing by");
-                    // Look again when their claim runs out, if that is sooner than our next poll.
+                    // Look again when their claim runs out, if that is
+                    // sooner than our next poll.
                     wait = wait.min(for_at_most);
                 }
                 Err(err) => {
-                    tracing::warn!(error = %err, lease = %self.name, "could not read or write the Lease");
-                    if *leading.borrow() && last_renewal.elapsed() >= self.renew_deadline {
+                    tracing::warn!(
+                        error = %err,
+                        lease = %self.name,
+                        "could not read or write the Lease"
+                    );
+                    if *leading.borrow()
+                        && last_renewal.elapsed() >= self.renew_deadline
+                    {
                         leading.send_replace(false);
                         return Err(LostLeadership(format!(
                             "no renewal for {:?}: {err}",
@@ -246,9 +283,9 @@ impl Elector {
                 }
             }
 
-            // Sleep until the next look, unless asked to stop, or (standing by) the Lease is
-            // seen free before then. A leader whose renewals fail looks again no later than its
-            // deadline, and gives up then.
+            // Sleep until the next look, unless asked to stop, or (standing by) the
+            // Lease is seen free before then. A leader whose renewals fail looks
+            // again no later than its deadline, and gives up then.
             let mut next_look = Instant::now() + wait;
             if *leading.borrow() {
                 next_look = next_look.min(last_renewal + self.renew_deadline);
@@ -264,7 +301,9 @@ impl Elector {
                         let free = match (&change, *leading.borrow()) {
                             (Ok(lease), false) => {
                                 let spec = lease.spec.clone().unwrap_or_default();
-                                decide(&spec, &self.identity, Timestamp::now()) == Decision::Acquire
+                                let now = Timestamp::now();
+                                let decision = decide(&spec, &self.identity, now);
+                                decision == Decision::Acquire
                             }
                             _ => false,
                         };
@@ -316,8 +355,8 @@ impl Elector {
             Decision::Acquire => self.claim(spec, now),
         };
         lease.spec = Some(next);
-        // `replace` sends the resourceVersion we read: if anyone wrote the Lease since, the API
-        // server refuses with a conflict, and the other writer wins.
+        // `replace` sends the resourceVersion we read: if anyone wrote the Lease
+        // since, the API server refuses with a conflict, and the other writer wins.
         match self
             .leases
             .replace(&self.name, &PostParams::default(), &lease)
@@ -333,7 +372,8 @@ impl Elector {
 
     /// The Lease spec that makes us the holder, counting one more transition.
     fn claim(&self, previous: LeaseSpec, now: Timestamp) -> LeaseSpec {
-        let seconds = i32::try_from(self.lease_duration.as_secs()).unwrap_or(i32::MAX);
+        let seconds =
+            i32::try_from(self.lease_duration.as_secs()).unwrap_or(i32::MAX);
         LeaseSpec {
             holder_identity: Some(self.identity.clone()),
             acquire_time: Some(MicroTime(now)),
@@ -358,22 +398,28 @@ impl Elector {
             match self.release().await {
                 Ok(()) => tracing::info!(lease = %self.name, "released the Lease"),
                 Err(err) => {
-                    tracing::warn!(error = %err, "could not release the Lease; it expires on its own")
+                    tracing::warn!(
+                        error = %err,
+                        "could not release the Lease; it expires on its own"
+                    )
                 }
             }
         }
     }
 
     // ANCHOR: release
-    // TODO(exercise 8.2): Release the Lease if we hold it, so that a standby takes over at once.
-    // Afterwards the Lease names no holder, and no acquire or renew time: the next candidate
-    // that reads it takes it. A Lease someone else holds is left alone, and so is one that
-    // someone else wrote after we read it: our write must not overwrite theirs.
+    // TODO(exercise 8.2): Release the Lease if we hold it, so that a standby takes
+    //     over at once.
+    // Afterwards the Lease names no holder, and no acquire or renew time: the
+    // next candidate that reads it takes it. A Lease someone else holds is left
+    // alone, and so is one that someone else wrote after we read it: our write
+    // must not overwrite theirs.
     // Proved by: a_clean_shutdown_releases_the_lease_and_hands_over_at_once
     // Book: "Step 08 > Leader election"
     async fn release(&self) -> Result<(), kube::Error> {
         todo!(
-            "Exercise 8.2: Release the Lease if we hold it, so that a standby takes over at once."
+            "Exercise 8.2: Release the Lease if we hold it, so that a standby takes \
+             over at once."
         )
     }
     // ANCHOR_END: release

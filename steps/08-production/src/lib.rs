@@ -1,18 +1,19 @@
 //! Step 08: run the Mini Task Runner like production.
 //!
-//! Step 07's controller works; this step makes it *operable*: something you can run as two
-//! replicas in a cluster, watch, and stop without losing work. The reconcile logic does not
-//! change. What grows around it, one module each:
+//! Step 07's controller works; this step makes it *operable*: something you can run
+//! as two replicas in a cluster, watch, and stop without losing work. The reconcile
+//! logic does not change. What grows around it, one module each:
 //!
-//! - [`leader`]: leader election on a Lease, so that of two replicas only one reconciles, and
-//!   the other takes over when it dies;
-//! - [`metrics`] and [`health`]: `/metrics` for Prometheus, `/healthz` for the liveness probe,
-//!   `/readyz` (ready once the caches have synced) for the readiness probe;
+//! - [`leader`]: leader election on a Lease, so that of two replicas only one
+//!   reconciles, and the other takes over when it dies;
+//! - [`metrics`] and [`health`]: `/metrics` for Prometheus, `/healthz`
+//!   for the liveness probe, `/readyz` (ready once the caches have
+//!   synced) for the readiness probe;
 //! - [`shutdown`]: SIGTERM and Ctrl-C start a graceful shutdown;
 //! - [`controller`]: step 07's Controller, measured and gated on leadership.
 //!
-//! [`run`] puts them together, in the order a shutdown undoes them. Logs are readable text by
-//! default and JSON with `--log-format json`. The image is built by
+//! [`run`] puts them together, in the order a shutdown undoes them. Logs are readable
+//! text by default and JSON with `--log-format json`. The image is built by
 //! `solutions/08-production/Dockerfile` and deployed by `manifests/deploy/`.
 
 pub mod controller;
@@ -33,7 +34,8 @@ use tokio_util::sync::CancellationToken;
 /// Command-line flags: step 07's, and those of running in production.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
-    about = "The Mini Task Runner, run like production: leader election, metrics, health, graceful shutdown"
+    about = "The Mini Task Runner, run like production: leader election, metrics, \
+             health, graceful shutdown"
 )]
 #[group(id = "production")]
 pub struct Args {
@@ -41,15 +43,25 @@ pub struct Args {
     pub controller: taskrun::Args,
     #[command(flatten)]
     pub lease: leader::LeaseArgs,
-    /// Address of the HTTP server of /metrics, /healthz and /readyz (port 0: any free port).
+    /// Address of the HTTP server of /metrics, /healthz and
+    /// /readyz (port 0: any free port).
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
     /// Seconds the reconciles in flight may take to finish once shutdown has begun.
-    #[arg(long, default_value = "10", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(
+        long,
+        default_value = "10",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     pub shutdown_timeout: u64,
-    /// Log lines as readable text, compact text (no time, module or spans), or JSON objects
-    /// (one per line) for a log pipeline.
-    #[arg(long, value_enum, env = connect::LOG_FORMAT_VAR, default_value_t = LogFormat::Text)]
+    /// Log lines as readable text, compact text (no time, module or spans), or JSON
+    /// objects (one per line) for a log pipeline.
+    #[arg(
+        long,
+        value_enum,
+        env = connect::LOG_FORMAT_VAR,
+        default_value_t = LogFormat::Text
+    )]
     pub log_format: LogFormat,
 }
 
@@ -65,9 +77,9 @@ pub enum Error {
 }
 
 // ANCHOR: run
-/// Runs the controller until `shutdown` completes (or the lead is lost), then stops in order:
-/// no new reconciles; the ones in flight finish (within `--shutdown-timeout`); the Lease is
-/// released; the HTTP server stops.
+/// Runs the controller until `shutdown` completes (or the lead is lost), then stops
+/// in order: no new reconciles; the ones in flight finish (within
+/// `--shutdown-timeout`); the Lease is released; the HTTP server stops.
 pub async fn run(
     client: kube::Client,
     args: Args,
@@ -89,11 +101,16 @@ pub async fn run(
         let _ = http_stopped.await;
     }));
 
-    // The election. `stop` is cancelled by the shutdown signal, or when the lead is lost.
+    // The election. `stop` is cancelled by the shutdown signal,
+    // or when the lead is lost.
     let stop = CancellationToken::new();
     let (leading_tx, leading) = watch::channel(false);
     let elector = leader::Elector::new(client.clone(), &args.lease);
-    tracing::info!(identity = elector.identity(), lease = %args.lease.lease_name, "campaigning");
+    tracing::info!(
+        identity = elector.identity(),
+        lease = %args.lease.lease_name,
+        "campaigning"
+    );
     let (release, released) = oneshot::channel::<()>();
     let election = tokio::spawn(elector.run(leading_tx, async {
         let _ = released.await;
@@ -114,12 +131,16 @@ pub async fn run(
     });
 
     // The controller, until `stop`; then a bounded wait for the reconciles in flight.
-    let controller = controller::run(client, &args.controller, state, leading, stop.clone());
+    let controller =
+        controller::run(client, &args.controller, state, leading, stop.clone());
     let grace = Duration::from_secs(args.shutdown_timeout);
     tokio::select! {
         () = controller => tracing::info!("reconciles finished"),
         () = async { stop.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!(?grace, "reconciles still running at the shutdown timeout; leaving them");
+            tracing::warn!(
+                ?grace,
+                "reconciles still running at the shutdown timeout; leaving them"
+            );
         }
     }
 

@@ -1,10 +1,10 @@
 //! Metrics: what the controller is doing, as numbers Prometheus can scrape.
 //!
-//! Logs tell the story of one run; metrics answer questions about all of them at once. Is the
-//! controller keeping up? (queue depth) Does reconcile fail? (reconciles by result) Is it slow?
-//! (the duration histogram) Which replica is working? (leader). They are served at `/metrics` in
-//! the Prometheus text format by [`crate::health`], and written with `prometheus-client`, the
-//! official Rust client:
+//! Logs tell the story of one run; metrics answer questions about all of them at
+//! once. Is the controller keeping up? (queue depth) Does reconcile fail? (reconciles
+//! by result) Is it slow? (the duration histogram) Which replica is working?
+//! (leader). They are served at `/metrics` in the Prometheus text format by
+//! [`crate::health`], and written with `prometheus-client`, the official Rust client:
 //!
 //! ```text
 //! taskrun_controller_reconciles_total{result="success"} 42
@@ -13,15 +13,16 @@
 //! taskrun_controller_leader 1
 //! ```
 //!
-//! **Queue depth.** kube-runtime keeps its queue to itself, so the depth is counted from the
-//! outside, with client-go's meaning: a run is *waiting* from the moment a change concerning it
-//! arrives (its own, its Pod's, its Task's) until its reconcile starts, counted once however
-//! many changes arrive meanwhile. A run whose reconcile asked to be requeued later is not
-//! waiting until that time comes; client-go does not count such delayed items in its depth
-//! either. (Those that come due are not seen here: kube-runtime requeues them on its own.)
-// Starter code: the imports, parameters and helpers that the TODOs below need are unused
-// until you write them. Once they are done, delete the `allow` below: the compiler then
-// checks that you left none.
+//! **Queue depth.** kube-runtime keeps its queue to itself, so the depth is counted
+//! from the outside, with client-go's meaning: a run is *waiting* from the moment a
+//! change concerning it arrives (its own, its Pod's, its Task's) until its reconcile
+//! starts, counted once however many changes arrive meanwhile. A run whose reconcile
+//! asked to be requeued later is not waiting until that time comes; client-go does
+//! not count such delayed items in its depth either. (Those that come due are not
+//! seen here: kube-runtime requeues them on its own.)
+// Starter code: the imports, parameters and helpers that the TODOs below need are
+// unused until you write them. Once they are done, delete the `allow` below: the
+// compiler then checks that you left none.
 #![allow(unused_imports, unused_variables, dead_code)]
 
 use std::collections::HashSet;
@@ -64,8 +65,9 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("taskrun_controller");
         let reconciles = Family::<ResultLabel, Counter>::default();
-        // Both results exist from the start, at 0: a query over "error" finds a series to read
-        // (a series that appears only with the first error hides the change from rate()).
+        // Both results exist from the start, at 0: a query over "error" finds
+        // a series to read (a series that appears only with the first error
+        // hides the change from rate()).
         for result in ["success", "error"] {
             let _ = reconciles.get_or_create(&ResultLabel { result });
         }
@@ -74,7 +76,8 @@ impl Metrics {
             "Reconciles run by this replica, by result",
             reconciles.clone(),
         );
-        // 1 ms to about 16 s: a reconcile is a few API calls; much more means trouble.
+        // 1 ms to about 16 s: a reconcile is a few API
+        // calls; much more means trouble.
         let duration = Histogram::new(exponential_buckets(0.001, 2.0, 15));
         registry.register(
             "reconcile_duration_seconds",
@@ -103,7 +106,8 @@ impl Metrics {
         }
     }
 
-    /// Everything, in the Prometheus text format (OpenMetrics 1.0, which Prometheus reads).
+    /// Everything, in the Prometheus text format (OpenMetrics
+    /// 1.0, which Prometheus reads).
     pub fn encode(&self) -> String {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
@@ -112,15 +116,18 @@ impl Metrics {
     }
 
     // ANCHOR: reconciled
-    // TODO(exercise 8.3): Count one finished reconcile by its result, and record how long it took.
-    // `taskrun_controller_reconciles_total` grows by one for its result, `success` or `error`,
-    // and the duration histogram gets one observation, in seconds (Prometheus measures time in
-    // seconds; the buckets above are seconds).
-    // Proved by: reconciles_are_counted_by_result_and_timed, metrics_parse_as_prometheus_text_and_count_the_work
+    // TODO(exercise 8.3): Count one finished reconcile by its result, and record how
+    //     long it took.
+    // `taskrun_controller_reconciles_total` grows by one for its result, `success` or
+    // `error`, and the duration histogram gets one observation, in seconds
+    // (Prometheus measures time in seconds; the buckets above are seconds).
+    // Proved by: reconciles_are_counted_by_result_and_timed,
+    //   metrics_parse_as_prometheus_text_and_count_the_work
     // Book: "Step 08 > Metrics and health"
     pub fn reconciled(&self, success: bool, took: Duration) {
         todo!(
-            "Exercise 8.3: Count one finished reconcile by its result, and record how long it took."
+            "Exercise 8.3: Count one finished reconcile by its result, and record \
+             how long it took."
         )
     }
     // ANCHOR_END: reconciled
@@ -145,7 +152,8 @@ impl Metrics {
     }
 
     fn update_waiting(&self, change: impl FnOnce(&mut HashSet<ObjectRef<TaskRun>>)) {
-        // A panic elsewhere while holding the lock leaves the set usable: take it back.
+        // A panic elsewhere while holding the lock leaves the
+        // set usable: take it back.
         let mut waiting = self
             .waiting
             .lock()

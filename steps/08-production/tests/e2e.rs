@@ -28,7 +28,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use workshop_testkit::proxy::Proxy;
 use workshop_testkit::{
-    ServiceAccountKubeconfig, TestNamespace, apply_manifest, bind_cluster_role, wait_until,
+    ServiceAccountKubeconfig, TestNamespace, apply_manifest, bind_cluster_role,
+    wait_until,
 };
 
 const NAMESPACE: &str = "deploy/00-namespace.yaml";
@@ -63,14 +64,21 @@ struct Setup {
 impl Setup {
     async fn new(prefix: &str) -> anyhow::Result<Self> {
         let admin = workshop_testkit::client().await;
-        workshop_testkit::install_crd(&admin, "crds/task.yaml", "tasks.workshop.io").await?;
-        workshop_testkit::install_crd(&admin, "crds/taskrun.yaml", "taskruns.workshop.io").await?;
+        workshop_testkit::install_crd(&admin, "crds/task.yaml", "tasks.workshop.io")
+            .await?;
+        workshop_testkit::install_crd(
+            &admin,
+            "crds/taskrun.yaml",
+            "taskruns.workshop.io",
+        )
+        .await?;
         // The namespace first: on a cluster where no earlier step's tests ran, nothing else
         // made workshop-system, and the RBAC manifest's objects live in it.
         apply_manifest(NAMESPACE).await;
         apply_manifest(RBAC).await;
         let ns = TestNamespace::create(&admin, prefix).await?;
-        bind_cluster_role(&admin, ns.name(), LEADER_ELECTION, SA_NAMESPACE, SA_NAME).await?;
+        bind_cluster_role(&admin, ns.name(), LEADER_ELECTION, SA_NAMESPACE, SA_NAME)
+            .await?;
         let tasks: Api<Task> = Api::namespaced(admin.clone(), ns.name());
         let spec = TaskSpec {
             description: Some("says hello".into()),
@@ -140,7 +148,11 @@ impl Setup {
         }
     }
 
-    async fn succeeded(&self, name: &str, replicas: &[&Replica]) -> anyhow::Result<Duration> {
+    async fn succeeded(
+        &self,
+        name: &str,
+        replicas: &[&Replica],
+    ) -> anyhow::Result<Duration> {
         self.wait_run(
             name,
             "Succeeded",
@@ -161,12 +173,20 @@ impl Setup {
     }
 
     /// Waits until `replica` holds the Lease and says so in its metrics.
-    async fn wait_leader(&self, replica: &Replica, within: Duration) -> anyhow::Result<Duration> {
+    async fn wait_leader(
+        &self,
+        replica: &Replica,
+        within: Duration,
+    ) -> anyhow::Result<Duration> {
         let what = format!("replica {} to lead", replica.name);
         let (_, took) = wait_until(&what, within, || async {
             replica.assert_running()?;
-            let holds = self.holder().await?.as_deref() == Some(replica.name.as_str());
-            Ok((holds && replica.metric("taskrun_controller_leader").await? == 1.0).then_some(()))
+            let holds =
+                self.holder().await?.as_deref() == Some(replica.name.as_str());
+            Ok(
+                (holds && replica.metric("taskrun_controller_leader").await? == 1.0)
+                    .then_some(()),
+            )
         })
         .await?;
         Ok(took)
@@ -246,7 +266,10 @@ impl Replica {
         if self.exited.load(Ordering::Acquire) {
             let log = self.log();
             let why = panic_in(&log, false).unwrap_or_else(|| "see its log".into());
-            anyhow::bail!("replica {} has exited ({why}); its log:\n{log}", self.name);
+            anyhow::bail!(
+                "replica {} has exited ({why}); its log:\n{log}",
+                self.name
+            );
         }
         Ok(())
     }
@@ -269,9 +292,10 @@ impl Replica {
 
     /// GET `path` from the replica's HTTP server: status code and body.
     async fn get(&self, path: &str) -> anyhow::Result<(u16, String)> {
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build_http::<String>();
+        let client = hyper_util::client::legacy::Client::builder(
+            hyper_util::rt::TokioExecutor::new(),
+        )
+        .build_http::<String>();
         let uri: http::Uri = format!("http://{}{path}", self.address).parse()?;
         // A handler that panics closes the connection: its message is in the replica's log.
         let response = client.get(uri).await.with_context(|| {
@@ -429,7 +453,8 @@ async fn only_the_leader_reconciles_and_the_standby_takes_over_after_a_sigkill()
 
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 08 runs it)"]
-async fn a_clean_shutdown_releases_the_lease_and_hands_over_at_once() -> anyhow::Result<()> {
+async fn a_clean_shutdown_releases_the_lease_and_hands_over_at_once()
+-> anyhow::Result<()> {
     let setup = Setup::new("handover").await?;
     let mut a = setup.replica("replica-a").await?;
     setup.wait_leader(&a, START).await?;
@@ -476,7 +501,8 @@ async fn a_clean_shutdown_releases_the_lease_and_hands_over_at_once() -> anyhow:
 
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 08 runs it)"]
-async fn readyz_is_not_ready_before_the_caches_sync_and_ready_after() -> anyhow::Result<()> {
+async fn readyz_is_not_ready_before_the_caches_sync_and_ready_after()
+-> anyhow::Result<()> {
     let setup = Setup::new("readyz").await?;
     let ns = setup.ns.name();
     // A ServiceAccount with no permissions yet: the caches cannot sync.
@@ -618,9 +644,9 @@ async fn the_deploy_manifests_are_accepted_by_the_api_server() -> anyhow::Result
         dry_run: true,
         ..PostParams::default()
     };
-    pods.create(&dry_run, &pod)
-        .await
-        .context("the restricted Pod Security Standard refused the controller's Pod")?;
+    pods.create(&dry_run, &pod).await.context(
+        "the restricted Pod Security Standard refused the controller's Pod",
+    )?;
 
     // And the same Pod made privileged is refused: the check above can fail.
     let mut privileged = pod.clone();
@@ -646,7 +672,8 @@ async fn a_leader_cut_off_from_the_api_server_stops_before_the_standby_takes_ove
     let setup = Setup::new("partition").await?;
     // Replica a reaches the API server only through a proxy the test can cut; b directly.
     let proxy = Proxy::to_api_server().await?;
-    let kubeconfig = ServiceAccountKubeconfig::through(SA_NAMESPACE, SA_NAME, &proxy)?;
+    let kubeconfig =
+        ServiceAccountKubeconfig::through(SA_NAMESPACE, SA_NAME, &proxy)?;
     let a = Replica::start("replica-a", kubeconfig, setup.ns.name()).await?;
     setup.wait_leader(&a, START).await?;
     let b = setup.replica("replica-b").await?;
@@ -666,7 +693,8 @@ async fn a_leader_cut_off_from_the_api_server_stops_before_the_standby_takes_ove
         || async { Ok(a.logged_at("no longer the leader")) },
     )
     .await;
-    let seconds = |from: Timestamp, to: Timestamp| to.duration_since(from).as_secs_f64();
+    let seconds =
+        |from: Timestamp, to: Timestamp| to.duration_since(from).as_secs_f64();
     let Ok((a_stopped, _)) = noticed else {
         let still = a
             .metric("taskrun_controller_leader")

@@ -30,8 +30,8 @@ use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use tokio::time::Instant;
 use workshop_testkit::bench::{
-    ControllerProcess, Report, StampedEvents, mib, millis, percentile, progress, seconds,
-    stamped_watch,
+    ControllerProcess, Report, StampedEvents, mib, millis, percentile, progress,
+    seconds, stamped_watch,
 };
 use workshop_testkit::{unique_name, wait_until};
 
@@ -101,10 +101,14 @@ async fn main() -> anyhow::Result<()> {
         Some(workers) => vec!["--workers".to_string(), workers.to_string()],
         None => Vec::new(),
     };
-    let mut controller =
-        ControllerProcess::start(&args.controller, &controller_args, &args.controller_log)?;
+    let mut controller = ControllerProcess::start(
+        &args.controller,
+        &controller_args,
+        &args.controller_log,
+    )?;
     let namespaces = BenchNamespaces::create(&client).await?;
-    let mut report = Report::new(format!("mirror benchmark: {}", args.controller.display()));
+    let mut report =
+        Report::new(format!("mirror benchmark: {}", args.controller.display()));
     let result = run(&args, &client, &namespaces, &mut controller, &mut report).await;
     // Always stop the controller, and leave the cluster as we found it (the namespace
     // controller deletes their ConfigMaps in the background).
@@ -245,7 +249,8 @@ async fn warm_up(client: &Client, namespace: &str) -> anyhow::Result<()> {
         "the controller to mirror the warm-up source",
         Duration::from_secs(60),
         || async {
-            let companion = api.get_opt(&format!("warm-up{COMPANION_SUFFIX}")).await?;
+            let companion =
+                api.get_opt(&format!("warm-up{COMPANION_SUFFIX}")).await?;
             Ok(companion.map(|_| ()))
         },
     )
@@ -284,7 +289,8 @@ async fn convergence(
         }
     };
     // Both at once: companions appear while sources are still being created.
-    let ((), done_at) = tokio::try_join!(create_all(api, sources, args.concurrency), all_mirrored)?;
+    let ((), done_at) =
+        tokio::try_join!(create_all(api, sources, args.concurrency), all_mirrored)?;
     Ok(done_at - began)
 }
 
@@ -328,7 +334,11 @@ async fn self_heal(
 }
 
 /// Adds unmanaged ConfigMaps until the cluster holds `--total-configmaps`; returns the count.
-async fn fill_cluster(args: &Args, client: &Client, namespace: &str) -> anyhow::Result<usize> {
+async fn fill_cluster(
+    args: &Args,
+    client: &Client,
+    namespace: &str,
+) -> anyhow::Result<usize> {
     let existing = count_configmaps(client).await?;
     let missing = args.total_configmaps.saturating_sub(existing);
     progress(format!(
@@ -435,7 +445,9 @@ fn mirrors(companion: &ConfigMap) -> bool {
                     .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
         });
     let owner_ok = companion.owner_references().iter().any(|owner| {
-        owner.controller == Some(true) && owner.kind == "ConfigMap" && owner.name == source_name
+        owner.controller == Some(true)
+            && owner.kind == "ConfigMap"
+            && owner.name == source_name
     });
     companion.data.as_ref() == Some(&source_data(index)) && checksum_ok && owner_ok
 }
@@ -470,12 +482,16 @@ impl Tracker {
 
     /// Takes the next change into the view. Returns when it arrived and the companion's name
     /// when it is a companion that now mirrors its source; `None` for any other change.
-    async fn next(&mut self, deadline: Instant) -> anyhow::Result<Option<(Instant, String)>> {
-        let (at, event) = match tokio::time::timeout_at(deadline, self.events.recv()).await {
-            Ok(Some(arrived)) => arrived,
-            Ok(None) => bail!("the watch ended"),
-            Err(_) => bail!("timed out waiting for a change"),
-        };
+    async fn next(
+        &mut self,
+        deadline: Instant,
+    ) -> anyhow::Result<Option<(Instant, String)>> {
+        let (at, event) =
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(arrived)) => arrived,
+                Ok(None) => bail!("the watch ended"),
+                Err(_) => bail!("timed out waiting for a change"),
+            };
         match event {
             watcher::Event::Apply(cm) | watcher::Event::InitApply(cm) => {
                 let name = cm.name_any();
@@ -590,7 +606,8 @@ fn parse_labels(labels: &str) -> HashMap<&str, &str> {
 /// CPU time (user + system) the controller has used, in clock ticks.
 fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let stat =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     // The command name (field 2) is in parentheses and may hold spaces: count from after it.
     // Then utime and stime are fields 14 and 15, i.e. the 12th and 13th after the name.
     let after_name = stat
@@ -609,7 +626,9 @@ fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
 
 /// Waits until the controller has used (nearly) no CPU for 3 s in a row: it has taken every
 /// ConfigMap into its cache and has nothing left to do. Returns how long that took.
-async fn wait_until_idle(controller: &mut ControllerProcess) -> anyhow::Result<Duration> {
+async fn wait_until_idle(
+    controller: &mut ControllerProcess,
+) -> anyhow::Result<Duration> {
     const WINDOW: usize = 12; // samples, every 250 ms: 3 s
     // Linux reports CPU time in USER_HZ ticks, 100 a second: 3 ticks in 3 s is 1% of a core.
     const MAX_TICKS: u64 = 3;

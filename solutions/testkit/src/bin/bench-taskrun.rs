@@ -28,14 +28,16 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, PostParams};
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, GroupVersionKind, PostParams,
+};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio::time::Instant;
 use workshop_testkit::bench::{
-    ControllerProcess, Report, StampedEvents, mib, millis, percentile, progress, seconds,
-    stamped_watch,
+    ControllerProcess, Report, StampedEvents, mib, millis, percentile, progress,
+    seconds, stamped_watch,
 };
 use workshop_testkit::{unique_name, wait_until};
 
@@ -92,16 +94,21 @@ async fn main() -> anyhow::Result<()> {
 
     let namespace = unique_name("bench-taskrun");
     create_namespace(&client, &namespace).await?;
-    let mut report = Report::new(format!("taskrun benchmark: {}", args.controller.display()));
+    let mut report =
+        Report::new(format!("taskrun benchmark: {}", args.controller.display()));
     let mut controller_args = vec!["--namespace".to_string(), namespace.clone()];
     if let Some(workers) = args.workers {
         controller_args.extend(["--workers".to_string(), workers.to_string()]);
     }
-    let started =
-        ControllerProcess::start(&args.controller, &controller_args, &args.controller_log);
+    let started = ControllerProcess::start(
+        &args.controller,
+        &controller_args,
+        &args.controller_log,
+    );
     let result = match started {
         Ok(mut controller) => {
-            let result = run(&args, &client, &namespace, &mut controller, &mut report).await;
+            let result =
+                run(&args, &client, &namespace, &mut controller, &mut report).await;
             // Always stop the controller.
             controller.stop().await;
             result
@@ -119,7 +126,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn task_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, VERSION, "Task"), "tasks")
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(GROUP, VERSION, "Task"),
+        "tasks",
+    )
 }
 
 fn taskrun_resource() -> ApiResource {
@@ -182,11 +192,12 @@ async fn run(
     runs.create(&PostParams::default(), &taskrun(WARM_UP_RUN))
         .await
         .context("creating the warm-up TaskRun")?;
-    let (warm_phase, took) = wait_until("the warm-up TaskRun to finish", WARM_UP_BOUND, || async {
-        let run = runs.get(WARM_UP_RUN).await?;
-        Ok(phase(&run).filter(|p| is_terminal(p)).map(str::to_string))
-    })
-    .await?;
+    let (warm_phase, took) =
+        wait_until("the warm-up TaskRun to finish", WARM_UP_BOUND, || async {
+            let run = runs.get(WARM_UP_RUN).await?;
+            Ok(phase(&run).filter(|p| is_terminal(p)).map(str::to_string))
+        })
+        .await?;
     controller.ensure_running()?;
     progress(format!(
         "controller is up (warm-up run {warm_phase} after {})",
@@ -361,7 +372,9 @@ impl Tracker {
 
     /// Takes in the next watch event; false once `deadline` has passed.
     async fn next(&mut self, deadline: Instant) -> anyhow::Result<bool> {
-        let Ok(received) = tokio::time::timeout_at(deadline, self.events.recv()).await else {
+        let Ok(received) =
+            tokio::time::timeout_at(deadline, self.events.recv()).await
+        else {
             return Ok(false);
         };
         let (at, event) = received.context("the TaskRun watch ended")?;

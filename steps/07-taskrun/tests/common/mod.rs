@@ -19,7 +19,9 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, PostParams};
 use kube::runtime::watcher;
 use kube::{Api, Client, CustomResourceExt, ResourceExt};
-use workshop_testkit::{TestNamespace, apply_manifest, service_account_client, wait_until};
+use workshop_testkit::{
+    TestNamespace, apply_manifest, service_account_client, wait_until,
+};
 
 pub const RBAC: &str = "rbac/taskrun.yaml";
 pub const SA_NAMESPACE: &str = "workshop-system";
@@ -39,7 +41,8 @@ const KWOK_HINT: &str = "on the Docker-free cluster, Pods finish only with the K
 /// Installs both CRDs and waits until the API server serves them (condition Established).
 pub async fn install_crds(client: &Client) -> anyhow::Result<()> {
     workshop_testkit::install_crd(client, "crds/task.yaml", Task::crd_name()).await?;
-    workshop_testkit::install_crd(client, "crds/taskrun.yaml", TaskRun::crd_name()).await
+    workshop_testkit::install_crd(client, "crds/taskrun.yaml", TaskRun::crd_name())
+        .await
 }
 
 /// A namespace with the controller under test running in it, as its ServiceAccount.
@@ -97,8 +100,12 @@ impl Harness {
         let namespace = self.ns.name().to_string();
         let (report, stopped) = tokio::sync::watch::channel(None);
         let task = tokio::spawn(async move {
-            let controller =
-                taskrun::start(as_controller, Some(&namespace), 2, std::future::pending());
+            let controller = taskrun::start(
+                as_controller,
+                Some(&namespace),
+                2,
+                std::future::pending(),
+            );
             // A panic in the controller (a `todo!` not done yet) ends it: report why, so the
             // test fails at once with that message instead of waiting for its time to run out.
             let why = match AssertUnwindSafe(controller).catch_unwind().await {
@@ -157,7 +164,11 @@ impl Harness {
 
     /// Creates a Task named `name` whose steps are `(name, script)` pairs run in busybox, with
     /// one parameter, `who`, defaulting to `world`.
-    pub async fn task(&self, name: &str, steps: &[(&str, &str)]) -> anyhow::Result<Task> {
+    pub async fn task(
+        &self,
+        name: &str,
+        steps: &[(&str, &str)],
+    ) -> anyhow::Result<Task> {
         let spec = TaskSpec {
             description: Some(format!("test Task {name}")),
             params: vec![crds::ParamSpec {
@@ -205,7 +216,8 @@ impl Harness {
         within: Duration,
     ) -> anyhow::Result<(Vec<TaskRunPhase>, TaskRun)> {
         let (seen, run) = self.create_and_record(run, within).await?;
-        let mut phases: Vec<TaskRunPhase> = seen.into_iter().map(|(phase, _)| phase).collect();
+        let mut phases: Vec<TaskRunPhase> =
+            seen.into_iter().map(|(phase, _)| phase).collect();
         phases.dedup();
         Ok((phases, run))
     }
@@ -217,7 +229,8 @@ impl Harness {
         within: Duration,
     ) -> anyhow::Result<(Vec<(TaskRunPhase, String)>, TaskRun)> {
         let name = run.name_any();
-        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let config =
+            watcher::Config::default().fields(&format!("metadata.name={name}"));
         let mut events = watcher(self.runs.clone(), config).boxed();
         // The watch is running once its initial (empty) list is done.
         while let Some(event) = events.try_next().await? {
@@ -229,7 +242,9 @@ impl Harness {
         let mut phases: Vec<(TaskRunPhase, String)> = Vec::new();
         let watch = async {
             while let Some(event) = events.try_next().await? {
-                let (watcher::Event::Apply(run) | watcher::Event::InitApply(run)) = event else {
+                let (watcher::Event::Apply(run) | watcher::Event::InitApply(run)) =
+                    event
+                else {
                     continue;
                 };
                 if let Some(phase) = run.phase() {
@@ -323,7 +338,8 @@ pub async fn containers_really_run(client: &Client) -> anyhow::Result<bool> {
         .any(|node| {
             let annotation = node.annotations().get("kwok.x-k8s.io/node");
             let fake = annotation.map(String::as_str) == Some("fake");
-            let cordoned = node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true);
+            let cordoned =
+                node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true);
             !fake && !cordoned
         });
     if !real {
