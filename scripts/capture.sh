@@ -564,7 +564,8 @@ capture_deploy() {
   fresh_namespace
   kubectl apply -n "$NS" -f manifests/samples/hello-task.yaml >/dev/null
   t=$(start 08-production-deploy.txt)
-  record "$t" "kubectl get pods -n workshop-system -o custom-columns=NAME:.metadata.name,READY:.status.containerStatuses[0].ready,NODE:.spec.nodeName"
+  record "$t" "kubectl get pods -n workshop-system"
+  record "$t" "kubectl get pods -n workshop-system -o custom-columns=NAME:.metadata.name,NODE:.spec.nodeName"
   record "$t" "$lease"
   record "$t" "kubectl task start hello -n $NS -p who=cluster --follow"
   record "$t" "kubectl task logs $(newest_run) -n $NS"

@@ -157,10 +157,11 @@ pub async fn connect(config: Config) -> Result<(Client, Info), ConnectError> {
     let client = Client::try_from(config).map_err(|err| {
         ConnectError::NoConfig(format!("the kubeconfig cannot be used: {err}"))
     })?;
-    // DIAGNOSE 1.4: `a_refused_request_is_reported_as_the_servers_answer` fails:
-    //     find out why, and fix it.
-    // It connects with credentials the API server does not accept. Read what the test
-    // expects and what your `connect` reports instead; the fix is in the lines below.
+    // DIAGNOSE 1.4: A request the API server refuses is misreported: fix it.
+    // `a_refused_request_is_reported_as_the_servers_answer` fails (do exercise 1.2
+    // first: the test needs it). It connects with credentials the API server does not
+    // accept. Read what the test expects and what your `connect` reports instead; the
+    // fix is in the lines below.
     // Proved by: a_refused_request_is_reported_as_the_servers_answer,
     //   a_server_that_is_not_there_is_reported_as_unreachable
     // Book: "Step 01 > When the server says no"

@@ -93,9 +93,9 @@ async fn a_refused_request_is_reported_as_the_servers_answer() -> anyhow::Result
     let message = err.to_string();
     assert!(
         matches!(&err, connect::ConnectError::Api(kube::Error::Api(status)) if status.code == 401),
-        "the API server was reached and answered 401 Unauthorized, so the error must be \
-         ConnectError::Api with that answer, not a claim that the server is unreachable; \
-         got: {message}"
+        "the API server was reached: it answered 401 Unauthorized. The user must be told \
+         that answer (ConnectError::Api, holding the server's kube::Error::Api), not sent to \
+         start a cluster that is running; got: {message}"
     );
     Ok(())
 }

@@ -209,20 +209,20 @@ impl Mirror {
     // ANCHOR_END: delete
 
     // ANCHOR: blocked
-    /// A ConfigMap with the companion's name exists, and the
-    /// source does not control it.
+    /// A ConfigMap with the companion's name exists, and the source does not control
+    /// it.
     async fn blocked(
         &self,
         source: Option<&ConfigMap>,
         companion: String,
     ) -> Result<(), Error> {
-        // EXERCISE 4.7: Tell the owner of the source why nothing
-        //     happens, and try again later.
-        // `kubectl describe configmap <source>` must show a Warning Event
-        // with the reason `CompanionExists` whose note names the companion;
-        // the reconcile fails with `Error::Blocked`, so the workqueue retries
-        // it with backoff (perhaps someone removes the foreign ConfigMap).
-        // Never write to the companion.
+        // EXERCISE 4.7: Say why nothing happens, and come back later.
+        // Whoever labelled the source must find out where they look first
+        // (`kubectl describe` on the source) that the companion's name is taken, and
+        // by which ConfigMap: an Event with the reason `CompanionExists` (the
+        // end-to-end test waits for it). And the controller must return to this
+        // source by itself, more slowly each time, until the way is clear: deleting
+        // the foreign ConfigMap wakes nobody. The foreign ConfigMap is never written.
         // Proved by: never_touches_a_foreign_companion
         // Book: "Step 04 > Carrying out the plan"
         // BEGIN SOLUTION

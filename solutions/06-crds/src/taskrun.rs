@@ -234,12 +234,13 @@ impl TaskRun {
     /// server appends a random suffix, so starting the same Task twice
     /// gives two runs, never a conflict.
     pub fn for_task(task_name: &str, params: Vec<Param>) -> TaskRun {
-        // EXERCISE 6.2: Build a TaskRun of the Task `task_name` with
-        //     `params`, named by the API server.
-        // The run has no name of its own: when it is created, the API server
-        // names it `<task_name>-` and a random suffix, so two runs of one Task
-        // never collide. Its spec names the Task and carries `params`, with no
-        // timeout; it has no status yet.
+        // EXERCISE 6.2: Build a run of `task_name` for the API server to name.
+        // Nobody should have to invent a name for a run, and two runs of one Task
+        // must never collide: the API server completes the name when it stores the
+        // run, after the prefix `<task_name>-`, so a listing shows which Task each
+        // run is of. The run refers to its Task by name, carries `params`, and sets
+        // nothing the user did not ask for (no timeout); a run that was never stored
+        // has no status.
         // Proved by: a_run_for_a_task_is_named_by_the_api_server,
         //   a_run_without_params_has_none_in_its_yaml,
         //   the_program_creates_a_task_and_a_run_that_nothing_acts_on

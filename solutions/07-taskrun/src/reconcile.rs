@@ -270,12 +270,13 @@ pub enum Next<'a> {
 /// Decides what a started run's Pod and clock mean for it.
 pub fn next_for(pod: Option<&Pod>, time_left: Option<Duration>) -> Next<'_> {
     // EXERCISE 7.3: Decide what a started run's Pod and clock mean for it.
-    // A Pod that finished (its run phase is Succeeded or Failed) has the last word,
-    // even when it is being deleted or the time is up: it is reported. Otherwise a
-    // run with no time left times out, Pod or no Pod; one whose Pod is missing, or
-    // deleted and still shutting down, has lost its Pod; and anything else is
-    // reported as its Pod says.
-    // Proved by: a_started_run_follows_its_pod_until_it_finishes,
+    // A run ends as its Pod ended: a Pod that finished (failed or succeeded) is
+    // reported, even if it is being deleted or the time ran out since (it finished in
+    // time; we only learned it late). A run with no time left that has not finished
+    // times out, whether or not it still has a Pod. A Pod that is missing, or on its
+    // way out before it finished, is lost, and the run with it. Any other Pod is
+    // reported.
+    // Proved by: a_started_run_follows_its_pod_until_it_finishes_vanishes,
     //   a_deleted_pod_fails_the_run_and_is_not_replaced,
     //   a_run_that_times_out_fails_and_loses_its_pod
     // Book: "Step 07 > Following a run"
@@ -505,15 +506,16 @@ pub async fn save_status(
 // ANCHOR_END: save_status
 
 // ANCHOR: waits_for
-/// Whether `run` is waiting for `task`: same namespace, names that Task, and
-/// has not started. The Task watch maps each change of a Task to the runs for
-/// which this is true; runs that started have their snapshot of the Task's spec
-/// and do not care any more.
+/// Whether a change to `task` concerns `run`. The Task watch maps each change of a
+/// Task to the runs for which this is true.
 pub fn waits_for(run: &TaskRun, task: &Task) -> bool {
     // EXERCISE 7.5: Decide whether a change to `task` concerns `run`.
-    // It does when `run` is waiting for that very Task to start: the same namespace,
-    // naming that Task, and not started yet. A run that has started has its own copy
-    // of the Task's spec and does not care any more.
+    // A run that waits for its Task must start as soon as that Task is created or
+    // fixed, so the Task watch wakes the runs for which this is true: every run
+    // waiting for this very Task (a `hello` in another namespace is another Task),
+    // and no other. A run has started once its status holds its own copy of the
+    // Task's spec (`taskSpec`); later edits of the Task no longer concern it. A run
+    // still waiting may already have a status (Pending).
     // Proved by: a_run_waits_for_its_task_until_it_starts,
     //   a_run_created_before_its_task_waits_for_it
     // Book: "Step 07 > Waiting for a Task"

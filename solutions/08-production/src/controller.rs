@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crds::TaskRun;
-use futures::{Stream, StreamExt, TryStreamExt, future};
+use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -43,11 +43,12 @@ impl std::fmt::Debug for Context {
 
 // ANCHOR: reconcile
 // EXERCISE 8.5: Reconcile only while leading, and measure each reconcile.
-// Every call takes the run off the waiting set behind the queue-depth gauge, leader
-// or not: the run has left the queue. A standby then does nothing and asks for
-// nothing more. The leader runs step 07's reconcile, counts and times it with the
-// metrics of exercise 8.3, and returns its result unchanged.
-// Proved by: only_the_leader_reconciles_and_the_standby_takes_over,
+// Only the leader may change the cluster. A standby's reconcile must neither act, nor
+// fail (a failure backs off and retries), nor ask to be requeued. Leader or not, the
+// run has left the queue: the queue-depth gauge must stop counting it as waiting. The
+// leader's reconciles are counted and timed with exercise 8.3's metrics, the clock
+// around step 07's work alone, and step 07's result is returned as it is.
+// Proved by: only_the_leader_reconciles_and_the_standby_takes_over_after_a_sigkill,
 //   metrics_parse_as_prometheus_text_and_count_the_work
 // Book: "Step 08 > Only the leader reconciles"
 pub async fn reconcile(
@@ -106,19 +107,6 @@ where
             Err(_) => continue,
         }
     }
-}
-
-/// Yields once each time this replica becomes the leader.
-fn becoming_leader(
-    leading: watch::Receiver<bool>,
-) -> impl Stream<Item = ()> + Send + 'static {
-    futures::stream::unfold(leading, |mut leading| async move {
-        leading.changed().await.ok()?;
-        let now_leading = *leading.borrow_and_update();
-        Some((now_leading, leading))
-    })
-    .filter(|now_leading| future::ready(*now_leading))
-    .map(|_| ())
 }
 
 // ANCHOR: run
@@ -201,11 +189,19 @@ pub async fn run(
     // Proved by: only_the_leader_reconciles_and_the_standby_takes_over
     // Book: "Step 08 > Exercise 8.7: the standby takes over"
     // BEGIN SOLUTION
-    // On becoming the leader, every run in the cache is reconciled once: the ones
-    // that changed while we stood by were dropped by the standby's reconcile, and
-    // nothing will say so again.
+    // On becoming the leader, every run in the cache is reconciled once: the ones that
+    // changed while we stood by were dropped by the standby's reconcile, and nothing
+    // will say so again.
+    use futures::StreamExt;
+    let leading = context.leading.clone();
+    let elected = futures::stream::unfold(leading, |mut leading| async move {
+        leading.changed().await.ok()?;
+        let now_leading = *leading.borrow_and_update();
+        Some((now_leading, leading))
+    })
+    .filter(|now_leading| futures::future::ready(*now_leading));
     let (all_runs, metrics) = (run_store, context.state.metrics.clone());
-    let catch_up = becoming_leader(context.leading.clone()).inspect(move |()| {
+    let catch_up = elected.map(move |_| {
         for run in all_runs.state() {
             metrics.waiting(ObjectRef::from_obj(run.as_ref()));
         }
@@ -258,18 +254,5 @@ mod tests {
         assert_eq!(owner_run(&pod_owned_by("TaskRun", false)), None);
         assert_eq!(owner_run(&pod_owned_by("ReplicaSet", true)), None);
         assert_eq!(owner_run(&Pod::default()), None);
-    }
-
-    #[tokio::test]
-    async fn becoming_leader_yields_once_per_election_won() {
-        let (tx, rx) = watch::channel(false);
-        let mut elections = std::pin::pin!(becoming_leader(rx));
-        tx.send_replace(true);
-        assert_eq!(elections.next().await, Some(()));
-        tx.send_replace(false);
-        tx.send_replace(true);
-        assert_eq!(elections.next().await, Some(()));
-        drop(tx);
-        assert_eq!(elections.next().await, None);
     }
 }

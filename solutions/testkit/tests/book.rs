@@ -10,6 +10,9 @@
 //! - a step chapter has a section for each exercise of the step (`Exercise N.M`), and every
 //!   section a TODO hint points to (`Book: "Step 01 > Configuration"`) exists;
 //! - every transcript and picture in the book is used by a chapter (a stale one is a mistake);
+//! - every exercise (`// EXERCISE N.M:` or `// DIAGNOSE N.M:`) names the tests that prove it
+//!   (`// Proved by:`, which `scripts/check.sh N.M` runs), and each name matches a test of its
+//!   step's package: a check that runs no test proves nothing;
 //! - every exercise that names its tests (`// Proved by:`) has its three hints,
 //!   `book/src/hints/N.M/{1,2,3}.md`, which its chapter includes; every hint belongs to an
 //!   exercise; hints are wrapped to fit a terminal (`scripts/hint.sh` prints them);
@@ -488,6 +491,7 @@ fn the_book_is_consistent_with_itself_and_with_the_steps() {
     let mut numbers: BTreeSet<String> = BTreeSet::new();
     let book_ref =
         Regex::new(r#"Book: "Step ([0-9]{2}) > ([^"]+)""#).expect("a valid regex");
+    let suites = test_suites(&book.root.join("solutions/testkit/src"));
     for step in &steps {
         let chapter = PathBuf::from(format!("steps/{step}.md"));
         let Some(chapter_parsed) = parsed.get(&chapter) else {
@@ -505,11 +509,25 @@ fn the_book_is_consistent_with_itself_and_with_the_steps() {
             ));
         }
         // Every exercise of the step, and every book section its hints point to.
-        for source in rust_files(&book.root.join("solutions").join(step)) {
+        let step_dir = book.root.join("solutions").join(step);
+        let tests = package_tests(&step_dir, &suites);
+        for source in rust_files(&step_dir) {
             let code = fs::read_to_string(&source).unwrap_or_default();
             for cap in exercise.captures_iter(&code) {
                 let number = &cap[1];
                 numbers.insert(number.to_string());
+                let shown = source
+                    .strip_prefix(&book.root)
+                    .unwrap_or(&source)
+                    .to_path_buf();
+                check_proved_by(
+                    &mut book,
+                    number,
+                    &code[cap.get(0).map_or(0, |m| m.start())..],
+                    &shown,
+                    &format!("solution-{step}"),
+                    &tests,
+                );
                 check_hints(
                     &mut book,
                     number,
@@ -642,6 +660,184 @@ fn check_hints(
             ));
         }
     }
+}
+
+/// The tests an exercise's comment names: its `// Proved by:` line, split at commas, and
+/// the comment lines that follow while the list ends with a comma (as `scripts/check.sh`
+/// reads it). `None` when the comment, which ends at `// BEGIN SOLUTION`, has no such line.
+fn proved_by(region: &str) -> Option<Vec<String>> {
+    let mut lines = region
+        .lines()
+        .take_while(|line| !line.contains("// BEGIN SOLUTION"))
+        .skip_while(|line| !line.contains("Proved by:"));
+    let first = lines.next()?;
+    let mut list =
+        first[first.find("Proved by:")? + "Proved by:".len()..].to_string();
+    while list.trim_end().ends_with(',') {
+        let Some(next) = lines.next().and_then(|l| l.trim_start().strip_prefix("//"))
+        else {
+            break;
+        };
+        list.push_str(next);
+    }
+    let list = list.split("Book:").next().unwrap_or("");
+    Some(
+        list.split(',')
+            .map(|name| name.trim().trim_end_matches('.').to_string())
+            .filter(|name| !name.is_empty())
+            .collect(),
+    )
+}
+
+/// Checks that the exercise `number`, whose marker comment starts `region`, names its tests,
+/// and that each name selects at least one test of `package` (a `cargo test` filter matches
+/// every test whose path contains it).
+fn check_proved_by(
+    book: &mut Book,
+    number: &str,
+    region: &str,
+    source: &Path,
+    package: &str,
+    tests: &BTreeSet<String>,
+) {
+    let Some(names) = proved_by(region) else {
+        book.problem(format!(
+            "{}: exercise {number} has no `// Proved by:` line naming the tests that prove it \
+             (`scripts/check.sh {number}` runs them)",
+            source.display()
+        ));
+        return;
+    };
+    if names.is_empty() {
+        book.problem(format!(
+            "{}: exercise {number}'s `// Proved by:` line names no test",
+            source.display()
+        ));
+    }
+    for name in names {
+        if !tests.iter().any(|test| test.contains(&name)) {
+            book.problem(format!(
+                "{}: exercise {number} is `Proved by: {name}`, but no test of {package} has \
+                 `{name}` in its name (`scripts/check.sh {number}` would not run it)",
+                source.display()
+            ));
+        }
+    }
+}
+
+/// The test-suite macros of the test kit (`mirror_suite!`): each macro's name, and the names
+/// of the tests it expands to (the identifiers it lists, one a line, as `name,`).
+fn test_suites(testkit_src: &Path) -> BTreeMap<String, Vec<String>> {
+    let start = Regex::new(r"^\s*macro_rules!\s+(\w+)").expect("a valid regex");
+    let listed = Regex::new(r"^\s+([a-z][a-z0-9_]*),\s*$").expect("a valid regex");
+    let mut suites = BTreeMap::new();
+    for file in rust_files(testkit_src) {
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        let mut current: Option<(String, Vec<String>)> = None;
+        for line in text.lines() {
+            if let Some(cap) = start.captures(line) {
+                current = Some((cap[1].to_string(), Vec::new()));
+            } else if line == "}" {
+                if let Some((name, tests)) = current.take() {
+                    suites.insert(name, tests);
+                }
+            } else if let (Some((_, tests)), Some(cap)) =
+                (&mut current, listed.captures(line))
+            {
+                tests.push(cap[1].to_string());
+            }
+        }
+    }
+    suites
+}
+
+/// The tests of the package in `dir`, by the paths `cargo test` matches its filters against.
+fn package_tests(
+    dir: &Path,
+    suites: &BTreeMap<String, Vec<String>>,
+) -> BTreeSet<String> {
+    let mut tests = BTreeSet::new();
+    for file in rust_files(dir) {
+        let rel = file.strip_prefix(dir).unwrap_or(&file);
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        tests.extend(tests_in(&module_of(rel), &text, suites));
+    }
+    tests
+}
+
+/// The module path of a crate file, as it prefixes its tests' names: `src/queue.rs` ->
+/// `queue::`, `src/lib.rs` -> ``; a test file (`tests/e2e.rs`) is a crate of its own.
+fn module_of(rel: &Path) -> String {
+    let mut parts: Vec<String> = rel
+        .with_extension("")
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    // `a/mod.rs` is the module `a`; a file right under `tests/` is the root of its crate, as
+    // `lib.rs` and `main.rs` are under `src/`.
+    let is_mod = parts.last().is_some_and(|last| last == "mod");
+    if is_mod {
+        parts.pop();
+    }
+    let root = match parts.as_slice() {
+        [src, file] if src == "src" => file == "lib" || file == "main",
+        [tests, _] if tests == "tests" => !is_mod,
+        _ => false,
+    };
+    if root || parts.len() < 2 {
+        return String::new();
+    }
+    parts[1..].iter().map(|part| format!("{part}::")).collect()
+}
+
+/// The tests one file defines, their paths starting with `prefix`: every function marked
+/// `#[test]` or `#[tokio::test]` (in inline modules too, found by rustfmt's indentation), and
+/// the tests of every test-suite macro it invokes.
+fn tests_in(
+    prefix: &str,
+    text: &str,
+    suites: &BTreeMap<String, Vec<String>>,
+) -> Vec<String> {
+    let module = Regex::new(r"^(\s*)(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*\{")
+        .expect("a regex");
+    let function =
+        Regex::new(r"^\s*(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?fn\s+(\w+)")
+            .expect("a valid regex");
+    let invocation = Regex::new(r"(\w+)!\s*[(\[{]").expect("a valid regex");
+    let mut modules: Vec<(String, String)> = Vec::new();
+    let mut marked = false;
+    let mut found = Vec::new();
+    let path = |modules: &[(String, String)], name: &str| {
+        let inner: String = modules.iter().map(|(_, m)| format!("{m}::")).collect();
+        format!("{prefix}{inner}{name}")
+    };
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if let Some(cap) = module.captures(line) {
+            modules.push((cap[1].to_string(), cap[2].to_string()));
+        } else if modules
+            .last()
+            .is_some_and(|(indent, _)| line == format!("{indent}}}"))
+        {
+            modules.pop();
+        } else if trimmed.starts_with("#[test]")
+            || trimmed.starts_with("#[tokio::test")
+        {
+            marked = true;
+        } else if let Some(cap) = function.captures(line) {
+            if marked {
+                found.push(path(&modules, &cap[1]));
+            }
+            marked = false;
+        } else {
+            for cap in invocation.captures_iter(line) {
+                for name in suites.get(&cap[1]).into_iter().flatten() {
+                    found.push(path(&modules, name));
+                }
+            }
+        }
+    }
+    found
 }
 
 /// The `.rs` files of a crate, sorted.
@@ -806,6 +1002,40 @@ mod checker {
                 "c.md:3:\\{{#include src/a.rs}}"
             ]
         );
+    }
+
+    #[test]
+    fn proved_by_lists_continue_after_a_trailing_comma() {
+        let region = "// EXERCISE 1.1: x\n// Goal.\n// Proved by: a_b, c_d,\n//   e_f\n\
+                      // Book: \"Step 01 > X\"\n// BEGIN SOLUTION\n// Proved by: no\n";
+        assert_eq!(proved_by(region).unwrap(), ["a_b", "c_d", "e_f"]);
+        assert_eq!(
+            proved_by("// EXERCISE 1.1: x\n// BEGIN SOLUTION\n// Proved by: x"),
+            None
+        );
+    }
+
+    #[test]
+    fn tests_are_found_with_their_module_paths() {
+        let suites =
+            BTreeMap::from([("suite".to_string(), vec!["from_suite".to_string()])]);
+        let text = "fn helper() {}\n#[test]\nfn top() {}\nmod tests {\n    use super::*;\n\n    \
+                    #[tokio::test]\n    #[ignore = \"e2e\"]\n    async fn inner() {}\n\n    \
+                    fn not_a_test() {}\n}\n#[test]\nfn after() {}\nsuite!(start);\n";
+        assert_eq!(
+            tests_in("queue::", text, &suites),
+            [
+                "queue::top",
+                "queue::tests::inner",
+                "queue::after",
+                "queue::from_suite"
+            ]
+        );
+        assert_eq!(module_of(Path::new("src/lib.rs")), "");
+        assert_eq!(module_of(Path::new("src/queue.rs")), "queue::");
+        assert_eq!(module_of(Path::new("src/a/mod.rs")), "a::");
+        assert_eq!(module_of(Path::new("tests/e2e.rs")), "");
+        assert_eq!(module_of(Path::new("tests/common/mod.rs")), "common::");
     }
 
     #[test]

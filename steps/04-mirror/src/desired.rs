@@ -63,19 +63,16 @@ pub fn checksum(
     data: Option<&BTreeMap<String, String>>,
     binary_data: Option<&BTreeMap<String, ByteString>>,
 ) -> String {
-    // TODO(exercise 4.1): Hash the content so that equal content always gives the
-    //     same sum, and different content a different one.
-    // The hash input is exactly: the bytes `data`, the number of entries as a
-    // u64, each entry (in sorted key order) as the key's length, the key, the
-    // value's length, the value; then the same for `binaryData`. Every length and
-    // count is a u64, 8 bytes big-endian; the sum is lowercase hex. An absent map
-    // is hashed like an empty one.
+    // TODO(exercise 4.1): Sum up the content, canonically and unambiguously.
+    // Canonical: the same content gives the same sum, whatever order its keys arrived
+    // in, and an absent map is the same content as an empty one. Unambiguous: two
+    // different contents never feed the hash the same bytes, not even when a key and
+    // its value are cut differently or an entry moves from `data` to `binaryData`. A
+    // test pins the sum of a known input: the bytes hashed are the encoding laid out
+    // in the book section below.
     // Proved by: checksum_
     // Book: "Step 04 > A checksum you can trust"
-    todo!(
-        "Exercise 4.1: Hash the content so that equal content always gives the same \
-         sum, and different content a different one."
-    )
+    todo!("Exercise 4.1: Sum up the content, canonically and unambiguously.")
 }
 // ANCHOR_END: checksum
 
@@ -154,23 +151,19 @@ pub enum Plan {
 /// Compares the world with what it should be. `source` and `companion` are the cached
 /// objects named `x` and `x-synced` (either may be absent).
 pub fn plan(source: Option<&ConfigMap>, companion: Option<&ConfigMap>) -> Plan {
-    // TODO(exercise 4.3): Decide the one thing to do about `source` and its
-    //     `companion`.
-    // - No source, or a source being deleted: Nothing (the garbage collector removes
-    //   the companion through its owner reference).
-    // - A source that is not managed: Delete the companion if the source controls it
-    //   (naming its name and uid), else Nothing.
-    // - A managed source: its desired companion, or Invalid if it cannot have one. No
-    //   companion: Create. A companion the source does not control: Blocked. A
-    //   companion whose content differs (`same_content` says so): Update, carrying
-    //   the cached companion's resourceVersion. Otherwise Nothing.
+    // TODO(exercise 4.3): Decide the one thing to do about `source` and `companion`.
+    // Whatever the world looks like, the plan is the one the book section below gives
+    // for it: a source that is gone or being deleted is the garbage collector's
+    // business; an unmanaged source keeps no companion that it controls (and no other
+    // object may be deleted in its place); a managed source gets exactly its desired
+    // companion, written only when the companion drifted, and never over a change we
+    // have not seen; a companion the source does not control is never written; a
+    // source that cannot have a companion is reported. Which question to ask first is
+    // yours to work out: the order matters.
     // Proved by: plan_, a_source_named_like_a_companion_is_just_a_source,
     //   a_name_too_long
     // Book: "Step 04 > Planning the change"
-    todo!(
-        "Exercise 4.3: Decide the one thing to do about `source` and its \
-         `companion`."
-    )
+    todo!("Exercise 4.3: Decide the one thing to do about `source` and `companion`.")
 }
 // ANCHOR_END: plan
 

@@ -153,17 +153,16 @@ pub async fn ensure_task(
     tasks: &Api<Task>,
     task: &Task,
 ) -> Result<Task, kube::Error> {
-    // TODO(exercise 6.3): Return the existing Task named like `task`, or else create
-    //     `task` and return what the API server stored.
-    // Running the program twice leaves one Task, and the second run is not an error.
-    // Any failure other than "there is no such Task" is returned as it is.
+    // TODO(exercise 6.3): Make sure the Task `task` exists; return it as stored.
+    // Running the program twice leaves one Task, and the second run is not an error:
+    // a Task of that name is used as it is, never replaced. The caller gets the Task
+    // as the API server stores it (with its uid and resourceVersion), not `task`.
+    // Only "there is no such Task" may lead to creating one; any other failure is
+    // returned as it is.
     // Proved by: the_program_creates_a_task_and_a_run_that_nothing_acts_on,
     //   tasks_and_runs_round_trip_through_typed_apis
     // Book: "Step 06 > Typed Apis for our kinds"
-    todo!(
-        "Exercise 6.3: Return the existing Task named like `task`, or else create \
-         `task` and return what the API server stored."
-    )
+    todo!("Exercise 6.3: Make sure the Task `task` exists; return it as stored.")
 }
 // ANCHOR_END: ensure_task
 

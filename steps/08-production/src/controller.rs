@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crds::TaskRun;
-use futures::{Stream, StreamExt, TryStreamExt, future};
+use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -47,11 +47,12 @@ impl std::fmt::Debug for Context {
 
 // ANCHOR: reconcile
 // TODO(exercise 8.5): Reconcile only while leading, and measure each reconcile.
-// Every call takes the run off the waiting set behind the queue-depth gauge, leader
-// or not: the run has left the queue. A standby then does nothing and asks for
-// nothing more. The leader runs step 07's reconcile, counts and times it with the
-// metrics of exercise 8.3, and returns its result unchanged.
-// Proved by: only_the_leader_reconciles_and_the_standby_takes_over,
+// Only the leader may change the cluster. A standby's reconcile must neither act, nor
+// fail (a failure backs off and retries), nor ask to be requeued. Leader or not, the
+// run has left the queue: the queue-depth gauge must stop counting it as waiting. The
+// leader's reconciles are counted and timed with exercise 8.3's metrics, the clock
+// around step 07's work alone, and step 07's result is returned as it is.
+// Proved by: only_the_leader_reconciles_and_the_standby_takes_over_after_a_sigkill,
 //   metrics_parse_as_prometheus_text_and_count_the_work
 // Book: "Step 08 > Only the leader reconciles"
 pub async fn reconcile(
@@ -97,19 +98,6 @@ where
             Err(_) => continue,
         }
     }
-}
-
-/// Yields once each time this replica becomes the leader.
-fn becoming_leader(
-    leading: watch::Receiver<bool>,
-) -> impl Stream<Item = ()> + Send + 'static {
-    futures::stream::unfold(leading, |mut leading| async move {
-        leading.changed().await.ok()?;
-        let now_leading = *leading.borrow_and_update();
-        Some((now_leading, leading))
-    })
-    .filter(|now_leading| future::ready(*now_leading))
-    .map(|_| ())
 }
 
 // ANCHOR: run
@@ -236,18 +224,5 @@ mod tests {
         assert_eq!(owner_run(&pod_owned_by("TaskRun", false)), None);
         assert_eq!(owner_run(&pod_owned_by("ReplicaSet", true)), None);
         assert_eq!(owner_run(&Pod::default()), None);
-    }
-
-    #[tokio::test]
-    async fn becoming_leader_yields_once_per_election_won() {
-        let (tx, rx) = watch::channel(false);
-        let mut elections = std::pin::pin!(becoming_leader(rx));
-        tx.send_replace(true);
-        assert_eq!(elections.next().await, Some(()));
-        tx.send_replace(false);
-        tx.send_replace(true);
-        assert_eq!(elections.next().await, Some(()));
-        drop(tx);
-        assert_eq!(elections.next().await, None);
     }
 }

@@ -92,16 +92,15 @@ async fn healthz() -> &'static str {
 }
 
 // ANCHOR: readyz
-// TODO(exercise 8.4): Answer the readiness probe: ready only once the caches have
-//     synced.
-// Ready is 200 with the body "ok". Not ready is 503 Service Unavailable, with a body
-// that says what the replica is waiting for.
+// TODO(exercise 8.4): Answer the readiness probe: ready once the caches synced.
+// A replica whose caches have not synced would act on a partial view of the cluster,
+// so until they have, the kubelet must see it as not ready (a rolling update waits
+// for it). The kubelet reads only the status: ready is 200 with the body "ok"; not
+// ready is 503 Service Unavailable, with a body that tells a human what the replica
+// is waiting for.
 // Proved by: readyz_is_not_ready_before_the_caches_sync_and_ready_after
 // Book: "Step 08 > Metrics and health"
 async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str) {
-    todo!(
-        "Exercise 8.4: Answer the readiness probe: ready only once the caches have \
-         synced."
-    )
+    todo!("Exercise 8.4: Answer the readiness probe: ready once the caches synced.")
 }
 // ANCHOR_END: readyz
