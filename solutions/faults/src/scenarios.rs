@@ -108,14 +108,7 @@ impl Ctx {
             );
         }
         let admin = workshop_testkit::client().await;
-        workshop_testkit::install_crd(&admin, "crds/task.yaml", "tasks.workshop.io")
-            .await?;
-        workshop_testkit::install_crd(
-            &admin,
-            "crds/taskrun.yaml",
-            "taskruns.workshop.io",
-        )
-        .await?;
+        workshop_testkit::install_task_crds(&admin).await?;
         for rbac in [
             "rbac/mirror.yaml",
             "rbac/taskrun.yaml",

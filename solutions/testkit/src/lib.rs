@@ -132,6 +132,13 @@ pub async fn install_crd(
     Ok(())
 }
 
+/// Installs the workshop's two CRDs, Task and TaskRun (`manifests/crds/`), and waits until
+/// the API server serves both.
+pub async fn install_task_crds(client: &Client) -> anyhow::Result<()> {
+    install_crd(client, "crds/task.yaml", "tasks.workshop.io").await?;
+    install_crd(client, "crds/taskrun.yaml", "taskruns.workshop.io").await
+}
+
 /// A client that acts as the ServiceAccount `namespace/name` (impersonation): requests are
 /// authorized with that account's RBAC, exactly as if the controller ran in a Pod with it.
 pub async fn service_account_client(namespace: &str, name: &str) -> Client {

@@ -14,17 +14,11 @@ use std::time::Duration;
 
 use crds::{Param, Task, TaskRun, TaskRunPhase, TaskRunStatus};
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client, CustomResourceExt, ResourceExt};
+use kube::{Api, CustomResourceExt, ResourceExt};
 use serde_json::json;
 use workshop_testkit::{TestNamespace, wait_until};
 
-/// Installs both CRDs and waits until the API server serves
-/// them (condition Established).
-async fn install_crds(client: &Client) -> anyhow::Result<()> {
-    workshop_testkit::install_crd(client, "crds/task.yaml", Task::crd_name()).await?;
-    workshop_testkit::install_crd(client, "crds/taskrun.yaml", TaskRun::crd_name())
-        .await
-}
+use workshop_testkit::install_task_crds as install_crds;
 
 /// Runs kubectl against the test cluster and returns what it printed.
 async fn kubectl(args: &[&str]) -> anyhow::Result<String> {

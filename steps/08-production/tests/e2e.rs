@@ -64,14 +64,7 @@ struct Setup {
 impl Setup {
     async fn new(prefix: &str) -> anyhow::Result<Self> {
         let admin = workshop_testkit::client().await;
-        workshop_testkit::install_crd(&admin, "crds/task.yaml", "tasks.workshop.io")
-            .await?;
-        workshop_testkit::install_crd(
-            &admin,
-            "crds/taskrun.yaml",
-            "taskruns.workshop.io",
-        )
-        .await?;
+        workshop_testkit::install_task_crds(&admin).await?;
         // The namespace first: on a cluster where no earlier step's tests ran, nothing else
         // made workshop-system, and the RBAC manifest's objects live in it.
         apply_manifest(NAMESPACE).await;

@@ -18,7 +18,7 @@ use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, PostParams};
 use kube::runtime::watcher;
-use kube::{Api, Client, CustomResourceExt, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use workshop_testkit::{
     TestNamespace, apply_manifest, service_account_client, wait_until,
 };
@@ -38,12 +38,7 @@ const KWOK_HINT: &str = "on the Docker-free cluster, Pods finish only with the K
      manifests/local-cluster/kwok-stages.yaml; scripts/cluster-up.sh warns when the cluster \
      was made without them";
 
-/// Installs both CRDs and waits until the API server serves them (condition Established).
-pub async fn install_crds(client: &Client) -> anyhow::Result<()> {
-    workshop_testkit::install_crd(client, "crds/task.yaml", Task::crd_name()).await?;
-    workshop_testkit::install_crd(client, "crds/taskrun.yaml", TaskRun::crd_name())
-        .await
-}
+pub use workshop_testkit::install_task_crds as install_crds;
 
 /// A namespace with the controller under test running in it, as its ServiceAccount.
 pub struct Harness {
