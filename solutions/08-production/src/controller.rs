@@ -189,9 +189,9 @@ pub async fn run(
     // Proved by: only_the_leader_reconciles_and_the_standby_takes_over
     // Book: "Step 08 > Exercise 8.7: the standby takes over"
     // BEGIN SOLUTION
-    // On becoming the leader, every run in the cache is reconciled once: the ones that
-    // changed while we stood by were dropped by the standby's reconcile, and nothing
-    // will say so again.
+    // On becoming the leader, every run in the cache is reconciled once: the ones
+    // that changed while we stood by were dropped by the standby's reconcile, and
+    // nothing will say so again.
     use futures::StreamExt;
     let leading = context.leading.clone();
     let elected = futures::stream::unfold(leading, |mut leading| async move {
