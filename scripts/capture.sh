@@ -3,11 +3,12 @@
 # against the cluster of your kubeconfig's current context, and writes what they printed to
 # book/src/transcripts/NN-name*.txt.
 #
-# usage: scripts/capture.sh [NN...|setup|deploy|bench]   (default: every step that has captures)
+# usage: scripts/capture.sh [NN...|setup|deploy|bench|bench-taskrun]   (default: every step that has captures)
 #   setup  the Setup chapter's look at the Docker-free cluster (needs that cluster's context)
 #   deploy step 08 deployed into the cluster (needs the real node: cluster-up.sh --real-node)
 #   bench  the "Measuring it" chapter's figures (about 10 minutes; the mirror benchmarks bring
 #          up throwaway clusters of their own, see scripts/bench.sh)
+#   bench-taskrun  the same chapter's Task runner on a real node (10 minutes or more; Linux, root)
 #
 # A transcript is the command line, as `$ command`, then the command's real output (stdout and
 # stderr, unedited), except that lines wider than the book's page (BOOK_COLUMNS) are wrapped as a
@@ -608,6 +609,20 @@ capture_bench() {
   record "$t" "cargo bench -q -p solution-03-workqueue 2>/dev/null | awk '/^workqueue\\//{print; on=1; next} /change:/{on=0} on && /time:|thrpt:/'"
 }
 
+# The Task runner's benchmark on the real node (`scripts/bench.sh taskrun --real-node`, its own
+# throwaway cluster, 10 minutes or more): the table.
+capture_bench_taskrun() {
+  local t command="scripts/bench.sh taskrun --real-node" figures
+  figures="${CARGO_TARGET_DIR:-$ROOT/target}/bench/taskrun.txt"
+  t=$(start bench-taskrun-real.txt)
+  say "running $command (progress below; the table goes to ${t#"$ROOT"/})"
+  # shellcheck disable=SC2086 # the command is words, split on purpose
+  $command >&2
+  printf '$ %s\n' "$command" >>"$t"
+  sed -n '/^taskrun benchmark: /,$p' "$figures" | sed "s#$ROOT/##" >>"$t"
+  grep -q ' targets met$' "$t" || { cat "$figures" >&2; die "no table in $figures"; }
+}
+
 steps=("$@")
 if [ ${#steps[@]} -eq 0 ]; then
   for dir in "$ROOT"/solutions/[0-9][0-9]-*/; do steps+=("$(basename "$dir" | cut -c1-2)"); done
@@ -615,6 +630,7 @@ fi
 for nn in "${steps[@]}"; do
   if [ "$nn" = setup ]; then say "setup: capturing against context $(kubectl config current-context)"; capture_setup; continue; fi
   if [ "$nn" = deploy ]; then say "deploy: step 08 in the cluster, on the real node"; capture_deploy; continue; fi
+  if [ "$nn" = bench-taskrun ]; then capture_bench_taskrun; continue; fi
   if [ "$nn" = bench ]; then say "bench: the figures of the Measuring chapter (about 10 minutes)"; capture_bench; continue; fi
   nn=$(printf '%02d' "$((10#${nn//[!0-9]/}))")
   if ! declare -F "capture_$nn" >/dev/null; then
