@@ -27,7 +27,8 @@
 #     // END SOLUTION
 #
 # and the starter gets the comments under "TODO(diagnose 3.6)" followed by the buggy code,
-# uncommented; the region may be any run of lines. Hints live in book/src/hints/N.M/.
+# uncommented; the region may be any run of lines. Hints live in book/src/hints/N.M/,
+# a diagnose exercise's answer in book/src/answers/N.M.md.
 # Everything else is copied as it is, and the package is renamed solution-NN-x -> step-NN-x,
 # except files with a line `// gen-steps: solution only` (or `# gen-steps: ...` in a file whose
 # comments start with #), which the starter does not get: maintainers' tools like crdgen, and

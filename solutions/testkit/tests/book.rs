@@ -16,6 +16,10 @@
 //! - every exercise that names its tests (`// Proved by:`) has its three hints,
 //!   `book/src/hints/N.M/{1,2,3}.md`, which its chapter includes; every hint belongs to an
 //!   exercise; hints are wrapped to fit a terminal (`scripts/hint.sh` prints them);
+//! - every diagnose exercise (`// DIAGNOSE N.M:`) has its answer, `book/src/answers/N.M.md`,
+//!   which its chapter includes once, alone in a "What was wrong" `<details>` block, so the
+//!   chapter's source shows the include line and not the answer; every answer belongs to a
+//!   diagnose exercise;
 //! - no line of a code block is wider than the page ([`PAGE_COLUMNS`]): not a
 //!   transcript, not code written in the book itself (hints included), not code
 //!   included from the crates (`solutions/`, `steps/`) or the manifests. A wider line
@@ -377,9 +381,12 @@ fn the_book_is_consistent_with_itself_and_with_the_steps() {
 
     // A Markdown file that SUMMARY.md does not list is never rendered.
     for file in book.files_in("", "md") {
-        // Hints are not chapters: chapters include them, and scripts/hint.sh prints them.
+        // Hints and answers are not chapters: chapters include them (mdBook neither renders
+        // nor copies a Markdown file SUMMARY.md does not list), and scripts/hint.sh prints
+        // the hints.
         if file != Path::new("SUMMARY.md")
             && !file.starts_with("hints")
+            && !file.starts_with("answers")
             && !chapters.contains(&file)
         {
             book.problem(format!(
@@ -389,19 +396,32 @@ fn the_book_is_consistent_with_itself_and_with_the_steps() {
         }
     }
 
-    // Includes: the file, and the anchor or lines in it. Remember what was used.
+    // Includes: the file, and the anchor or lines in it. Remember what was used. An
+    // included Markdown file (an answer) has includes of its own, relative to where it is.
     let mut used: HashSet<PathBuf> = HashSet::new();
-    for chapter in &chapters {
-        for (kind, arg) in directives(&texts[chapter]) {
+    let mut pending: Vec<(PathBuf, String)> = chapters
+        .iter()
+        .map(|chapter| (chapter.clone(), texts[chapter].clone()))
+        .collect();
+    while let Some((file, text)) = pending.pop() {
+        for (kind, arg) in directives(&text) {
             match kind.as_str() {
                 "include" | "rustdoc_include" => {
-                    if let Some(path) = check_include(&mut book, chapter, &arg) {
+                    if let Some(path) = check_include(&mut book, &file, &arg) {
+                        if path.extension().is_some_and(|e| e == "md")
+                            && !used.contains(&path)
+                            && let Ok(rel) = path.strip_prefix(&book.src)
+                        {
+                            let nested =
+                                fs::read_to_string(&path).unwrap_or_default();
+                            pending.push((rel.to_path_buf(), nested));
+                        }
                         used.insert(path);
                     }
                 }
                 other => book.problem(format!(
                     "{}: unknown or unwanted directive {{{{#{other} ...}}}}",
-                    chapter.display()
+                    file.display()
                 )),
             }
         }
@@ -486,9 +506,10 @@ fn the_book_is_consistent_with_itself_and_with_the_steps() {
             ));
         }
     }
-    let exercise = Regex::new(r"// (?:EXERCISE|DIAGNOSE) ([0-9]+(?:\.[0-9]+)*):")
+    let exercise = Regex::new(r"// (EXERCISE|DIAGNOSE) ([0-9]+(?:\.[0-9]+)*):")
         .expect("a valid regex");
     let mut numbers: BTreeSet<String> = BTreeSet::new();
+    let mut diagnosed: BTreeSet<String> = BTreeSet::new();
     let book_ref =
         Regex::new(r#"Book: "Step ([0-9]{2}) > ([^"]+)""#).expect("a valid regex");
     let suites = test_suites(&book.root.join("solutions/testkit/src"));
@@ -514,8 +535,12 @@ fn the_book_is_consistent_with_itself_and_with_the_steps() {
         for source in rust_files(&step_dir) {
             let code = fs::read_to_string(&source).unwrap_or_default();
             for cap in exercise.captures_iter(&code) {
-                let number = &cap[1];
+                let number = &cap[2];
                 numbers.insert(number.to_string());
+                if &cap[1] == "DIAGNOSE" {
+                    diagnosed.insert(number.to_string());
+                    check_answer(&mut book, number, &chapter, &texts);
+                }
                 let shown = source
                     .strip_prefix(&book.root)
                     .unwrap_or(&source)
@@ -584,6 +609,18 @@ fn the_book_is_consistent_with_itself_and_with_the_steps() {
         }
     }
 
+    // Every answer belongs to a diagnose exercise.
+    for file in book.files_in("answers", "md") {
+        let number = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        if !diagnosed.contains(number) {
+            book.problem(format!(
+                "book/src/{} belongs to no diagnose exercise (no `// DIAGNOSE {number}:` in \
+                 solutions/)",
+                file.display()
+            ));
+        }
+    }
+
     // Transcripts and pictures that no chapter uses are stale.
     for file in book
         .files_in("transcripts", "txt")
@@ -604,6 +641,71 @@ fn the_book_is_consistent_with_itself_and_with_the_steps() {
         book.problems.len(),
         book.problems.join("\n  - ")
     );
+}
+
+/// The summary of the block that holds a diagnose exercise's answer.
+const ANSWER_SUMMARY: &str =
+    "<summary>What was wrong (open it once your fix passes)</summary>";
+
+/// The answer of diagnose exercise `number`: `answers/N.M.md` exists and says something, and
+/// the only include of it is in `chapter`, once, alone in a `<details>` block whose summary is
+/// [`ANSWER_SUMMARY`]. A learner who reads the chapter's source sees the include line; the
+/// answer is one file away, and the rendered page shows it folded.
+fn check_answer(
+    book: &mut Book,
+    number: &str,
+    chapter: &Path,
+    texts: &BTreeMap<PathBuf, String>,
+) {
+    let shown = format!("book/src/answers/{number}.md");
+    match fs::read_to_string(book.src.join("answers").join(format!("{number}.md"))) {
+        Ok(text) if !text.trim().is_empty() => {}
+        Ok(_) => book.problem(format!("{shown} is empty")),
+        Err(_) => book.problem(format!(
+            "diagnose exercise {number} has no answer: write {shown} (what was wrong, and \
+             the fix)"
+        )),
+    }
+    let include = format!("{{{{#include ../answers/{number}.md}}}}");
+    let mut found = 0;
+    for (file, text) in texts {
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if !line.contains(&format!("answers/{number}.md")) {
+                continue;
+            }
+            if file != chapter {
+                book.problem(format!(
+                    "book/src/{}:{}: {shown} belongs to book/src/{} only",
+                    file.display(),
+                    i + 1,
+                    chapter.display()
+                ));
+                continue;
+            }
+            found += 1;
+            let before = lines[..i].iter().rev().find(|l| !l.trim().is_empty());
+            let after = lines[i + 1..].iter().find(|l| !l.trim().is_empty());
+            if line.trim() != include
+                || before.map(|l| l.trim()) != Some(ANSWER_SUMMARY)
+                || after.map(|l| l.trim()) != Some("</details>")
+            {
+                book.problem(format!(
+                    "book/src/{}:{}: the answer must be reached only as `{include}`, alone \
+                     in a <details> block with `{ANSWER_SUMMARY}`",
+                    chapter.display(),
+                    i + 1
+                ));
+            }
+        }
+    }
+    if found != 1 {
+        book.problem(format!(
+            "book/src/{}: includes {shown} {found} times; include it once, in a \
+             \"What was wrong\" <details> block",
+            chapter.display()
+        ));
+    }
 }
 
 /// Longest line of a hint: `scripts/hint.sh` prints them in a terminal.
