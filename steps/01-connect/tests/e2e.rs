@@ -87,15 +87,25 @@ async fn a_refused_request_is_reported_as_the_servers_answer() -> anyhow::Result
         token: Some("not-a-token-this-cluster-knows".to_string().into()),
         ..Default::default()
     };
+    // What the server answers that request, asked directly.
+    let direct = kube::Client::try_from(config.clone())?;
+    let answer = match direct.apiserver_version().await {
+        Err(kube::Error::Api(status)) => status,
+        other => {
+            panic!("the API server should refuse a made-up token; got {other:?}")
+        }
+    };
     let Err(err) = connect::connect(config).await else {
         panic!("the API server accepted a made-up token");
     };
-    let message = err.to_string();
     assert!(
-        matches!(&err, connect::ConnectError::Api(kube::Error::Api(status)) if status.code == 401),
-        "the API server was reached: it answered 401 Unauthorized. The user must be told \
-         that answer (ConnectError::Api, holding the server's kube::Error::Api), not sent to \
-         start a cluster that is running; got: {message}"
+        matches!(&err, connect::ConnectError::Api(kube::Error::Api(status))
+            if status.code == answer.code),
+        "the request reached the API server, which answered HTTP {} {} (\"{}\"). The \
+         user was told: \"{err}\" ({err:?})",
+        answer.code,
+        answer.reason,
+        answer.message,
     );
     Ok(())
 }
