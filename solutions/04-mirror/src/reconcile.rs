@@ -223,6 +223,7 @@ impl Mirror {
         // end-to-end test waits for it). And the controller must return to this
         // source by itself, more slowly each time, until the way is clear: deleting
         // the foreign ConfigMap wakes nobody. The foreign ConfigMap is never written.
+        // Its check also needs 4.5 and 4.6 done.
         // Proved by: never_touches_a_foreign_companion
         // Book: "Step 04 > Carrying out the plan"
         // BEGIN SOLUTION

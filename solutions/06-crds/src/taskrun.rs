@@ -241,6 +241,7 @@ impl TaskRun {
         // run is of. The run refers to its Task by name, carries `params`, and sets
         // nothing the user did not ask for (no timeout); a run that was never stored
         // has no status.
+        // Its check also needs 6.3 done.
         // Proved by: a_run_for_a_task_is_named_by_the_api_server,
         //   a_run_without_params_has_none_in_its_yaml,
         //   the_program_creates_a_task_and_a_run_that_nothing_acts_on

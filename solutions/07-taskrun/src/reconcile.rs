@@ -276,6 +276,7 @@ pub fn next_for(pod: Option<&Pod>, time_left: Option<Duration>) -> Next<'_> {
     // times out, whether or not it still has a Pod. A Pod that is missing, or on its
     // way out before it finished, is lost, and the run with it. Any other Pod is
     // reported.
+    // Its end-to-end tests also need 7.1, 7.2 and 7.4 done.
     // Proved by: a_started_run_follows_its_pod_until_it_finishes_vanishes,
     //   a_deleted_pod_fails_the_run_and_is_not_replaced,
     //   a_run_that_times_out_fails_and_loses_its_pod

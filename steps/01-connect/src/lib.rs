@@ -98,6 +98,7 @@ pub async fn server_version(client: &Client) -> Result<Info, kube::Error> {
     // TODO(exercise 1.2): Ask the API server for its version.
     // One request, the cheapest every API server answers; what it returns is what the
     // program prints on its `version:` line.
+    // Its check also needs 1.1 and 1.3 done (`prints_where_it_connected` runs them).
     // Proved by: a_server_that_is_not_there_is_reported_as_unreachable,
     //   prints_where_it_connected
     // Book: "Step 01 > The client"

@@ -160,6 +160,7 @@ pub fn plan(source: Option<&ConfigMap>, companion: Option<&ConfigMap>) -> Plan {
     // have not seen; a companion the source does not control is never written; a
     // source that cannot have a companion is reported. Which question to ask first is
     // yours to work out: the order matters.
+    // Its tests also call 4.2's `desired_companion`: do 4.2 first.
     // Proved by: plan_, a_source_named_like_a_companion_is_just_a_source,
     //   a_name_too_long
     // Book: "Step 04 > Planning the change"
