@@ -21,6 +21,7 @@ use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 
 pub mod bench;
+pub mod log;
 pub mod mirror;
 pub mod proxy;
 

@@ -19,6 +19,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, PostParams};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
+use workshop_testkit::log::ControllerLog;
 use workshop_testkit::{
     TestNamespace, apply_manifest, service_account_client, wait_until,
 };
@@ -33,7 +34,8 @@ pub const FINISH: Duration = Duration::from_secs(120);
 /// How long the controller may take to react to a change.
 pub const REACT: Duration = Duration::from_secs(10);
 
-/// What a wait for a run to finish says when it times out, so nobody is left guessing.
+/// What a wait for a run says when it times out on the Docker-free cluster while the run's
+/// Pod exists and never finished: the fake node's Pods finish only by these Stages.
 const KWOK_HINT: &str = "on the Docker-free cluster, Pods finish only with the KWOK Stages of \
      manifests/local-cluster/kwok-stages.yaml; scripts/cluster-up.sh warns when the cluster \
      was made without them";
@@ -48,6 +50,8 @@ pub struct Harness {
     pub runs: Api<TaskRun>,
     pub pods: Api<Pod>,
     controller: Option<Running>,
+    /// The warnings and errors the controller logged (403 Forbidden among them).
+    log: ControllerLog,
 }
 
 /// The controller under test, running in a task of its own, and how it stopped, once it has.
@@ -85,6 +89,7 @@ impl Harness {
             admin,
             ns,
             controller: None,
+            log: ControllerLog::default(),
         })
     }
 
@@ -94,13 +99,14 @@ impl Harness {
         let as_controller = service_account_client(SA_NAMESPACE, SA_NAME).await;
         let namespace = self.ns.name().to_string();
         let (report, stopped) = tokio::sync::watch::channel(None);
+        let log = self.log.clone();
         let task = tokio::spawn(async move {
-            let controller = taskrun::start(
+            let controller = log.attach(taskrun::start(
                 as_controller,
                 Some(&namespace),
                 2,
                 std::future::pending(),
-            );
+            ));
             // A panic in the controller (a `todo!` not done yet) ends it: report why, so the
             // test fails at once with that message instead of waiting for its time to run out.
             let why = match AssertUnwindSafe(controller).catch_unwind().await {
@@ -136,15 +142,76 @@ impl Harness {
         }
     }
 
-    /// Runs `work`, but fails as soon as the controller stops, with the reason it stopped.
+    /// The first request the API server refused the controller (403 Forbidden): its RBAC
+    /// does not grant that verb on that resource, and no retry will change it. Never, while
+    /// there is none.
+    async fn refused(&self) -> String {
+        loop {
+            if let Some(line) = self.log.forbidden() {
+                return line;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Runs `work`, but fails as soon as the controller stops, with the reason it stopped,
+    /// or is refused a request, with the refusal.
     pub async fn unless_stopped<T>(
         &self,
         work: impl Future<Output = anyhow::Result<T>>,
     ) -> anyhow::Result<T> {
         tokio::select! {
             result = work => result,
-            why = self.stopped() => anyhow::bail!("the controller under test stopped: {why}"),
+            why = self.stopped() => anyhow::bail!(
+                "the controller under test stopped: {why} (its error or panic is above)"
+            ),
+            line = self.refused() => anyhow::bail!(
+                "the API server refused the controller under test a request (403 \
+                 Forbidden: manifests/{RBAC} does not grant it), so it cannot do its work: \
+                 {line}"
+            ),
         }
+    }
+
+    /// What a wait for run `name` that timed out adds to its error: the warnings the
+    /// controller logged meanwhile, and, only when the cluster's node is KWOK's fake one
+    /// and the run's Pod exists but never finished, that such Pods finish only by the
+    /// KWOK Stages.
+    async fn timed_out(&self, name: &str, err: anyhow::Error) -> anyhow::Error {
+        let mut err = err;
+        let lines = self.log.lines();
+        if !lines.is_empty() {
+            let last = &lines[lines.len().saturating_sub(5)..];
+            err = err.context(format!(
+                "meanwhile the controller under test logged (last {} of {} lines):\n{}",
+                last.len(),
+                lines.len(),
+                last.join("\n")
+            ));
+        }
+        let pods = self.pods_of(name).await.unwrap_or_default();
+        let finished = |pod: &Pod| {
+            let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+            matches!(phase, Some("Succeeded" | "Failed"))
+        };
+        if !pods.is_empty()
+            && !pods.iter().any(finished)
+            && only_fake_nodes(&self.admin).await
+        {
+            err = err.context(format!(
+                "the Pod of run {name} exists but never finished; {KWOK_HINT}"
+            ));
+        }
+        err
+    }
+
+    /// Whether the controller stopped, or was refused a request: it will not get anywhere.
+    fn gave_up(&self) -> bool {
+        let stopped = self
+            .controller
+            .as_ref()
+            .is_some_and(|controller| controller.task.is_finished());
+        stopped || self.log.forbidden().is_some()
     }
 
     /// Fails if the controller stopped (say, it was denied a permission it needs).
@@ -257,9 +324,12 @@ impl Harness {
         match tokio::time::timeout(within, self.unless_stopped(watch)).await {
             Ok(Ok(run)) => Ok((phases, run)),
             Ok(Err(err)) => Err(err),
-            Err(_) => anyhow::bail!(
-                "run {name} did not finish within {within:?} (phases so far: {phases:?}); {KWOK_HINT}"
-            ),
+            Err(_) => {
+                let err = anyhow::anyhow!(
+                    "run {name} did not finish within {within:?} (phases so far: {phases:?})"
+                );
+                Err(self.timed_out(&name, err).await)
+            }
         }
     }
 
@@ -276,9 +346,16 @@ impl Harness {
             let run = self.runs.get(name).await?;
             Ok(check(&run).then_some(run))
         });
-        let (run, took) = self.unless_stopped(waited).await?;
-        eprintln!("{what}: {took:?}");
-        Ok(run)
+        let err = match self.unless_stopped(waited).await {
+            Ok((run, took)) => {
+                eprintln!("{what}: {took:?}");
+                return Ok(run);
+            }
+            // The controller stopped or was refused: that error says it all.
+            Err(err) if self.gave_up() => return Err(err),
+            Err(err) => err,
+        };
+        Err(self.timed_out(name, err).await)
     }
 
     /// Waits until run `name` is in `phase`.
@@ -288,16 +365,10 @@ impl Harness {
         phase: TaskRunPhase,
         within: Duration,
     ) -> anyhow::Result<TaskRun> {
-        let waited = self
-            .wait_for(name, &phase.to_string(), within, |run| {
-                run.phase() == Some(phase)
-            })
-            .await;
-        // A run that never finishes on the Docker-free cluster usually means missing Stages.
-        waited.map_err(|err| match phase.is_terminal() {
-            true => err.context(KWOK_HINT),
-            false => err,
+        self.wait_for(name, &phase.to_string(), within, |run| {
+            run.phase() == Some(phase)
         })
+        .await
     }
 
     /// The Pods of run `name`, found by label.
@@ -348,6 +419,27 @@ pub async fn containers_really_run(client: &Client) -> anyhow::Result<bool> {
         );
     }
     Ok(real)
+}
+
+/// Whether every schedulable node of the cluster is KWOK's fake one (the Docker-free
+/// cluster's), where no container runs and Pods finish only by the KWOK Stages.
+pub async fn only_fake_nodes(client: &Client) -> bool {
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let Ok(nodes) = nodes.list(&ListParams::default()).await else {
+        return false;
+    };
+    let fake = |node: &k8s_openapi::api::core::v1::Node| {
+        node.annotations()
+            .get("kwok.x-k8s.io/node")
+            .map(String::as_str)
+            == Some("fake")
+    };
+    nodes.items.iter().any(fake)
+        && nodes.items.iter().all(|node| {
+            let cordoned =
+                node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true);
+            fake(node) || cordoned
+        })
 }
 
 /// The reason of a run's `Succeeded` condition, and its message.
