@@ -261,21 +261,29 @@ pub async fn never_touches_a_foreign_companion(start: Start) -> anyhow::Result<(
 
     // The controller says so with an Event on the source...
     let events: Api<Event> = Api::namespaced(h.admin.clone(), h.ns.name());
+    // How many times it said so: the Recorder counts a repeat in the Event's series.
+    let published = || async {
+        let list = events.list(&ListParams::default()).await?;
+        let count = list.items.iter().find_map(|e| {
+            let on_x =
+                e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("x");
+            (e.reason.as_deref() == Some("CompanionExists") && on_x)
+                .then(|| e.series.as_ref().map_or(1, |series| series.count))
+        });
+        anyhow::Ok(count)
+    };
     h.wait(
         "a CompanionExists Event on x",
         Duration::from_secs(10),
-        || async {
-            let list = events.list(&ListParams::default()).await?;
-            Ok(list
-                .items
-                .iter()
-                .any(|e| {
-                    e.reason.as_deref() == Some("CompanionExists")
-                        && e.regarding.as_ref().and_then(|r| r.name.as_deref())
-                            == Some("x")
-                })
-                .then_some(()))
-        },
+        published,
+    )
+    .await?;
+    // ...and comes back to x by itself while it is still blocked, nothing having changed:
+    // it says so again.
+    h.wait(
+        "x to be retried while still blocked (its CompanionExists Event published again)",
+        Duration::from_secs(10),
+        || async { Ok(published().await?.filter(|&count| count >= 2)) },
     )
     .await?;
     // ...and, after more retries, the foreign ConfigMap is still exactly as its owner left it.
