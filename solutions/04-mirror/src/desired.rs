@@ -468,6 +468,18 @@ mod tests {
             k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default()),
         );
         assert_eq!(plan(Some(&deleting), None), Plan::Nothing);
+        // Being deleted is asked first: a drifted companion is not healed, and an
+        // unmanaged source's companion is not deleted either (the collector will).
+        let mut drifted = companion.clone();
+        drifted.data = None;
+        assert_eq!(plan(Some(&deleting), Some(&drifted)), Plan::Nothing);
+        let mut unmanaged = deleting.clone();
+        unmanaged
+            .labels_mut()
+            .insert(MANAGED_LABEL.into(), "false".into());
+        let mut owned = companion.clone();
+        owned.metadata.uid = Some("uid-companion".into());
+        assert_eq!(plan(Some(&unmanaged), Some(&owned)), Plan::Nothing);
     }
 
     #[test]
