@@ -655,6 +655,18 @@ mod tests {
             TaskRunPhase::Pending,
             "no status yet"
         );
+        let reported_late = Pod {
+            status: Some(PodStatus {
+                phase: Some("Running".into()),
+                ..PodStatus::default()
+            }),
+            ..Pod::default()
+        };
+        assert_eq!(
+            phase_of(&reported_late),
+            TaskRunPhase::Running,
+            "a Running Pod whose containers are not reported yet"
+        );
     }
     // ANCHOR_END: phase_of_test
 
