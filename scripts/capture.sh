@@ -247,6 +247,8 @@ capture_04() {
   cargo build -q -p solution-04-mirror -p step-04-mirror
   local t mirror="cargo run -q -p solution-04-mirror --"
   fresh_namespace
+  # The starter meets its first todo!() at the first reconcile: give it a source to reconcile.
+  kubectl apply -n "$NS" -f manifests/samples/colors.yaml >/dev/null
   t=$(start 04-mirror-starter.txt)
   record "$t" "cargo run -q -p step-04-mirror -- --namespace $NS" 1
   mirror_captures "$mirror" "cache synced" 04-mirror

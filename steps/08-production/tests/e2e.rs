@@ -344,16 +344,30 @@ impl Replica {
         Ok(())
     }
 
-    /// Waits for the process to exit.
+    /// Waits for the process to exit, and for its log to be read to the end.
     async fn exited(&mut self, within: Duration) -> anyhow::Result<ExitStatus> {
-        match tokio::time::timeout(within, self.child.wait()).await {
-            Ok(status) => Ok(status?),
+        let status = match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(status) => status?,
             Err(_) => anyhow::bail!(
                 "replica {} still running after {within:?}; its log:\n{}",
                 self.name,
                 self.log()
             ),
-        }
+        };
+        // The process is gone, but the task that reads its stderr may not have read its
+        // last lines yet (a test once found no "released the Lease" for that reason):
+        // wait for the end of the stream, which closed when the process exited.
+        let eof = self.exited.clone();
+        wait_until(
+            "the replica's log to be read to its end",
+            Duration::from_secs(5),
+            || {
+                let eof = eof.clone();
+                async move { Ok(eof.load(Ordering::Acquire).then_some(())) }
+            },
+        )
+        .await?;
+        Ok(status)
     }
 }
 
