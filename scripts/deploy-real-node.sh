@@ -64,8 +64,9 @@ kubectl apply -f manifests/deploy/
 [ -z "$existed" ] || kubectl -n workshop-system rollout restart deployment/taskrun-controller >/dev/null
 kubectl -n workshop-system rollout status deployment/taskrun-controller --timeout 180s
 # The rollout is done when the new Pods are Ready; wait for the old ones to be gone too.
+replicas=$(kubectl -n workshop-system get deployment taskrun-controller -o jsonpath='{.spec.replicas}')
 for i in $(seq 1 120); do
-  [ "$(kubectl -n workshop-system get pods -l app.kubernetes.io/name=taskrun-controller --no-headers | wc -l)" = 2 ] && break
+  [ "$(kubectl -n workshop-system get pods -l app.kubernetes.io/name=taskrun-controller --no-headers | wc -l)" = "$replicas" ] && break
   [ $((i % 10)) != 0 ] || say "waiting for the previous Pods to stop"
   sleep 1
 done

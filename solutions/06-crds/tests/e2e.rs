@@ -18,7 +18,7 @@ use kube::{Api, CustomResourceExt, ResourceExt};
 use serde_json::json;
 use workshop_testkit::{TestNamespace, wait_until};
 
-use workshop_testkit::install_task_crds as install_crds;
+use workshop_testkit::install_task_crds;
 
 /// Runs kubectl against the test cluster and returns what it printed.
 async fn kubectl(args: &[&str]) -> anyhow::Result<String> {
@@ -52,7 +52,7 @@ fn header(table: &str) -> Vec<&str> {
 async fn the_program_creates_a_task_and_a_run_that_nothing_acts_on()
 -> anyhow::Result<()> {
     let client = workshop_testkit::client().await;
-    install_crds(&client).await?;
+    install_task_crds(&client).await?;
     let ns = TestNamespace::create(&client, "crds-program").await?;
 
     // Twice: the second run reuses the Task and starts a second TaskRun.
@@ -102,7 +102,7 @@ async fn the_program_creates_a_task_and_a_run_that_nothing_acts_on()
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 06 runs it)"]
 async fn tasks_and_runs_round_trip_through_typed_apis() -> anyhow::Result<()> {
     let client = workshop_testkit::client().await;
-    install_crds(&client).await?;
+    install_task_crds(&client).await?;
     let ns = TestNamespace::create(&client, "crds-roundtrip").await?;
     let tasks: Api<Task> = Api::namespaced(client.clone(), ns.name());
     let runs: Api<TaskRun> = Api::namespaced(client.clone(), ns.name());
@@ -158,7 +158,7 @@ async fn tasks_and_runs_round_trip_through_typed_apis() -> anyhow::Result<()> {
 async fn kubectl_shows_the_printer_columns_short_names_and_category()
 -> anyhow::Result<()> {
     let client = workshop_testkit::client().await;
-    install_crds(&client).await?;
+    install_task_crds(&client).await?;
     let ns = TestNamespace::create(&client, "crds-kubectl").await?;
     let tasks: Api<Task> = Api::namespaced(client.clone(), ns.name());
     let runs: Api<TaskRun> = Api::namespaced(client.clone(), ns.name());
@@ -197,7 +197,7 @@ async fn kubectl_shows_the_printer_columns_short_names_and_category()
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 06 runs it)"]
 async fn kubectl_explain_shows_the_doc_comments() -> anyhow::Result<()> {
     let client = workshop_testkit::client().await;
-    install_crds(&client).await?;
+    install_task_crds(&client).await?;
     let cases = [
         (
             vec!["explain", "tasks.spec.steps"],
@@ -239,7 +239,7 @@ async fn kubectl_explain_shows_the_doc_comments() -> anyhow::Result<()> {
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 06 runs it)"]
 async fn the_status_is_a_subresource() -> anyhow::Result<()> {
     let client = workshop_testkit::client().await;
-    install_crds(&client).await?;
+    install_task_crds(&client).await?;
     let ns = TestNamespace::create(&client, "crds-status").await?;
     let runs: Api<TaskRun> = Api::namespaced(client.clone(), ns.name());
     let run = runs
@@ -365,7 +365,7 @@ fn run_with(name: &str, spec: serde_json::Value) -> serde_json::Value {
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 06 runs it)"]
 async fn the_api_server_rejects_invalid_tasks() -> anyhow::Result<()> {
     let client = workshop_testkit::client().await;
-    install_crds(&client).await?;
+    install_task_crds(&client).await?;
     let ns = TestNamespace::create(&client, "crds-bad-tasks").await?;
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), ns.name(), &Task::api_resource());
@@ -450,7 +450,7 @@ async fn the_api_server_rejects_invalid_tasks() -> anyhow::Result<()> {
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 06 runs it)"]
 async fn the_api_server_rejects_invalid_runs() -> anyhow::Result<()> {
     let client = workshop_testkit::client().await;
-    install_crds(&client).await?;
+    install_task_crds(&client).await?;
     let ns = TestNamespace::create(&client, "crds-bad-runs").await?;
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), ns.name(), &TaskRun::api_resource());

@@ -333,6 +333,32 @@ async fn restart(ctx: &Ctx, component: &str) -> anyhow::Result<Figures> {
 }
 // ANCHOR_END: restart
 
+/// A namespace for the mirror (`-m`) and one for the Task Runner (`-t`), with the APIs a
+/// scenario that runs both reads and writes in each.
+struct Sides {
+    nsm: TestNamespace,
+    nst: TestNamespace,
+    api: Api<ConfigMap>,
+    runs: Api<TaskRun>,
+    pods: Api<Pod>,
+    tasks: Api<Task>,
+}
+
+impl Sides {
+    async fn create(admin: &Client, prefix: &str) -> anyhow::Result<Self> {
+        let nsm = TestNamespace::create(admin, &format!("{prefix}-m")).await?;
+        let nst = TestNamespace::create(admin, &format!("{prefix}-t")).await?;
+        Ok(Self {
+            api: Api::namespaced(admin.clone(), nsm.name()),
+            runs: Api::namespaced(admin.clone(), nst.name()),
+            pods: Api::namespaced(admin.clone(), nst.name()),
+            tasks: Api::namespaced(admin.clone(), nst.name()),
+            nsm,
+            nst,
+        })
+    }
+}
+
 // ANCHOR: sigkill
 /// The mirror and the Task Runner are killed with SIGKILL ten times each while users
 /// work, and started again each time, as a node restarts a crashed container.
@@ -340,12 +366,14 @@ async fn restart(ctx: &Ctx, component: &str) -> anyhow::Result<Figures> {
 /// gets a second Pod, no user's ConfigMap is overwritten, every source converges.
 async fn sigkill(ctx: &Ctx) -> anyhow::Result<Figures> {
     let admin = &ctx.admin;
-    let nsm = TestNamespace::create(admin, "faults-kill-m").await?;
-    let nst = TestNamespace::create(admin, "faults-kill-t").await?;
-    let api: Api<ConfigMap> = Api::namespaced(admin.clone(), nsm.name());
-    let runs: Api<TaskRun> = Api::namespaced(admin.clone(), nst.name());
-    let pods: Api<Pod> = Api::namespaced(admin.clone(), nst.name());
-    let tasks: Api<Task> = Api::namespaced(admin.clone(), nst.name());
+    let Sides {
+        nsm,
+        nst,
+        api,
+        runs,
+        pods,
+        tasks,
+    } = Sides::create(admin, "faults-kill").await?;
     let mut mirror =
         ctx.mirror("solution-04-mirror", nsm.name(), "sigkill-mirror04")?;
     let mut taskrun = ctx.taskrun(nst.name(), "sigkill-taskrun07")?;
@@ -751,12 +779,14 @@ async fn rival_writer(ctx: &Ctx) -> anyhow::Result<Figures> {
 /// an undeclared one, or a missing Task gets a clear status, never a crash.
 async fn bad_input(ctx: &Ctx) -> anyhow::Result<Figures> {
     let admin = &ctx.admin;
-    let nsm = TestNamespace::create(admin, "faults-bad-m").await?;
-    let nst = TestNamespace::create(admin, "faults-bad-t").await?;
-    let api: Api<ConfigMap> = Api::namespaced(admin.clone(), nsm.name());
-    let runs: Api<TaskRun> = Api::namespaced(admin.clone(), nst.name());
-    let pods: Api<Pod> = Api::namespaced(admin.clone(), nst.name());
-    let tasks: Api<Task> = Api::namespaced(admin.clone(), nst.name());
+    let Sides {
+        nsm,
+        nst,
+        api,
+        runs,
+        pods,
+        tasks,
+    } = Sides::create(admin, "faults-bad").await?;
     let mirror = ctx.mirror("solution-04-mirror", nsm.name(), "bad-mirror04")?;
     let taskrun = ctx.taskrun(nst.name(), "bad-taskrun07")?;
     warm_mirror(&api, &mirror).await?;

@@ -40,8 +40,6 @@ const KWOK_HINT: &str = "on the Docker-free cluster, Pods finish only with the K
      manifests/local-cluster/kwok-stages.yaml; scripts/cluster-up.sh warns when the cluster \
      was made without them";
 
-pub use workshop_testkit::install_task_crds as install_crds;
-
 /// A namespace with the controller under test running in it, as its ServiceAccount.
 pub struct Harness {
     pub admin: Client,
@@ -79,7 +77,7 @@ impl Harness {
     /// A fresh namespace, the CRDs and the RBAC installed, but no controller yet.
     pub async fn without_controller(prefix: &str) -> anyhow::Result<Self> {
         let admin = workshop_testkit::client().await;
-        install_crds(&admin).await?;
+        workshop_testkit::install_task_crds(&admin).await?;
         apply_manifest(RBAC).await;
         let ns = TestNamespace::create(&admin, prefix).await?;
         Ok(Self {
