@@ -215,6 +215,7 @@ where
             watcher::Event::Init => {
                 // A list that broke off half-way starts again from
                 // scratch, here and in the writer.
+                tracing::debug!(cached = self.store.len(), "listing");
                 self.listed = Some(HashSet::new());
                 self.list_notifications.clear();
             }
@@ -273,6 +274,7 @@ where
     /// deleted while nobody watched. The first time, the cache is now synced.
     fn finish_list(&mut self) {
         let listed = self.listed.take().unwrap_or_default();
+        tracing::debug!(listed = listed.len(), "list complete");
         // `handle` applies `InitDone` to the cache before these are handed out.
         self.pending.extend(self.list_notifications.drain(..));
         // EXERCISE 2.3: Report the objects this list no longer has as

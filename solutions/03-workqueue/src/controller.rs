@@ -162,9 +162,11 @@ where
                                 let _ = tx.send(());
                             }
                         }
-                        Ok(notification) => keys_for(&notification)
-                            .into_iter()
-                            .for_each(|key| queue.add(key)),
+                        Ok(notification) => {
+                            let keys = keys_for(&notification);
+                            tracing::debug!(%notification, ?keys, "queued");
+                            keys.into_iter().for_each(|key| queue.add(key));
+                        }
                         // The watcher retries by itself, with backoff.
                         Err(err) => {
                             tracing::warn!(error = %err, "watch failed; retrying")

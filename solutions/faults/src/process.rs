@@ -51,7 +51,9 @@ impl Process {
         let child = Command::new(&self.program)
             .args(&self.args)
             .env("KUBECONFIG", self.kubeconfig.path())
-            .env("RUST_LOG", "info")
+            // Debug lines of the informer (each list) and the workqueue (each
+            // notification's keys, each reconcile) let a failed scenario be traced key by key.
+            .env("RUST_LOG", "info,informer=debug,workqueue=debug")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -161,7 +161,8 @@ pub async fn ensure_task(
     // returned as it is.
     // Its check also needs 6.2 done.
     // Proved by: the_program_creates_a_task_and_a_run_that_nothing_acts_on,
-    //   tasks_and_runs_round_trip_through_typed_apis
+    //   tasks_and_runs_round_trip_through_typed_apis,
+    //   a_failure_other_than_not_found_is_returned_and_creates_nothing
     // Book: "Step 06 > Typed Apis for our kinds"
     todo!("Exercise 6.3: Make sure the Task `task` exists; return it as stored.")
 }

@@ -153,6 +153,98 @@ async fn tasks_and_runs_round_trip_through_typed_apis() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Exercise 6.3's last rule: only "there is no such Task" leads to a create. The client
+/// acts as a ServiceAccount that may create Tasks but not read them, so its `get` fails
+/// with 403 Forbidden, not 404. `ensure_task` must hand that failure back, and no Task may
+/// appear: code that takes every failure of the `get` for "missing" creates one instead.
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 06 runs it)"]
+async fn a_failure_other_than_not_found_is_returned_and_creates_nothing()
+-> anyhow::Result<()> {
+    use k8s_openapi::api::rbac::v1::{
+        PolicyRule, Role, RoleBinding, RoleRef, Subject,
+    };
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    let admin = workshop_testkit::client().await;
+    install_task_crds(&admin).await?;
+    let ns = TestNamespace::create(&admin, "crds-forbidden").await?;
+    let meta = |name: &str| ObjectMeta {
+        name: Some(name.into()),
+        ..ObjectMeta::default()
+    };
+    let role = Role {
+        metadata: meta("create-tasks-only"),
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec!["workshop.io".into()]),
+            resources: Some(vec!["tasks".into()]),
+            verbs: vec!["create".into()],
+            ..PolicyRule::default()
+        }]),
+    };
+    Api::<Role>::namespaced(admin.clone(), ns.name())
+        .create(&PostParams::default(), &role)
+        .await?;
+    let binding = RoleBinding {
+        metadata: meta("create-tasks-only"),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: "create-tasks-only".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: "task-creator".into(),
+            namespace: Some(ns.name().into()),
+            ..Subject::default()
+        }]),
+    };
+    Api::<RoleBinding>::namespaced(admin.clone(), ns.name())
+        .create(&PostParams::default(), &binding)
+        .await?;
+
+    let creator =
+        workshop_testkit::service_account_client(ns.name(), "task-creator").await;
+    let tasks: Api<Task> = Api::namespaced(creator, ns.name());
+    // The API server authorizes with the new Role once its cache holds it: until the
+    // creator's create goes through, a wrong `ensure_task` would fail too, for another
+    // reason, and pass.
+    let probe = Task::new("probe", crds::hello_task().spec);
+    wait_until(
+        "the Role to let the creator create Tasks",
+        Duration::from_secs(10),
+        || async {
+            match tasks.create(&PostParams::default(), &probe).await {
+                Ok(_) => Ok(Some(())),
+                Err(kube::Error::Api(status)) if status.is_already_exists() => {
+                    Ok(Some(()))
+                }
+                Err(err) => Err(err.into()),
+            }
+        },
+    )
+    .await?;
+
+    let result = crds::ensure_task(&tasks, &crds::hello_task()).await;
+    match result {
+        Err(kube::Error::Api(status)) => assert_eq!(
+            status.code, 403,
+            "ensure_task should return the get's failure as it is: {status:?}"
+        ),
+        other => panic!(
+            "the account cannot read Tasks, so ensure_task cannot know whether `hello` \
+             exists and must return the get's 403 Forbidden; it returned {:?}",
+            other.map(|task| format!("the Task {}", task.name_any()))
+        ),
+    }
+    let as_admin: Api<Task> = Api::namespaced(admin.clone(), ns.name());
+    assert!(
+        as_admin.get_opt("hello").await?.is_none(),
+        "a get that failed for another reason than 404 must not lead to a create"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 06 runs it)"]
 async fn kubectl_shows_the_printer_columns_short_names_and_category()
