@@ -164,7 +164,10 @@ where
                         }
                         Ok(notification) => {
                             let keys = keys_for(&notification);
-                            tracing::debug!(%notification, ?keys, "queued");
+                            let version = notification
+                                .object()
+                                .and_then(|obj| obj.meta().resource_version.clone());
+                            tracing::debug!(%notification, ?version, ?keys, "queued");
                             keys.into_iter().for_each(|key| queue.add(key));
                         }
                         // The watcher retries by itself, with backoff.

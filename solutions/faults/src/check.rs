@@ -122,10 +122,19 @@ fn controller_uid(cm: &ConfigMap) -> Option<String> {
 
 /// Why `companion` is not a faithful copy of `source`, if it is not.
 fn not_a_mirror(source: &ConfigMap, companion: &ConfigMap) -> Option<String> {
-    if source.data.clone().unwrap_or_default()
-        != companion.data.clone().unwrap_or_default()
-    {
-        return Some("data differs".into());
+    let (want, have) = (
+        source.data.clone().unwrap_or_default(),
+        companion.data.clone().unwrap_or_default(),
+    );
+    if want != have {
+        // Both sides, with their versions: what a failed run needs to be traced in the
+        // controller's log.
+        return Some(format!(
+            "data differs: the source (resourceVersion {}) has {want:?}, the companion \
+             (resourceVersion {}) {have:?}",
+            source.resource_version().unwrap_or_default(),
+            companion.resource_version().unwrap_or_default(),
+        ));
     }
     if source.binary_data.clone().unwrap_or_default()
         != companion.binary_data.clone().unwrap_or_default()

@@ -20,8 +20,10 @@ pub struct ControllerLog {
 }
 
 impl ControllerLog {
-    /// `controller`, logging its warnings and errors here (only its own: every log line of
-    /// the future, wherever it runs, and no other test's).
+    /// `controller`, logging its warnings and errors here: only its own, not another
+    /// test's. What counts is what the future logs while it is polled, which is where a
+    /// controller's reconcile errors are logged. A task it spawns (kube's client spawns one
+    /// to send requests) logs to the global subscriber instead, and is not kept.
     pub fn attach<F: Future>(
         &self,
         controller: F,
