@@ -4,9 +4,10 @@
 //! kube-runtime's [`Controller`] is that machinery, ready-made (client-go readers:
 //! this is controller-runtime):
 //!
-//! - it watches the root kind (sources) and keeps their cache, like your informer;
-//! - `owns` watches the children and maps each one to its controller owner, like your
-//!   `keys_for` did for companions;
+//! - it runs on a watch of the root kind (sources) that fills a cache, like your
+//!   informer;
+//! - `owns_stream` maps each child to its controller owner, like your `keys_for` did
+//!   for companions;
 //! - it schedules reconciles by object, never runs two for one object at once, and
 //!   collapses bursts of changes, like your workqueue;
 //! - it calls `reconcile(object, context)` with a bounded number in
@@ -22,8 +23,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::channel::mpsc;
 use futures::stream::BoxStream;
+use futures::{SinkExt, StreamExt};
 use informer::key_of;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::controller::{self, Action};
@@ -31,7 +33,6 @@ use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use mirror::Mirror;
-use mirror::desired::{CONTROLLER_NAME, MANAGED_BY_LABEL};
 use workqueue::rate_limiter::{ItemExponentialFailureRateLimiter, RateLimiter};
 use workqueue::reconcile::{FailFirst, Injected};
 
@@ -139,21 +140,20 @@ pub fn error_policy(
 }
 // ANCHOR_END: error_policy
 
-// ANCHOR: lean_sources
-/// The stream of sources the Controller runs on: every change to a
-/// ConfigMap that `config` selects, after it went into the cache `writer`
-/// fills, without managedFields.
-pub fn lean_sources(
+// ANCHOR: lean_watch
+/// The watch the Controller runs on: every event about a ConfigMap that `config`
+/// selects, after it went into the cache `writer` fills, without managedFields.
+pub fn lean_watch(
     api: kube::Api<ConfigMap>,
     config: watcher::Config,
     writer: reflector::store::Writer<ConfigMap>,
-) -> BoxStream<'static, Result<ConfigMap, watcher::Error>> {
-    // EXERCISE 5.3: Build the stream of sources the Controller
-    //     runs on, with a lean cache.
+) -> WatchEvents {
+    // EXERCISE 5.3: Build the watch the Controller runs on, with a
+    //     lean cache.
     // Every ConfigMap that `config` selects goes into the cache that `writer`
-    // fills, without its managedFields; the stream yields each ConfigMap that
-    // was added or changed. A watch that fails is retried with backoff: the
-    // stream never ends on an error.
+    // fills, without its managedFields; the stream passes every watch event on
+    // once the cache has taken it in. A watch that fails is retried with
+    // backoff: the stream never ends on an error.
     // Proved by: creates_a_companion_and_follows_the_source,
     //   heals_a_deleted_or_edited_companion
     // Book: "Step 05 > A lean cache"
@@ -162,11 +162,52 @@ pub fn lean_sources(
         .default_backoff()
         .modify(|cm| cm.managed_fields_mut().clear())
         .reflect(writer)
-        .applied_objects()
         .boxed()
     // END SOLUTION
 }
-// ANCHOR_END: lean_sources
+// ANCHOR_END: lean_watch
+
+/// What [`lean_watch`] yields.
+pub type WatchEvents =
+    BoxStream<'static, Result<watcher::Event<ConfigMap>, watcher::Error>>;
+
+// ANCHOR: triggers
+/// The two streams the Controller is woken by, both taken from the one watch that
+/// fills the cache: the ConfigMaps added or changed (its roots), and the ConfigMaps
+/// added, changed or deleted (`owns_stream` wakes a companion's owner with them).
+/// Each item comes out only after the cache holds it, so a reconcile always reads a
+/// cache that holds the change that woke it. `pump` feeds both: the Controller sees
+/// nothing until it is polled.
+pub fn triggers(
+    events: WatchEvents,
+) -> (ConfigMaps, ConfigMaps, impl Future<Output = ()> + Send) {
+    let (to_roots, roots) = mpsc::channel(TRIGGER_BUFFER);
+    let (to_owners, owned) = mpsc::channel(TRIGGER_BUFFER);
+    let events = events.filter_map(|event| async move {
+        match event {
+            Ok(event) => Some(Ok(event)),
+            // The watcher retries by itself, with backoff.
+            Err(err) => {
+                tracing::warn!(error = %err, "watch failed; retrying");
+                None
+            }
+        }
+    });
+    // Ends only when the Controller has stopped taking events.
+    let pump = async move {
+        let _ = events.forward(to_roots.fanout(to_owners)).await;
+    };
+    let roots = roots.map(Ok).applied_objects().boxed();
+    let owned = owned.map(Ok).touched_objects().boxed();
+    (roots, owned, pump)
+}
+// ANCHOR_END: triggers
+
+/// A stream of ConfigMaps the Controller is woken by.
+pub type ConfigMaps = BoxStream<'static, Result<ConfigMap, watcher::Error>>;
+
+/// How many watch events may wait for the Controller to take them, per stream.
+const TRIGGER_BUFFER: usize = 256;
 
 // ANCHOR: start
 /// Runs the mirror on kube-runtime's `Controller` until `shutdown` completes.
@@ -181,37 +222,38 @@ pub async fn start(
     let (store, writer) = reflector::store();
     // DIAGNOSE 5.4: The mirror creates companions but then stops
     //     following its sources: fix it.
-    // With exercises 5.1 to 5.3 done, four end-to-end tests still fail. Run
+    // With exercises 5.1 to 5.3 done, five end-to-end tests still fail. Run
     // one, read the controller's log at debug level, and find out why
     // before you change anything.
     // Proved by: creates_a_companion_and_follows_the_source,
     //   heals_a_deleted_or_edited_companion, never_touches_a_foreign_companion,
-    //   a_source_named_like_a_companion_works_and_unmanaging_removes_its_companion
+    //   a_source_named_like_a_companion_works_and_unmanaging_removes_its_companion,
+    //   heals_an_edit_that_arrives_behind_big_changes
     // Book: "Step 05 > Exercise 5.4: the mirror stops following"
     // BEGIN SOLUTION
-    let sources = lean_sources(api.clone(), watcher::Config::default(), writer);
+    let events = lean_watch(api, watcher::Config::default(), writer);
     // STARTER
     // // Only managed ConfigMaps are sources: watching just those keeps the cache
     // // small.
     // let managed = watcher::Config::default().labels("workshop.io/managed=true");
-    // let sources = lean_sources(api.clone(), managed, writer);
+    // let events = lean_watch(api, managed, writer);
     // END SOLUTION
     let ctx = Arc::new(Context {
         mirror: Mirror::new(client, store.clone()),
         backoff: ItemExponentialFailureRateLimiter::new(BASE_DELAY, MAX_DELAY),
         fail_first: FailFirst::new(fail_first),
     });
-    // Companions carry our managed-by label: watching only those
-    // keeps the second watch small.
-    let companions = watcher::Config::default()
-        .labels(&format!("{MANAGED_BY_LABEL}={CONTROLLER_NAME}"));
-
+    let (sources, companions, pump) = triggers(events);
     let results = Controller::for_stream(sources, store)
-        .owns(api, companions)
+        .owns_stream(companions)
         .with_config(controller::Config::default().concurrency(workers))
         .graceful_shutdown_on(connect::shareable_shutdown(shutdown))
         .run(reconcile, error_policy, ctx);
-    connect::log_results(results).await;
+    // The watch never ends by itself: the Controller's end (at shutdown) ends both.
+    tokio::select! {
+        () = connect::log_results(results) => {}
+        () = pump => {}
+    }
 }
 // ANCHOR_END: start
 

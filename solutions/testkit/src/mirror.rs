@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::api::events::v1::Event;
@@ -229,6 +230,62 @@ pub async fn heals_a_deleted_or_edited_companion(start: Start) -> anyhow::Result
     Ok(())
 }
 
+/// An edit of a companion that reaches the controller behind a burst of big changes is
+/// healed all the same. The cache a reconcile reads must already hold the change that woke
+/// it: a controller woken by one watch that reads a cache another watch fills finds the old
+/// companion there, concludes that nothing is to be done, and is never woken again for that
+/// edit. A busy namespace (40 ConfigMaps of 900 KiB, all changed at once, just before the
+/// edit) keeps the watch that fills the cache behind long enough for that to happen most of
+/// the time; three rounds make a controller with that flaw fail all but never.
+pub async fn heals_an_edit_that_arrives_behind_big_changes(
+    start: Start,
+) -> anyhow::Result<()> {
+    const BIG: usize = 40;
+    let h = Harness::start(start, "mirror-busy").await?;
+    h.create("colors", true, &[("red", "#f00")]).await?;
+    h.converged("colors", FAST).await?;
+    let blob = |fill: &str| fill.repeat(900 * 1024);
+    let big = blob("a");
+    for i in 0..BIG {
+        h.create(&format!("big-{i}"), false, &[("blob", &big)])
+            .await?;
+    }
+    for round in ["b", "c", "d"] {
+        let changed = serde_json::json!({ "data": { "blob": blob(round) } });
+        let changes = (0..BIG).map(|i| {
+            let (api, changed) = (h.api.clone(), changed.clone());
+            async move {
+                let params = PatchParams::default();
+                api.patch(&format!("big-{i}"), &params, &Patch::Merge(&changed))
+                    .await
+            }
+        });
+        for change in futures::future::join_all(changes).await {
+            change?;
+        }
+        let edit = serde_json::json!({ "data": { "red": format!("edited in round {round}") } });
+        h.api
+            .patch(
+                "colors-synced",
+                &PatchParams::default(),
+                &Patch::Merge(&edit),
+            )
+            .await?;
+        let (_, took) = h.converged("colors", FAST).await.with_context(|| {
+            format!(
+                "round {round}: the edit of colors-synced behind {BIG} big changes was \
+                 never healed (did the reconcile it woke read a cache that did not hold \
+                 the edit yet?)"
+            )
+        })?;
+        eprintln!(
+            "round {round}: the edit behind {BIG} big changes healed in {took:?}"
+        );
+    }
+    h.assert_running();
+    Ok(())
+}
+
 pub async fn garbage_collector_removes_the_companion_with_its_source(
     start: Start,
 ) -> anyhow::Result<()> {
@@ -434,6 +491,7 @@ macro_rules! mirror_suite {
         $crate::mirror_suite!(@tests $start,
             creates_a_companion_and_follows_the_source,
             heals_a_deleted_or_edited_companion,
+            heals_an_edit_that_arrives_behind_big_changes,
             garbage_collector_removes_the_companion_with_its_source,
             never_touches_a_foreign_companion,
             a_source_named_like_a_companion_works_and_unmanaging_removes_its_companion,
