@@ -73,25 +73,63 @@ binary_cluster_up() {
            scripts/cluster-down.sh --name $name && scripts/cluster-up.sh --name $name"
     fi
   fi
+  # kwokctl picks free ports when it creates a cluster, and its processes bind them a moment
+  # later: two clusters created at once on one machine can pick the same ports, and then one's
+  # etcd or API server cannot bind them, or joins the other's. One creation at a time.
+  local lock=
+  mkdir -p "$KWOK_CLUSTERS"
+  if have flock; then
+    # The components kwokctl starts must not inherit the lock (they would hold it while they
+    # run): every kwokctl below runs with it closed.
+    exec {lock}>"$KWOK_CLUSTERS/.workshop-cluster-up.lock"
+    if ! flock -n "$lock"; then
+      say "another local cluster is being created on this machine; waiting for it"
+      flock "$lock"
+    fi
+  fi
   if [ -d "$KWOK_CLUSTERS/$name" ]; then
     if kubectl --context "kwok-$name" get --raw /readyz >/dev/null 2>&1; then
       say "local cluster '$name' is running; reusing it"
     else
       say "local cluster '$name' exists but is stopped; starting it"
-      if ! "$kwokctl" start cluster --name "$name" --wait 3m; then
+      if ! kwokctl_unlocked start cluster --name "$name" --wait 3m; then
         warn "could not restart '$name'; recreating it"
-        "$kwokctl" delete cluster --name "$name" || true
-        "$kwokctl" create cluster --name "$name" "${flags[@]}"
+        kwokctl_unlocked delete cluster --name "$name" || true
+        kwokctl_unlocked create cluster --name "$name" "${flags[@]}"
         stages_sum >"$(stages_file "$name")"
       fi
     fi
   else
     say "creating local cluster '$name' (KWOK binary runtime, Kubernetes $KUBERNETES_VERSION)"
-    "$kwokctl" create cluster --name "$name" "${flags[@]}"
+    kwokctl_unlocked create cluster --name "$name" "${flags[@]}"
     stages_sum >"$(stages_file "$name")"
   fi
   # One fake node that Pods are scheduled to. Scaling to a count is idempotent.
-  "$kwokctl" scale node --replicas 1 --name "$name" >/dev/null 2>&1 || die "could not add the fake node (kwokctl scale node --name $name)"
+  kwokctl_unlocked scale node --replicas 1 --name "$name" >/dev/null 2>&1 || die "could not add the fake node (kwokctl scale node --name $name)"
+  components_running "$name"
+  [ -n "${lock:-}" ] && exec {lock}>&-
+  return 0
+}
+
+# kwokctl_unlocked ARGS...: binary_cluster_up's kwokctl, without the creation lock's descriptor
+# (bash functions see their caller's locals: `kwokctl` and `lock`).
+kwokctl_unlocked() {
+  if [ -n "${lock:-}" ]; then "$kwokctl" "$@" {lock}>&-; else "$kwokctl" "$@"; fi
+}
+
+# components_running NAME: every process of the local cluster NAME still runs. A component that
+# exited at start (its port taken, say) is named, with the end of its log, rather than found out
+# later as a cluster that is "ready" but answers from somewhere else.
+components_running() {
+  local name=$1 pidfile component pid
+  for pidfile in "$KWOK_CLUSTERS/$name"/pids/*.pid; do
+    [ -f "$pidfile" ] || continue
+    component=$(basename "$pidfile" .pid) pid=$(cat "$pidfile")
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -n 5 "$KWOK_CLUSTERS/$name/logs/$component.log" >&2 2>/dev/null || true
+      die "the $component of local cluster '$name' is not running (its log: $KWOK_CLUSTERS/$name/logs/$component.log); recreate the cluster: scripts/cluster-down.sh --name $name && scripts/cluster-up.sh --name $name"
+    fi
+  done
 }
 
 # wait_cluster_ready CONTEXT: the API server answers, every node is Ready, and the default
