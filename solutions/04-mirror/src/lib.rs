@@ -53,17 +53,18 @@ pub struct Args {
 ///
 /// A source itself, when it is managed (or was, until this update removed the label).
 /// And for any ConfigMap controlled by another ConfigMap, its controller: a change to
-/// a companion, or its deletion, wakes up its source. The owner is found through the
-/// owner reference, never by cutting `-synced` off the name: a managed source may
-/// itself be called `x-synced`.
+/// a companion, or its deletion, wakes up the source it belongs to, and no other
+/// ConfigMap.
 pub fn keys_for(notification: &Notification<ConfigMap>) -> Vec<String> {
     let (old, cm) = match notification {
         Notification::Add(cm) | Notification::Delete(cm) => (None, cm),
         Notification::Update { old, new } => (Some(old), new),
         Notification::Synced => return Vec::new(),
     };
-    // DIAGNOSE 4.4: `a_companion_enqueues_its_owner_through_the_owner_reference`
-    //     fails: find out why, and fix it.
+    // DIAGNOSE 4.4: Two tests fail,
+    //     `a_companion_enqueues_its_owner_through_the_owner_reference` and
+    //     `a_managed_source_named_like_a_companion_enqueues_only_itself`: find out
+    //     why, and fix it.
     // Wanted: the ConfigMap's own key when it is managed, or was until this update;
     // and the key of the source a companion belongs to, so that a change to a
     // companion wakes up its source. Read the failing tests and the ConfigMaps they

@@ -219,10 +219,11 @@ impl Mirror {
         // EXERCISE 4.7: Say why nothing happens, and come back later.
         // Whoever labelled the source must find out where they look first
         // (`kubectl describe` on the source) that the companion's name is taken, and
-        // by which ConfigMap: an Event with the reason `CompanionExists` (the
-        // end-to-end test waits for it). And the controller must return to this
-        // source by itself, more slowly each time, until the way is clear: deleting
-        // the foreign ConfigMap wakes nobody. The foreign ConfigMap is never written.
+        // by which ConfigMap: an Event with the reason `CompanionExists` whose note
+        // names that ConfigMap (the end-to-end test waits for it and reads the note).
+        // And the controller must return to this source by itself, more slowly each
+        // time, until the way is clear: deleting the foreign ConfigMap wakes nobody.
+        // The foreign ConfigMap is never written.
         // Its check also needs 4.5 and 4.6 done.
         // Proved by: never_touches_a_foreign_companion
         // Book: "Step 04 > Carrying out the plan"

@@ -318,23 +318,33 @@ pub async fn never_touches_a_foreign_companion(start: Start) -> anyhow::Result<(
 
     // The controller says so with an Event on the source...
     let events: Api<Event> = Api::namespaced(h.admin.clone(), h.ns.name());
-    // How many times it said so: the Recorder counts a repeat in the Event's series.
-    let published = || async {
+    let blocked = || async {
         let list = events.list(&ListParams::default()).await?;
-        let count = list.items.iter().find_map(|e| {
+        anyhow::Ok(list.items.into_iter().find(|e| {
             let on_x =
                 e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("x");
-            (e.reason.as_deref() == Some("CompanionExists") && on_x)
-                .then(|| e.series.as_ref().map_or(1, |series| series.count))
-        });
-        anyhow::Ok(count)
+            e.reason.as_deref() == Some("CompanionExists") && on_x
+        }))
     };
-    h.wait(
-        "a CompanionExists Event on x",
-        Duration::from_secs(10),
-        published,
-    )
-    .await?;
+    // How many times it said so: the Recorder counts a repeat in the Event's series.
+    let published = || async {
+        let event = blocked().await?;
+        anyhow::Ok(event.map(|e| e.series.as_ref().map_or(1, |series| series.count)))
+    };
+    let (event, _) = h
+        .wait(
+            "a CompanionExists Event on x",
+            Duration::from_secs(10),
+            blocked,
+        )
+        .await?;
+    // ...that says which ConfigMap holds the companion's name: the one to look at.
+    let note = event.note.unwrap_or_default();
+    assert!(
+        note.contains("x-synced"),
+        "the CompanionExists Event must name the ConfigMap that holds the companion's \
+         name (x-synced); its note is {note:?}"
+    );
     // ...and comes back to x by itself while it is still blocked, nothing having changed:
     // it says so again.
     h.wait(

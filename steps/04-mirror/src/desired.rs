@@ -67,9 +67,10 @@ pub fn checksum(
     // Canonical: the same content gives the same sum, whatever order its keys arrived
     // in, and an absent map is the same content as an empty one. Unambiguous: two
     // different contents never feed the hash the same bytes, not even when a key and
-    // its value are cut differently or an entry moves from `data` to `binaryData`. A
-    // test pins the sum of a known input: the bytes hashed are the encoding laid out
-    // in the book section below.
+    // its value are cut differently or an entry moves from `data` to `binaryData`.
+    // Tests pin the sums of known inputs (one with `binaryData`, one with text that
+    // is not ASCII): the bytes hashed are the encoding laid out in the book section
+    // below.
     // Proved by: checksum_
     // Book: "Step 04 > A checksum you can trust"
     todo!("Exercise 4.1: Sum up the content, canonically and unambiguously.")
@@ -98,12 +99,15 @@ pub fn desired_companion(source: &ConfigMap) -> Result<ConfigMap, InvalidSource>
     }
     // TODO(exercise 4.2): Build the companion ConfigMap that `source` should have.
     // It is named `name`, in the source's namespace, with the source's `data` and
-    // `binaryData`, the label MANAGED_BY_LABEL=CONTROLLER_NAME, the annotation
-    // CHECKSUM_ANNOTATION holding the `checksum` of that content, and exactly one
-    // owner reference: the source, as its controller, with blockOwnerDeletion set. A
-    // source without a uid or a namespace (never stored by the API server) is
-    // `InvalidSource::NotPersisted`.
-    // Proved by: the_companion_mirrors_content, a_source_without_uid_is_invalid
+    // `binaryData`, only the label MANAGED_BY_LABEL=CONTROLLER_NAME (none of the
+    // source's labels: a companion labelled as managed would be mirrored in turn),
+    // the annotation CHECKSUM_ANNOTATION holding the `checksum` of that content, and
+    // exactly one owner reference: the source, as its controller, with
+    // blockOwnerDeletion set. A source without a uid or a namespace (never stored by
+    // the API server) is `InvalidSource::NotPersisted`.
+    // Proved by: the_companion_mirrors_content,
+    //   the_companion_carries_only_the_managed_by_label,
+    //   a_source_without_uid_is_invalid, a_source_without_a_namespace_is_invalid
     // Book: "Step 04 > Ownership"
     todo!("Exercise 4.2: Build the companion ConfigMap that `source` should have.")
 }
@@ -153,13 +157,14 @@ pub enum Plan {
 pub fn plan(source: Option<&ConfigMap>, companion: Option<&ConfigMap>) -> Plan {
     // TODO(exercise 4.3): Decide the one thing to do about `source` and `companion`.
     // Whatever the world looks like, the plan is the one the book section below gives
-    // for it: a source that is gone or being deleted is the garbage collector's
-    // business; an unmanaged source keeps no companion that it controls (and no other
-    // object may be deleted in its place); a managed source gets exactly its desired
-    // companion, written only when the companion drifted, and never over a change we
-    // have not seen; a companion the source does not control is never written; a
-    // source that cannot have a companion is reported. Which question to ask first is
-    // yours to work out: the order matters.
+    // for it: a managed source gets exactly its desired companion, written only when
+    // the companion drifted, and never over a change we have not seen; a companion
+    // the source does not control (`controls` says so, whatever its name and labels)
+    // is neither written nor deleted; a source that cannot have a companion is
+    // reported; an unmanaged source keeps no companion that it controls; a source
+    // that is gone or being deleted is the garbage collector's business. One world
+    // can fit more than one of these: which question to ask first is yours to work
+    // out, and the order matters.
     // Its tests also call 4.2's `desired_companion`: do 4.2 first.
     // Proved by: plan_, a_source_named_like_a_companion_is_just_a_source,
     //   a_name_too_long
@@ -221,6 +226,35 @@ mod tests {
         let expected = hex::encode(Sha256::digest(&bytes));
         assert_eq!(checksum(Some(&map(&[("a", "b")])), None), expected);
         assert_eq!(expected.len(), 64);
+    }
+
+    // The two sums below were worked out from the book's layout by another program,
+    // not by this crate: they pin the encoding of binaryData and of non-ASCII text.
+    #[test]
+    fn checksum_of_binary_data_hashes_its_raw_bytes() {
+        // Bytes that are not text: a sum of their hex or base64 spelling differs.
+        let binary = BTreeMap::from([(
+            "logo".to_string(),
+            ByteString(b"\x89PNG\r\n\x1a\n\x00\xff".to_vec()),
+        )]);
+        assert_eq!(
+            checksum(Some(&map(&[("a", "b")])), Some(&binary)),
+            "6a9aed19fb5628729d6244347ebef41e0aea1af6b3e77f4ba07c837792087aef",
+            "the sum of data {{a: b}} and binaryData \
+             {{logo: 89 50 4e 47 0d 0a 1a 0a 00 ff}}: each binaryData value is hashed \
+             as its raw bytes, after their length"
+        );
+    }
+
+    #[test]
+    fn checksum_of_text_that_is_not_ascii_counts_bytes() {
+        // "café" is 4 characters but 5 bytes in UTF-8; "ünïcode" 7 characters, 9 bytes.
+        assert_eq!(
+            checksum(Some(&map(&[("café", "ünïcode")])), None),
+            "c89b50879877f238f12038ce8f2ed77d91241a149cee66fdb4f81453bee05fd2",
+            "the sum of data {{café: ünïcode}}: every length is a number of UTF-8 \
+             bytes, not of characters"
+        );
     }
 
     #[test]
@@ -289,6 +323,24 @@ mod tests {
     }
 
     #[test]
+    fn the_companion_carries_only_the_managed_by_label() {
+        let mut src = source("colors", &[("red", "#f00")]);
+        src.labels_mut().insert("team".into(), "blue".into());
+        let companion = desired_companion(&src).unwrap();
+        // A companion labelled workshop.io/managed=true would be mirrored in turn:
+        // colors-synced-synced, and so on until the name is too long.
+        assert_eq!(
+            companion.labels(),
+            &BTreeMap::from([(
+                MANAGED_BY_LABEL.to_string(),
+                CONTROLLER_NAME.to_string()
+            )]),
+            "the companion's labels must be exactly \
+             {MANAGED_BY_LABEL}={CONTROLLER_NAME}, none of the source's"
+        );
+    }
+
+    #[test]
     fn a_name_too_long_for_a_companion_is_invalid() {
         let src = source(&"x".repeat(250), &[]);
         assert!(matches!(
@@ -302,6 +354,18 @@ mod tests {
         let mut src = source("colors", &[]);
         src.metadata.uid = None;
         assert_eq!(desired_companion(&src), Err(InvalidSource::NotPersisted));
+    }
+
+    #[test]
+    fn a_source_without_a_namespace_is_invalid() {
+        let mut src = source("colors", &[]);
+        src.metadata.namespace = None;
+        assert_eq!(
+            desired_companion(&src),
+            Err(InvalidSource::NotPersisted),
+            "a source without a namespace was never stored by the API server: no \
+             namespace is to be guessed for its companion"
+        );
     }
 
     #[test]
@@ -382,6 +446,34 @@ mod tests {
     }
 
     #[test]
+    fn plan_never_deletes_a_companion_an_unmanaged_source_does_not_control() {
+        let mut src = source("colors", &[("a", "1")]);
+        src.labels_mut().remove(MANAGED_LABEL);
+        // Left by `kubectl delete --cascade=orphan` of an earlier `colors`: the garbage
+        // collector removed its owner reference, not its labels.
+        let mut orphan = desired_companion(&source("colors", &[("a", "1")])).unwrap();
+        orphan.metadata.uid = Some("uid-orphan".into());
+        orphan.metadata.owner_references = None;
+        assert_eq!(
+            plan(Some(&src), Some(&orphan)),
+            Plan::Nothing,
+            "colors-synced carries the managed-by label but has no owner reference: \
+             the source does not control it, so it is not the source's to delete"
+        );
+        let mut anothers = orphan.clone();
+        anothers.metadata.owner_references = desired_companion(&source("other", &[]))
+            .unwrap()
+            .metadata
+            .owner_references;
+        assert_eq!(
+            plan(Some(&src), Some(&anothers)),
+            Plan::Nothing,
+            "colors-synced carries the managed-by label but its controller is another \
+             uid: the source does not control it, so it is not the source's to delete"
+        );
+    }
+
+    #[test]
     fn plan_leaves_deleted_sources_to_the_garbage_collector() {
         let src = source("colors", &[("a", "1")]);
         let companion = desired_companion(&src).unwrap();
@@ -391,18 +483,28 @@ mod tests {
             k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default()),
         );
         assert_eq!(plan(Some(&deleting), None), Plan::Nothing);
-        // Being deleted is asked first: a drifted companion is not healed, and an
-        // unmanaged source's companion is not deleted either (the collector will).
+        // The collector removes the companion of a source being deleted, whatever state
+        // the companion is in and whatever the source's labels say.
         let mut drifted = companion.clone();
         drifted.data = None;
-        assert_eq!(plan(Some(&deleting), Some(&drifted)), Plan::Nothing);
+        assert_eq!(
+            plan(Some(&deleting), Some(&drifted)),
+            Plan::Nothing,
+            "the source is being deleted: its drifted companion goes with it, so \
+             healing it would only race the garbage collector"
+        );
         let mut unmanaged = deleting.clone();
         unmanaged
             .labels_mut()
             .insert(MANAGED_LABEL.into(), "false".into());
         let mut owned = companion.clone();
         owned.metadata.uid = Some("uid-companion".into());
-        assert_eq!(plan(Some(&unmanaged), Some(&owned)), Plan::Nothing);
+        assert_eq!(
+            plan(Some(&unmanaged), Some(&owned)),
+            Plan::Nothing,
+            "the source is being deleted (and no longer managed): the garbage collector \
+             deletes its companion, a Delete of ours would only race it"
+        );
     }
 
     #[test]
