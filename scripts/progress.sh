@@ -6,7 +6,8 @@
 # usage: scripts/progress.sh [--quick]
 #   --quick  unit tests only, no end-to-end tests (faster; says which results that leaves open)
 #
-# It runs the tests of every step you have started (steps you have not touched are not built).
+# It runs the tests of every step you have started: one with an exercise whose todo!() is gone,
+# or one you changed (git tells); steps you have not touched are not built.
 # Without a cluster, or with --quick, the end-to-end tests do not run, and an exercise proved by
 # them is shown as "not checked", never as done.
 set -euo pipefail
@@ -17,7 +18,7 @@ quick=false
 case "${1:-}" in
   --quick) quick=true ;;
   "") ;;
-  -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) die "usage: scripts/progress.sh [--quick]" ;;
 esac
 
@@ -36,6 +37,16 @@ not_started() {
   grep -rqF "\"Exercise $1: " "$ROOT/steps/$2/src" 2>/dev/null
 }
 
+# touched STEP: whether you changed anything in steps/STEP, against the commit your clone came
+# from (its upstream branch) or else the last commit. Outside a git checkout, every step is.
+touched() {
+  local base
+  git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1 || return 0
+  base=$(git -C "$ROOT" rev-parse --verify -q '@{upstream}' 2>/dev/null || echo HEAD)
+  ! git -C "$ROOT" diff --quiet "$base" -- "steps/$1" \
+    || [ -n "$(git -C "$ROOT" ls-files --others --exclude-standard -- "steps/$1")" ]
+}
+
 next="" done_count=0 total=0 open=0
 current_step=""
 while IFS=$'\t' read -r number kind step file tests title; do
@@ -47,11 +58,14 @@ while IFS=$'\t' read -r number kind step file tests title; do
     log="$work/$step.log"
     # Run the step's tests once, only if some exercise of it is started.
     started=false
-    while IFS=$'\t' read -r n _ s _; do
-      [ "$s" = "$step" ] && ! not_started "$n" "$s" && started=true
+    while IFS=$'\t' read -r n k s _; do
+      [ "$s" = "$step" ] && [ "$k" = exercise ] && ! not_started "$n" "$s" && started=true
     done <"$work/exercises"
-    # A diagnose exercise has no todo!(): its starter always runs, so a step with one is run.
-    grep -qP "^[^\t]+\tdiagnose\t$step\t" "$work/exercises" && started=true
+    # A diagnose exercise has no todo!() to tell: its step counts as started once you changed
+    # something in it.
+    if grep -qP "^[^\t]+\tdiagnose\t$step\t" "$work/exercises" && touched "$step"; then
+      started=true
+    fi
     compiled=true
     if $started; then
       say "running the tests of step-$step"
@@ -64,6 +78,8 @@ while IFS=$'\t' read -r number kind step file tests title; do
   fi
   if [ "$kind" = exercise ] && not_started "$number" "$step"; then
     state="not started"
+  elif [ "$kind" = diagnose ] && ! $started; then
+    state="not started (nothing changed in steps/$step yet)"
   elif ! $compiled; then
     state="does not compile (cargo test -p step-$step shows why)"
   elif [ "$tests" = - ]; then
