@@ -89,6 +89,17 @@ impl Harness {
         Ok(self.api.create(&PostParams::default(), &cm).await?)
     }
 
+    /// Changes the ConfigMap `name` as a user would, with a JSON merge `patch`.
+    pub async fn edit(
+        &self,
+        name: &str,
+        patch: &serde_json::Value,
+    ) -> anyhow::Result<()> {
+        let params = PatchParams::default();
+        self.api.patch(name, &params, &Patch::Merge(patch)).await?;
+        Ok(())
+    }
+
     /// Waits until `name`'s companion exists and mirrors it exactly; returns the companion.
     pub async fn converged(
         &self,
@@ -212,13 +223,7 @@ pub async fn heals_a_deleted_or_edited_companion(start: Start) -> anyhow::Result
 
     let edit =
         serde_json::json!({ "data": { "red": "edited by hand", "extra": "key" } });
-    h.api
-        .patch(
-            "colors-synced",
-            &PatchParams::default(),
-            &Patch::Merge(&edit),
-        )
-        .await?;
+    h.edit("colors-synced", &edit).await?;
     let (healed, took) = h.converged("colors", FAST).await?;
     eprintln!("edited companion healed in {took:?}");
     assert_eq!(
@@ -264,13 +269,7 @@ pub async fn heals_an_edit_that_arrives_behind_big_changes(
             change?;
         }
         let edit = serde_json::json!({ "data": { "red": format!("edited in round {round}") } });
-        h.api
-            .patch(
-                "colors-synced",
-                &PatchParams::default(),
-                &Patch::Merge(&edit),
-            )
-            .await?;
+        h.edit("colors-synced", &edit).await?;
         let (_, took) = h.converged("colors", FAST).await.with_context(|| {
             format!(
                 "round {round}: the edit of colors-synced behind {BIG} big changes was \
