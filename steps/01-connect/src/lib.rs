@@ -62,12 +62,26 @@ pub enum ConnectError {
          Start it with scripts/cluster-up.sh"
     )]
     Unreachable { server: String, reason: String },
-    #[error("the API server refused the request: {0}")]
+    #[error(
+        "the API server refused the request: {}. Check that your kubeconfig's user may \
+         use this cluster (kubectl auth whoami), or choose another with --context",
+        refusal(.0)
+    )]
     Api(#[from] kube::Error),
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
 }
 // ANCHOR_END: errors
+
+/// What the API server answered, in a line: `HTTP 401 Unauthorized: Unauthorized`.
+fn refusal(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) => {
+            format!("HTTP {} {}: {}", status.code, status.reason, status.message)
+        }
+        other => other.to_string(),
+    }
+}
 
 /// How long to wait for the API server before saying it is unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -107,5 +107,25 @@ async fn a_refused_request_is_reported_as_the_servers_answer() -> anyhow::Result
         answer.reason,
         answer.message,
     );
+    assert!(
+        err.to_string().contains(&format!("HTTP {}", answer.code)),
+        "the message should give the server's answer: {err}"
+    );
+
+    // Any answer of the server is an answer, not only a 401: the same cluster, asked at a
+    // path it does not serve, answers 404 Not Found.
+    let mut config = kube::Config::infer().await?;
+    let server = config.cluster_url.to_string();
+    config.cluster_url =
+        format!("{}/no-such-prefix", server.trim_end_matches('/')).parse()?;
+    let Err(err) = connect::connect(config).await else {
+        panic!("the API server served /version under a prefix it does not have");
+    };
+    assert!(
+        matches!(&err, connect::ConnectError::Api(kube::Error::Api(status))
+            if status.code == 404),
+        "the request reached the API server, which answered HTTP 404 Not Found. The \
+         user was told: \"{err}\" ({err:?})"
+    );
     Ok(())
 }
