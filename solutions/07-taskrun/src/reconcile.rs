@@ -101,10 +101,13 @@ pub async fn reconcile(
 ) -> Result<Action, Error> {
     // DIAGNOSE 7.6: A run that failed can come back to life:
     //     find out how, and fix it.
-    // With the exercises done, one end-to-end test still fails. Read what it does
-    // after the run failed, follow that run through reconcile, and say what the
-    // controller did wrong before you change anything.
+    // With the exercises done, two end-to-end tests still fail. In both, a run fails
+    // before it starts, and must stay failed once its Task is fixed: when the Task's
+    // change wakes the run up, and when a restarted controller, which reconciles
+    // every run it lists, comes across it. Follow that run through reconcile, and say
+    // what the controller did wrong before you change anything.
     // Proved by: a_failed_run_stays_failed_when_its_task_is_fixed,
+    //   a_failed_run_stays_failed_after_a_restart,
     //   a_run_goes_pending_running_succeeded
     // Book: "Step 07 > Exercise 7.6: after the end"
     // BEGIN SOLUTION
@@ -208,11 +211,14 @@ pub async fn create_pod(
     // However often this is called for one run, even by a controller that crashed and
     // restarted in between, there is never more than one Pod, and the Pod a run gets
     // is its own. A Pod of that name that belongs to something else is
-    // `Error::PodNotOurs`: never returned, changed or deleted. Log what you did
-    // (created, or adopted) with the Pod's and the run's names.
+    // `Error::PodNotOurs`: never returned, changed or deleted. So is the Pod of an
+    // earlier run of the same name (deleted, then created again): a run's name can
+    // be used again, its uid never. Log what you did (created, or adopted) with the
+    // Pod's and the run's names.
     // Proved by: a_pod_created_just_before_a_crash_is_adopted_not_doubled,
     //   a_controller_restarted_mid_run_finishes_it_with_one_pod,
-    //   a_pod_of_that_name_that_is_not_ours_blocks_the_run
+    //   a_pod_of_that_name_that_is_not_ours_blocks_the_run,
+    //   a_pod_of_an_earlier_run_of_the_same_name_is_not_adopted
     // Book: "Step 07 > Exactly one Pod"
     // BEGIN SOLUTION
     let namespace = desired.namespace().unwrap_or_default();

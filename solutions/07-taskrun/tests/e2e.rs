@@ -17,8 +17,8 @@ use common::{
 use crds::{Param, Step, TaskRunPhase, TaskRunStatus};
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, ListParams, PostParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use taskrun::pod::{MANAGED_BY_LABEL, RUN_LABEL, TASK_LABEL};
 use taskrun::reconcile::save_status;
@@ -614,3 +614,116 @@ async fn a_failed_run_stays_failed_when_its_task_is_fixed() -> anyhow::Result<()
     Ok(())
 }
 // ANCHOR_END: e2e_failed_stays_failed
+
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
+async fn a_failed_run_stays_failed_after_a_restart() -> anyhow::Result<()> {
+    let mut h = Harness::start("taskrun-final-restart").await?;
+    // As in a_failed_run_stays_failed_when_its_task_is_fixed: a run that fails before
+    // it has a Pod or a snapshot of its Task.
+    let mut task = h.task("strict", &[("hello", "echo $(params.who)")]).await?;
+    task.spec.params[0].default = None;
+    let mut task = h
+        .tasks
+        .replace("strict", &PostParams::default(), &task)
+        .await?;
+    h.run("strict-1", "strict", None).await?;
+    let failed = h
+        .wait_for_phase("strict-1", TaskRunPhase::Failed, REACT)
+        .await?;
+    assert_eq!(reason_of(&failed).0, reason::INVALID_RUN);
+
+    // The Task is fixed while no controller runs, so no Task change wakes the run. A
+    // controller that starts lists every run and reconciles each once, this one too:
+    // reconcile itself must leave a finished run alone, whatever brought it there.
+    h.crash_controller().await;
+    task.spec.params[0].default = Some("world".into());
+    h.tasks
+        .replace("strict", &PostParams::default(), &task)
+        .await?;
+    h.start_controller().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        h.pods_of("strict-1").await?.is_empty(),
+        "a Pod was created for a run that had already failed, when the restarted \
+         controller reconciled it (no Task change involved: reconcile itself must \
+         leave a finished run alone)"
+    );
+    let after = h.runs.get("strict-1").await?;
+    assert_eq!(
+        after.resource_version(),
+        failed.resource_version(),
+        "a final run was written to"
+    );
+    h.assert_running();
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
+async fn a_pod_of_an_earlier_run_of_the_same_name_is_not_adopted()
+-> anyhow::Result<()> {
+    let h = Harness::start("taskrun-reborn").await?;
+    h.task("quick", &[("only", "echo quick")]).await?;
+    // The Pod of an earlier run called reborn-1, deleted and created again since: its
+    // owner reference names this run's name, with the uid of the run that is gone. A
+    // name can be reused; a uid never is. The garbage collector deletes such a Pod
+    // (its owner is gone), and would delete it before the run starts: our finalizer
+    // holds it, being deleted, until the test has seen what the controller did.
+    const HOLD: &str = "workshop.io/test-hold";
+    let earlier = Pod {
+        metadata: ObjectMeta {
+            name: Some("reborn-1-pod".into()),
+            finalizers: Some(vec![HOLD.into()]),
+            owner_references: Some(vec![OwnerReference {
+                api_version: "workshop.io/v1alpha1".into(),
+                kind: "TaskRun".into(),
+                name: "reborn-1".into(),
+                uid: "00000000-0000-4000-8000-000000000001".into(),
+                controller: Some(true),
+                ..OwnerReference::default()
+            }]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PodSpec {
+            containers: vec![Container {
+                name: "earlier".into(),
+                image: Some(common::IMAGE.into()),
+                command: Some(vec!["sh".into(), "-c".into(), "sleep 3600".into()]),
+                ..Container::default()
+            }],
+            restart_policy: Some("Never".into()),
+            ..PodSpec::default()
+        }),
+        ..Pod::default()
+    };
+    h.pods.create(&PostParams::default(), &earlier).await?;
+
+    let run = h.run("reborn-1", "quick", None).await?;
+    let seen = h
+        .wait_for("reborn-1", "given a status", REACT, |run| {
+            run.phase().is_some()
+        })
+        .await;
+    // Whatever happened, let the earlier Pod go, so the namespace can be deleted.
+    let release = serde_json::json!({ "metadata": { "finalizers": null } });
+    h.pods
+        .patch(
+            "reborn-1-pod",
+            &PatchParams::default(),
+            &Patch::Merge(&release),
+        )
+        .await?;
+    let seen = seen?;
+    let status = seen.status.clone().unwrap_or_default();
+    assert_eq!(
+        (status.pod_name.as_deref(), reason_of(&seen).0.as_str()),
+        (None, reason::POD_NAME_TAKEN),
+        "run reborn-1 (uid {:?}) adopted the Pod of an earlier run of the same name \
+         (uid 00000000-0000-4000-8000-000000000001): the owner reference's uid says \
+         whose it is, not its name",
+        run.uid()
+    );
+    h.assert_running();
+    Ok(())
+}

@@ -46,10 +46,13 @@ impl std::fmt::Debug for Context {
 // Only the leader may change the cluster. A standby's reconcile must neither act, nor
 // fail (a failure backs off and retries), nor ask to be requeued. Leader or not, the
 // run has left the queue: the queue-depth gauge must stop counting it as waiting. The
-// leader's reconciles are counted and timed with exercise 8.3's metrics, the clock
-// around step 07's work alone, and step 07's result is returned as it is.
+// leader's reconciles are counted and timed with exercise 8.3's metrics, each with
+// the time it really took, the clock around step 07's work alone, and step 07's
+// result is returned as it is.
 // Proved by: only_the_leader_reconciles_and_the_standby_takes_over_after_a_sigkill,
-//   metrics_parse_as_prometheus_text_and_count_the_work
+//   metrics_parse_as_prometheus_text_and_count_the_work,
+//   a_standby_does_nothing_asks_for_nothing_and_the_run_waits_no_more,
+//   the_leaders_reconciles_are_timed_as_they_run
 // Book: "Step 08 > Only the leader reconciles"
 pub async fn reconcile(
     run: Arc<TaskRun>,
@@ -184,9 +187,12 @@ pub async fn run(
     // DIAGNOSE 8.7: After a failover, a run created while the leader was
     //     down never starts: fix it.
     // One end-to-end test fails, and only after the leader is killed. Work out
-    // from the two replicas' logs what the standby did with that run, and why
-    // nothing ever tells it again.
-    // Proved by: only_the_leader_reconciles_and_the_standby_takes_over
+    // from the standby's log (the test prints it when it gives up) what the
+    // standby did with that run, and why nothing ever tells it again. A standby
+    // still neither acts nor asks to be requeued (exercise 8.5): polling would
+    // hide the bug, not fix it.
+    // Proved by: only_the_leader_reconciles_and_the_standby_takes_over,
+    //   a_standby_does_nothing_asks_for_nothing_and_the_run_waits_no_more
     // Book: "Step 08 > Exercise 8.7: the standby takes over"
     // BEGIN SOLUTION
     // On becoming the leader, every run in the cache is reconciled once: the ones
@@ -222,9 +228,113 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crds::{TaskRunPhase, TaskRunStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
         ObjectMeta, OwnerReference,
     };
+
+    /// A reconcile's context, leading or standing by, whose client talks to the
+    /// (pretend) API server at `url`.
+    fn context(url: &str, leading: bool) -> Arc<Context> {
+        let config = kube::Config::new(url.parse().expect("a valid URL"));
+        let client = Client::try_from(config).expect("a client");
+        let (pods, _) = reflector::store();
+        let (_, leading) = watch::channel(leading);
+        Arc::new(Context {
+            inner: step07::Context::new(client, pods),
+            state: AppState::new(),
+            leading,
+        })
+    }
+
+    /// A run of `hello` in namespace `ns`, in `phase` (none: not started).
+    fn run(phase: Option<TaskRunPhase>) -> Arc<TaskRun> {
+        let mut run = TaskRun::for_task("hello", Vec::new());
+        run.metadata.name = Some("hello-1".into());
+        run.metadata.namespace = Some("ns".into());
+        run.status = phase.map(|phase| TaskRunStatus {
+            phase: Some(phase),
+            ..TaskRunStatus::default()
+        });
+        Arc::new(run)
+    }
+
+    /// The value of the sample `name` (with its labels) in `/metrics`' text.
+    fn sample(text: &str, name: &str) -> f64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
+    }
+
+    #[tokio::test]
+    async fn a_standby_does_nothing_asks_for_nothing_and_the_run_waits_no_more() {
+        // Nothing listens there: a standby has no business asking the API server.
+        let ctx = context("http://127.0.0.1:9", false);
+        let run = run(None);
+        ctx.state.metrics.waiting(ObjectRef::from_obj(run.as_ref()));
+        let action = reconcile(run, ctx.clone()).await;
+        assert!(
+            matches!(&action, Ok(action) if *action == Action::await_change()),
+            "a standby's reconcile returned {action:?}, not \
+             Ok(Action::await_change()): it must neither fail (a failure backs off \
+             and retries) nor ask to be requeued (a standby that polls its runs \
+             hides a missed run; on winning the election, it catches up on every run \
+             instead)"
+        );
+        let text = ctx.state.metrics.encode();
+        assert_eq!(
+            sample(&text, "taskrun_controller_queue_depth"),
+            0.0,
+            "the standby reconciled the run, but the queue depth still counts it as \
+             waiting: leader or not, the run has left the queue"
+        );
+        for result in ["success", "error"] {
+            let name =
+                format!("taskrun_controller_reconciles_total{{result=\"{result}\"}}");
+            assert_eq!(sample(&text, &name), 0.0, "a standby counted a reconcile");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_leaders_reconciles_are_timed_as_they_run() {
+        // A pretend API server that takes 300 ms to hang up on every request.
+        let server = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let url = format!("http://{}", server.local_addr().expect("an address"));
+        tokio::spawn(async move {
+            while let Ok((connection, _)) = server.accept().await {
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    drop(connection);
+                });
+            }
+        });
+        let ctx = context(&url, true);
+        // A run that has not started: step 07 asks the API server for its Task, and
+        // fails 300 ms later. A finished run: step 07 returns at once.
+        let slow = reconcile(run(None), ctx.clone()).await;
+        assert!(slow.is_err(), "{slow:?}");
+        let quick = reconcile(run(Some(TaskRunPhase::Succeeded)), ctx.clone()).await;
+        assert!(quick.is_ok(), "{quick:?}");
+
+        let text = ctx.state.metrics.encode();
+        let histogram = "taskrun_controller_reconcile_duration_seconds";
+        let (count, fast, total) = (
+            sample(&text, &format!("{histogram}_count")),
+            sample(&text, &format!("{histogram}_bucket{{le=\"0.256\"}}")),
+            sample(&text, &format!("{histogram}_sum")),
+        );
+        assert!(
+            count == 2.0 && fast == 1.0 && total >= 0.3,
+            "two reconciles, one of at least 0.3 s and one of a few microseconds, \
+             were timed as {count} observations, {fast} of them under 0.256 s, \
+             {total} s in all (expected 2, 1, at least 0.3): each must be timed with \
+             its own clock, started just before step 07's reconcile and read just \
+             after it"
+        );
+    }
 
     fn pod_owned_by(kind: &str, controller: bool) -> Pod {
         Pod {

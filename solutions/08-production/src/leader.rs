@@ -428,7 +428,8 @@ impl Elector {
     // next candidate that reads it takes it. A Lease someone else holds is left
     // alone, and so is one that someone else wrote after we read it: our write
     // must not overwrite theirs.
-    // Proved by: a_clean_shutdown_releases_the_lease_and_hands_over_at_once
+    // Proved by: a_clean_shutdown_releases_the_lease_and_hands_over_at_once,
+    //   releasing_a_lease_someone_else_holds_leaves_it_untouched
     // Book: "Step 08 > Leader election"
     async fn release(&self) -> Result<(), kube::Error> {
         // BEGIN SOLUTION
@@ -512,6 +513,67 @@ mod tests {
             ..LeaseSpec::default()
         };
         assert_eq!(decide(&lease, "a", at(0)), Decision::Acquire);
+    }
+
+    #[tokio::test]
+    #[ignore = "end-to-end: needs a cluster (scripts/check.sh 08 runs it)"]
+    async fn releasing_a_lease_someone_else_holds_leaves_it_untouched()
+    -> anyhow::Result<()> {
+        let admin = workshop_testkit::client().await;
+        let ns = workshop_testkit::TestNamespace::create(&admin, "release").await?;
+        let leases: Api<Lease> = Api::namespaced(admin.clone(), ns.name());
+        let args = LeaseArgs {
+            lease_name: "taskrun-controller".into(),
+            lease_namespace: ns.name().into(),
+            identity: Some("replica-a".into()),
+            lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+        };
+        let elector = Elector::new(admin, &args);
+        let lease = |spec| Lease {
+            metadata: ObjectMeta {
+                name: Some(args.lease_name.clone()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(spec),
+        };
+
+        // replica-b took the Lease (replica-a's lead ended, or it never led):
+        // replica-a, shutting down, must not free it.
+        let theirs = held_by("replica-b", Timestamp::now(), 15);
+        let theirs = leases
+            .create(&PostParams::default(), &lease(theirs))
+            .await?;
+        elector.release().await?;
+        let after = leases.get(&args.lease_name).await?;
+        assert_eq!(
+            (
+                after.spec.as_ref(),
+                after.metadata.resource_version.as_ref()
+            ),
+            (
+                theirs.spec.as_ref(),
+                theirs.metadata.resource_version.as_ref()
+            ),
+            "replica-a released a Lease that replica-b holds: release must check who \
+             holds the Lease, and leave another holder's alone"
+        );
+
+        // Its own, it releases: no holder, no acquire or renew time.
+        let mut ours = after;
+        ours.spec = Some(held_by("replica-a", Timestamp::now(), 15));
+        leases
+            .replace(&args.lease_name, &PostParams::default(), &ours)
+            .await?;
+        elector.release().await?;
+        let spec = leases.get(&args.lease_name).await?.spec.unwrap_or_default();
+        assert_eq!(
+            (spec.holder_identity, spec.acquire_time, spec.renew_time),
+            (None, None, None),
+            "replica-a did not release its own Lease"
+        );
+        Ok(())
     }
 
     #[test]
