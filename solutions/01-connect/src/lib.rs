@@ -59,8 +59,8 @@ pub enum ConnectError {
     )]
     Unreachable { server: String, reason: String },
     #[error(
-        "the API server refused the request: {}. Check that your kubeconfig's user may \
-         use this cluster (kubectl auth whoami), or choose another with --context",
+        "the API server refused the request: {}. Check that your kubeconfig's user \
+         may use this cluster (kubectl auth whoami), or choose another (--context)",
         refusal(.0)
     )]
     Api(#[from] kube::Error),
