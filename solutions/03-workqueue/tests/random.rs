@@ -48,14 +48,21 @@ struct Board {
     seen: Vec<AtomicU64>,
     /// Set while a worker holds the key.
     in_flight: Vec<AtomicBool>,
+    /// How many times workers got a key, and how many times they may: far more than the
+    /// adds can explain means a key comes back by itself, and the run would never end.
+    handed_out: AtomicU64,
+    most: u64,
 }
 
 impl Board {
-    fn new() -> Arc<Self> {
+    /// A board for a run of `adds` adds.
+    fn new(adds: u64) -> Arc<Self> {
         Arc::new(Self {
             version: (0..KEYS).map(|_| AtomicU64::new(0)).collect(),
             seen: (0..KEYS).map(|_| AtomicU64::new(0)).collect(),
             in_flight: (0..KEYS).map(|_| AtomicBool::new(false)).collect(),
+            handed_out: AtomicU64::new(0),
+            most: 10 * adds,
         })
     }
 
@@ -66,6 +73,13 @@ impl Board {
 
     /// A worker got `key`: check nobody else holds it, and read its latest version.
     fn start(&self, key: usize, seed: u64) {
+        let handed_out = self.handed_out.fetch_add(1, Ordering::SeqCst) + 1;
+        assert!(
+            handed_out <= self.most,
+            "seed {seed}: workers got keys {handed_out} times, for {} adds: a key that was \
+             handed out keeps coming back by itself (does get leave it dirty?)",
+            self.most / 10
+        );
         let already = self.in_flight[key].swap(true, Ordering::SeqCst);
         assert!(
             !already,
@@ -119,7 +133,7 @@ async fn run(seed: u64) {
     const MAX_DELAY_MS: u64 = 20;
 
     let queue = WorkQueue::new();
-    let board = Board::new();
+    let board = Board::new(OPERATIONS);
     let workers: Vec<_> = (0..WORKERS)
         .map(|id| {
             let rng = XorShift::new(seed ^ ((id + 1) << 32));
@@ -189,8 +203,9 @@ async fn random_workloads_on_real_threads_keep_both_promises() {
 
 /// One seeded run: 4 workers that barely pause, 20 000 adds over 16 keys.
 async fn run_on_threads(seed: u64) {
+    const ADDS: u64 = 20_000;
     let queue = WorkQueue::new();
-    let board = Board::new();
+    let board = Board::new(ADDS);
     let workers: Vec<_> = (0..4u64)
         .map(|id| {
             let queue = queue.clone();
@@ -209,7 +224,7 @@ async fn run_on_threads(seed: u64) {
         .collect();
 
     let mut rng = XorShift::new(seed);
-    for _ in 0..20_000 {
+    for _ in 0..ADDS {
         let key = rng.below(KEYS as u64) as usize;
         board.bump(key);
         queue.add(key);
