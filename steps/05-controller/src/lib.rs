@@ -142,7 +142,8 @@ pub fn lean_watch(
     // Every ConfigMap that `config` selects goes into the cache that `writer`
     // fills, without its managedFields; the stream passes every watch event on
     // once the cache has taken it in. A watch that fails is retried with
-    // backoff: the stream never ends on an error.
+    // backoff: the stream never ends on an error. Its end-to-end tests also need
+    // diagnose 5.4 fixed.
     // Proved by: creates_a_companion_and_follows_the_source,
     //   heals_a_deleted_or_edited_companion
     // Book: "Step 05 > A lean cache"

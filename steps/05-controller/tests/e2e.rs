@@ -1,5 +1,6 @@
-//! End-to-end tests of step 05: the very same mirror suite as step 04
-//! (solutions/testkit/src/mirror.rs), run against the Controller-based implementation.
+//! End-to-end tests of step 05: the very same mirror suite as step 04, run against the
+//! Controller-based implementation. The suite is test code, not a solution: read it in the
+//! test kit, solutions/testkit/src/mirror.rs.
 //! Run with `scripts/check.sh 05`.
 
 use futures::future::BoxFuture;
