@@ -15,7 +15,7 @@ use common::{
     FINISH, Harness, REACT, SA_NAME, SA_NAMESPACE, containers_really_run, reason_of,
 };
 use crds::{Param, Step, TaskRunPhase, TaskRunStatus};
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -499,16 +499,7 @@ async fn a_pod_of_that_name_that_is_not_ours_blocks_the_run() -> anyhow::Result<
             name: Some("blocked-1-pod".into()),
             ..ObjectMeta::default()
         },
-        spec: Some(PodSpec {
-            containers: vec![Container {
-                name: "mine".into(),
-                image: Some(common::IMAGE.into()),
-                command: Some(vec!["sh".into(), "-c".into(), "sleep 3600".into()]),
-                ..Container::default()
-            }],
-            restart_policy: Some("Never".into()),
-            ..PodSpec::default()
-        }),
+        spec: Some(common::sleeping_pod_spec("mine")),
         ..Pod::default()
     };
     let stranger = h.pods.create(&PostParams::default(), &stranger).await?;
@@ -685,16 +676,7 @@ async fn a_pod_of_an_earlier_run_of_the_same_name_is_not_adopted()
             }]),
             ..ObjectMeta::default()
         },
-        spec: Some(PodSpec {
-            containers: vec![Container {
-                name: "earlier".into(),
-                image: Some(common::IMAGE.into()),
-                command: Some(vec!["sh".into(), "-c".into(), "sleep 3600".into()]),
-                ..Container::default()
-            }],
-            restart_policy: Some("Never".into()),
-            ..PodSpec::default()
-        }),
+        spec: Some(common::sleeping_pod_spec("earlier")),
         ..Pod::default()
     };
     h.pods.create(&PostParams::default(), &earlier).await?;

@@ -248,7 +248,7 @@ where
         // another version is an UPDATE, with the cached object as `old`; one it
         // holds unchanged is nothing new. Read what the test feeds the informer and
         // what it expected to come out. Its check also needs 2.3 done (until then
-        // every test stops at 2.3's todo!()).
+        // every test stops where 2.3 is still to be written).
         // Proved by: informer::tests::
         // Book: "Step 02 > Telling ADD from UPDATE"
         let new = Arc::new(obj.clone());

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crds::{Param, Step, Task, TaskRun, TaskRunPhase, TaskSpec};
 use futures::{FutureExt, StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use kube::api::{ListParams, PostParams};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
@@ -447,4 +447,19 @@ pub fn reason_of(run: &TaskRun) -> (String, String) {
         .and_then(taskrun::status::succeeded_condition)
         .map(|c| (c.reason.clone(), c.message.clone()))
         .unwrap_or_default()
+}
+
+/// A Pod spec whose one container, `container`, sleeps for an hour: a Pod someone else made,
+/// which the tests put where the controller's own Pod would go.
+pub fn sleeping_pod_spec(container: &str) -> PodSpec {
+    PodSpec {
+        containers: vec![Container {
+            name: container.into(),
+            image: Some(IMAGE.into()),
+            command: Some(vec!["sh".into(), "-c".into(), "sleep 3600".into()]),
+            ..Container::default()
+        }],
+        restart_policy: Some("Never".into()),
+        ..PodSpec::default()
+    }
 }
