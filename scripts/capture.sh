@@ -290,7 +290,7 @@ capture_04() {
     "kubectl events -n $NS --for configmap/colors" ""
   kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null
   # The ServiceAccount's permissions, exactly the verbs the mirror calls.
-  kubectl apply --server-side --force-conflicts --field-manager=workshop-tests -f manifests/rbac/mirror.yaml >/dev/null
+  kubectl apply -f manifests/rbac/mirror.yaml >/dev/null
   t=$(start 04-mirror-rbac.txt)
   local as="--as=system:serviceaccount:workshop-system:configmap-mirror"
   record "$t" "kubectl auth can-i list configmaps $as"

@@ -26,7 +26,7 @@ fi
 if [ -d "$KWOK_CLUSTERS/$name" ]; then
   kwokctl=$(kwokctl_bin) || die "cluster '$name' was made by kwokctl, which is gone; remove $KWOK_CLUSTERS/$name by hand"
   say "deleting local cluster '$name'"
-  "$kwokctl" delete cluster --name "$name"
+  kwokctl_quiet "$name" delete cluster --name "$name"
   found=true
 fi
 if have kind && kind get clusters 2>/dev/null | grep -qx "$name"; then

@@ -61,9 +61,9 @@ wait_for() {
   done
   die "gave up waiting: $what"
 }
-# kubectl apply, quiet unless something is wrong (not its note on objects made by `kubectl create`).
+# kubectl apply, quiet unless something is wrong.
 apply_quietly() {
-  kubectl apply "$@" > /dev/null 2> >(grep -v 'last-applied-configuration' >&2)
+  kubectl apply "$@" >/dev/null
 }
 companion_exists() { kubectl -n "$ns" get configmap colors-synced; }
 companion_gone() { ! kubectl -n "$ns" get configmap colors-synced; }

@@ -39,6 +39,14 @@ export KUBECONFIG="$state/kubeconfig"
 e2e_passed=0 e2e_failed=0 unit_passed=0 proved=0 legacy=0
 
 phase() { say "[$(( $(now) - suite_start ))s] $*"; }
+# No warning that the workshop itself causes may reach a learner: kwokctl's own log lines (JSON)
+# and its complaint about a file among its clusters, kubectl's warnings (such as an object applied
+# server-side and then client-side). LOG is what WHAT printed.
+quiet_or_die() { # LOG WHAT
+  if grep -nE '^\{"time"|non-directory entry|^Warning: ' "$1" >&2; then
+    die "$2 printed the lines above; a learner must never see them"
+  fi
+}
 cleanup() {
   local status=$?
   [ -n "${build_pid:-}" ] && kill "$build_pid" 2>/dev/null || true
@@ -106,7 +114,14 @@ else
   export WORKSHOP_REAL_NODE=1
 fi
 phase "throwaway cluster '$cluster' ${real_node[*]}"
-scripts/cluster-up.sh --name "$cluster" "${real_node[@]}"
+scripts/cluster-up.sh --name "$cluster" "${real_node[@]}" 2>&1 | tee "$state/cluster-up.log"
+quiet_or_die "$state/cluster-up.log" "scripts/cluster-up.sh"
+# Once more, as a learner does every morning: it finds the cluster and reuses it, quietly.
+scripts/cluster-up.sh --name "$cluster" "${real_node[@]}" >"$state/cluster-up-again.log" 2>&1 \
+  || { cat "$state/cluster-up-again.log" >&2; die "scripts/cluster-up.sh failed on a cluster that runs"; }
+grep -q "is running; reusing it" "$state/cluster-up-again.log" \
+  || { cat "$state/cluster-up-again.log" >&2; die "scripts/cluster-up.sh did not reuse the running cluster"; }
+quiet_or_die "$state/cluster-up-again.log" "scripts/cluster-up.sh (again)"
 
 count_e2e() { # LOG: add the pass/fail counts of a cargo test run or a check.sh run to the totals
   local counts
@@ -163,8 +178,9 @@ if [ ${#real_node[@]} -gt 0 ]; then
   # namespace enforcing the restricted Pod Security Standard, each talking to the API server with
   # its ServiceAccount's token through the `kubernetes` Service; a TaskRun; and a failover.
   phase "step 08 in the cluster: manifests/deploy/ on the real node"
-  scripts/deploy-real-node.sh
-  kubectl apply -f manifests/samples/hello-task.yaml >/dev/null
+  scripts/deploy-real-node.sh 2>&1 | tee "$state/deploy.log"
+  kubectl apply -f manifests/samples/hello-task.yaml >/dev/null 2>>"$state/deploy.log"
+  quiet_or_die "$state/deploy.log" "deploying step 08"
   run=$(kubectl create -f manifests/samples/hello-taskrun.yaml -o name)
   kubectl wait --for=jsonpath='{.status.phase}'=Succeeded "$run" --timeout=120s >/dev/null \
     || die "the controller deployed in the cluster did not run $run to Succeeded"

@@ -3,6 +3,8 @@
 # shellcheck shell=bash
 
 KWOK_CLUSTERS="${KWOK_WORKDIR:-$HOME/.kwok}/clusters"
+# What kwokctl prints (JSON log lines) goes here, and is shown only when it fails.
+KWOKCTL_LOG_DIR="$WORKSHOP_CACHE/logs"
 
 # The Stages that tell KWOK's fake kubelet what becomes of Pods (see the file's header): without
 # them a Pod that is not a Job's stays Running forever, and the TaskRuns of step 07 never finish.
@@ -65,7 +67,7 @@ binary_cluster_up() {
   if [ -d "$KWOK_CLUSTERS/$name" ] && ! stages_current "$name"; then
     if [ "$name" = "$TEST_CLUSTER" ]; then
       say "local cluster '$name' was made with other KWOK Stages; recreating it (a test cluster)"
-      "$kwokctl" delete cluster --name "$name" || true
+      kwokctl_quiet "$name" delete cluster --name "$name" || true
     else
       warn "local cluster '$name' was made without the current KWOK Stages ($KWOK_STAGES):
          its Pods may never finish, and then step 07's TaskRuns stay Running.
@@ -76,12 +78,16 @@ binary_cluster_up() {
   # kwokctl picks free ports when it creates a cluster, and its processes bind them a moment
   # later: two clusters created at once on one machine can pick the same ports, and then one's
   # etcd or API server cannot bind them, or joins the other's. One creation at a time.
+  # The lock lives beside the clusters' directory, not in it: kwokctl takes every entry of
+  # that directory for a cluster, and warns about a file there.
   local lock=
   mkdir -p "$KWOK_CLUSTERS"
   if have flock; then
     # The components kwokctl starts must not inherit the lock (they would hold it while they
     # run): every kwokctl below runs with it closed.
-    exec {lock}>"$KWOK_CLUSTERS/.workshop-cluster-up.lock"
+    exec {lock}>"$(dirname "$KWOK_CLUSTERS")/workshop-cluster-up.lock"
+    # Where earlier versions of this script kept it (kwokctl warned about it at every command).
+    rm -f "$KWOK_CLUSTERS/.workshop-cluster-up.lock"
     if ! flock -n "$lock"; then
       say "another local cluster is being created on this machine; waiting for it"
       flock "$lock"
@@ -92,16 +98,16 @@ binary_cluster_up() {
       say "local cluster '$name' is running; reusing it"
     else
       say "local cluster '$name' exists but is stopped; starting it"
-      if ! kwokctl_unlocked start cluster --name "$name" --wait 3m; then
+      if ! kwokctl_quiet "$name" start cluster --name "$name" --wait 3m; then
         warn "could not restart '$name'; recreating it"
-        kwokctl_unlocked delete cluster --name "$name" || true
-        kwokctl_unlocked create cluster --name "$name" "${flags[@]}"
+        kwokctl_quiet "$name" delete cluster --name "$name" || true
+        kwokctl_quiet "$name" create cluster --name "$name" "${flags[@]}"
         stages_sum >"$(stages_file "$name")"
       fi
     fi
   else
     say "creating local cluster '$name' (KWOK binary runtime, Kubernetes $KUBERNETES_VERSION)"
-    kwokctl_unlocked create cluster --name "$name" "${flags[@]}"
+    kwokctl_quiet "$name" create cluster --name "$name" "${flags[@]}"
     stages_sum >"$(stages_file "$name")"
   fi
   # One fake node that Pods are scheduled to. Scaling to a count is idempotent.
@@ -115,6 +121,13 @@ binary_cluster_up() {
 # (bash functions see their caller's locals: `kwokctl` and `lock`).
 kwokctl_unlocked() {
   if [ -n "${lock:-}" ]; then "$kwokctl" "$@" {lock}>&-; else "$kwokctl" "$@"; fi
+}
+
+# kwokctl_quiet NAME ARGS...: kwokctl_unlocked ARGS, its log lines (JSON) kept in
+# KWOKCTL_LOG_DIR/kwokctl-NAME.log and shown only if it fails; progress meanwhile.
+kwokctl_quiet() {
+  local name=$1; shift
+  run_with_progress "kwokctl $1 $2 $name" "$KWOKCTL_LOG_DIR/kwokctl-$name.log" kwokctl_unlocked "$@"
 }
 
 # components_running NAME: every process of the local cluster NAME still runs. A component that

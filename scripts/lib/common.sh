@@ -19,11 +19,13 @@ have() { command -v "$1" >/dev/null 2>&1; }
 now() { date +%s; }
 
 # run_with_progress LABEL LOGFILE CMD...
-# Runs a long command with its output in LOGFILE, printing "LABEL: still working (Ns)" every
-# 20 seconds so nobody wonders whether it hangs. On failure, shows the end of the log.
+# Runs a long command with its output in LOGFILE (its directory is made if need be), printing
+# "LABEL: still working (Ns)" every 20 seconds so nobody wonders whether it hangs. On failure,
+# shows the end of the log.
 run_with_progress() {
   local label=$1 log=$2; shift 2
   local start; start=$(now)
+  mkdir -p "$(dirname "$log")"
   "$@" >"$log" 2>&1 &
   local pid=$!
   local next=$(( start + 20 ))

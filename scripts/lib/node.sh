@@ -31,8 +31,10 @@ node_install_packages() {
   if [ "$(id -u)" = 0 ] && have apt-get; then
     say "installing ${missing[*]} (apt-get)"
     export DEBIAN_FRONTEND=noninteractive
-    run_with_progress "apt-get update" "$NODE_LOG_DIR/apt-update.log" apt-get update -q -o DPkg::Lock::Timeout=600
-    run_with_progress "apt-get install" "$NODE_LOG_DIR/apt-install.log" \
+    # The machine's packages, not the node's state: their logs go with the workshop's cache,
+    # which outlives the node (NODE_DIR is made later, when a cluster claims the node).
+    run_with_progress "apt-get update" "$WORKSHOP_CACHE/logs/apt-update.log" apt-get update -q -o DPkg::Lock::Timeout=600
+    run_with_progress "apt-get install" "$WORKSHOP_CACHE/logs/apt-install.log" \
       apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}"
   else
     die "the real node needs these packages: ${missing[*]} (as root on Debian/Ubuntu: apt-get install ${missing[*]})"

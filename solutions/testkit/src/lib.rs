@@ -70,8 +70,10 @@ pub fn manifests_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests")
 }
 
-/// Applies a file under `manifests/` (server-side, so applying twice changes nothing), once per
-/// test process: the RBAC we ship is the RBAC we test.
+/// Applies a file under `manifests/` with `kubectl apply -f`, once per test process: the RBAC we
+/// ship is the RBAC we test. Client-side apply, the way the book and the scripts apply the same
+/// files: an object applied one way and then the other gets a warning from kubectl (server-side
+/// apply writes no `last-applied-configuration` annotation, which client-side apply expects).
 ///
 /// # Panics
 /// When kubectl is missing or the API server rejects the manifest.
@@ -84,13 +86,7 @@ pub async fn apply_manifest(relative: &str) {
     }
     let path = manifests_dir().join(relative);
     let output = tokio::process::Command::new("kubectl")
-        .args([
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "--field-manager=workshop-tests",
-            "-f",
-        ])
+        .args(["apply", "-f"])
         .arg(&path)
         .output()
         .await

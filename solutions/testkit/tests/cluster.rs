@@ -131,3 +131,32 @@ async fn deleting_an_owner_garbage_collects_its_dependents() -> anyhow::Result<(
     eprintln!("garbage collector removed the dependent in {took:?}");
     Ok(())
 }
+
+/// The CRDs the tests install, applied again as the book tells a learner to: kubectl has nothing
+/// to warn about (the tests apply the same way), and nothing changes.
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/test.sh runs it)"]
+async fn the_books_kubectl_apply_after_the_tests_warns_of_nothing()
+-> anyhow::Result<()> {
+    let client = workshop_testkit::client().await;
+    workshop_testkit::install_task_crds(&client).await?;
+    let crds = workshop_testkit::manifests_dir().join("crds");
+    let output = Command::new("kubectl")
+        .args(["apply", "-f"])
+        .arg(&crds)
+        .output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    anyhow::ensure!(output.status.success(), "kubectl apply failed: {stderr}");
+    assert!(
+        stderr.trim().is_empty(),
+        "`kubectl apply -f manifests/crds/` after the tests printed on stderr:\n{stderr}"
+    );
+    for line in stdout.lines() {
+        assert!(
+            line.ends_with(" unchanged"),
+            "after the tests installed the CRDs, the book's apply changed something: {line}"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,262 @@
+//! The workshop's own shell scripts, tested where they can be without a cluster and without
+//! changing the machine: each test runs a function of `scripts/lib/` in bash, in a sandbox of
+//! its own (empty state and cache directories), with the commands that would change the machine
+//! (the package manager, `id`) replaced by stubs on `PATH` that record how they were called.
+//!
+//! They exist because a script that writes into a directory it did not make passes wherever an
+//! earlier run left that directory, and fails on the learner's fresh machine.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root (this file is `solutions/testkit/tests/scripts.rs`).
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root exists")
+}
+
+/// A fresh machine, as far as the scripts can tell: a home, a cache and a node directory that do
+/// not exist yet, and a `bin/` of stubs put first on `PATH`.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        let sandbox = Sandbox {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        };
+        fs::create_dir(sandbox.bin()).expect("the stubs' directory");
+        sandbox
+    }
+
+    fn bin(&self) -> PathBuf {
+        self.dir.path().join("bin")
+    }
+
+    /// Where the stubs write down their arguments, one call per line.
+    fn calls(&self) -> PathBuf {
+        self.dir.path().join("calls")
+    }
+
+    /// The directories the scripts are pointed at, none of which exists before the script runs.
+    fn node_dir(&self) -> PathBuf {
+        self.dir.path().join("state/node")
+    }
+
+    fn cache_dir(&self) -> PathBuf {
+        self.dir.path().join("state/cache")
+    }
+
+    /// A command `name` that records `name ARGS...` in [`Sandbox::calls`], then runs `body`.
+    fn stub(&self, name: &str, body: &str) {
+        let path = self.bin().join(name);
+        let script = format!(
+            "#!/usr/bin/env bash\necho \"{name} $*\" >>'{}'\n{body}\n",
+            self.calls().display()
+        );
+        fs::write(&path, script).expect("writing a stub");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
+            .expect("chmod a stub");
+    }
+
+    /// Runs `script` in bash, after sourcing the given libraries of `scripts/lib/`, with the
+    /// sandbox's stubs first on PATH and its directories as the workshop's state.
+    fn bash(&self, libs: &[&str], script: &str) -> Output {
+        let root = repo_root();
+        let mut source = String::from("set -euo pipefail\n");
+        for lib in libs {
+            source.push_str(&format!(
+                "source '{}'\n",
+                root.join("scripts/lib").join(lib).display()
+            ));
+        }
+        source.push_str(script);
+        let path = format!(
+            "{}:{}",
+            self.bin().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Command::new("bash")
+            .arg("-c")
+            .arg(&source)
+            .env("PATH", path)
+            .env("HOME", self.dir.path().join("state/home"))
+            .env("WORKSHOP_CACHE", self.cache_dir())
+            .env("WORKSHOP_NODE_DIR", self.node_dir())
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("KWOK_WORKDIR")
+            .output()
+            .expect("bash runs")
+    }
+
+    fn recorded_calls(&self) -> String {
+        fs::read_to_string(self.calls()).unwrap_or_default()
+    }
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The first thing `scripts/cluster-up.sh --real-node` does on a machine that never had a real
+/// node: check the host, which installs the missing packages. It once wrote the package
+/// manager's log into the node's log directory before anything had made it, so it failed on
+/// every fresh machine (`.../logs/apt-update.log: No such file or directory`) and passed on
+/// every machine where an earlier run had left the directory.
+#[test]
+fn a_fresh_machine_gets_past_installing_the_real_nodes_packages() {
+    let sandbox = Sandbox::new();
+    // Root, on Debian: the stubs answer for `id -u` and the package manager.
+    sandbox.stub(
+        "id",
+        "[ \"${1:-}\" = -u ] && echo 0 || exec /usr/bin/id \"$@\"",
+    );
+    sandbox.stub("apt-get", "echo \"apt-get: pretending to $1\"");
+    let missing = sandbox.dir.path().join("not-installed");
+
+    let output = sandbox.bash(
+        &["common.sh", "cluster.sh", "node.sh"],
+        &format!(
+            // One package whose file is missing, so it has to be installed; the others are
+            // taken as present (their files exist), whatever this machine really has.
+            "for p in \"${{NODE_PACKAGES[@]}}\"; do NODE_PACKAGE_FILE[$p]=/bin/sh; done\n\
+             NODE_PACKAGE_FILE[runc]='{}'\n\
+             node_install_packages\n\
+             echo installed",
+            missing.display()
+        ),
+    );
+
+    assert!(
+        output.status.success(),
+        "installing the real node's packages on a fresh machine failed:\n{}",
+        describe(&output)
+    );
+    let calls = sandbox.recorded_calls();
+    assert!(
+        calls.lines().any(|l| l.starts_with("apt-get update")),
+        "the package lists were never updated; calls:\n{calls}"
+    );
+    assert!(
+        calls
+            .lines()
+            .any(|l| l.starts_with("apt-get install")
+                && l.split(' ').any(|w| w == "runc")),
+        "the missing package (runc) was never installed; calls:\n{calls}\n{}",
+        describe(&output)
+    );
+    assert!(
+        !calls.lines().any(|l| l.contains("containerd")),
+        "a package that is present was installed again; calls:\n{calls}"
+    );
+}
+
+/// Without root or without apt-get, nothing is installed: one line says what to install.
+#[test]
+fn without_root_the_missing_packages_are_named_not_installed() {
+    let sandbox = Sandbox::new();
+    sandbox.stub(
+        "id",
+        "[ \"${1:-}\" = -u ] && echo 1000 || exec /usr/bin/id \"$@\"",
+    );
+    sandbox.stub("apt-get", "echo \"apt-get must not run\"; exit 1");
+    let missing = sandbox.dir.path().join("not-installed");
+
+    let output = sandbox.bash(
+        &["common.sh", "cluster.sh", "node.sh"],
+        &format!(
+            "for p in \"${{NODE_PACKAGES[@]}}\"; do NODE_PACKAGE_FILE[$p]=/bin/sh; done\n\
+             NODE_PACKAGE_FILE[iptables]='{}'\n\
+             node_install_packages",
+            missing.display()
+        ),
+    );
+
+    assert!(
+        !output.status.success(),
+        "a non-root user was not told to install the missing package:\n{}",
+        describe(&output)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("apt-get install iptables"),
+        "the message does not say what to install:\n{}",
+        describe(&output)
+    );
+    assert!(
+        !sandbox.recorded_calls().contains("apt-get"),
+        "the package manager ran without root"
+    );
+}
+
+/// Every file of the workshop that a learner reads or runs.
+fn workshop_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if name == "target" || name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let root = repo_root();
+    let mut files = vec![root.join("README.md")];
+    for dir in ["scripts", "solutions", "steps", "manifests", "book/src"] {
+        walk(&root.join(dir), &mut files);
+    }
+    files
+}
+
+/// One way to apply, everywhere: `kubectl apply` client-side, as people type it. An object
+/// applied server-side by one of the scripts or tests and then client-side by a learner following
+/// the book (or the other way round) made kubectl warn that it lacks the
+/// `last-applied-configuration` annotation; the warning reached learners and the demo had to
+/// filter it out.
+#[test]
+fn kubectl_apply_has_one_mode_everywhere() {
+    let this_file = Path::new(file!()).file_name().expect("a file name");
+    let server_side = ["--server", "-side"].concat();
+    let mut found = Vec::new();
+    for file in workshop_files() {
+        if file.file_name() == Some(this_file) {
+            continue;
+        }
+        let Ok(text) = fs::read_to_string(&file) else {
+            continue;
+        };
+        for (n, line) in text.lines().enumerate() {
+            if line.contains(&server_side) {
+                let shown = file
+                    .strip_prefix(repo_root())
+                    .unwrap_or(&file)
+                    .to_path_buf();
+                found.push(format!("{}:{}: {}", shown.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "these lines apply server-side, while the book applies client-side (plain `kubectl \
+         apply`); pick one mode, the book's:\n{}",
+        found.join("\n")
+    );
+}
