@@ -51,6 +51,7 @@ mkdir -p "$rootfs/etc" "$rootfs/tmp"
 printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$rootfs/etc/passwd"
 printf 'root:x:0:\nnonroot:x:65532:\n' >"$rootfs/etc/group"
 image="$WORKSHOP_CACHE/images/taskrun-controller.tar"
+mkdir -p "$(dirname "$image")"
 node_image_tar docker.io/library/taskrun-controller:dev "$rootfs" \
   '"Entrypoint":["/taskrun-controller"],"User":"65532:65532"' "$image"
 node_load_image "$image" docker.io/library/taskrun-controller:dev
