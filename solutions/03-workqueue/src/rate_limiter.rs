@@ -76,6 +76,22 @@ impl<K> ItemExponentialFailureRateLimiter<K> {
             failures: Mutex::new(HashMap::new()),
         }
     }
+
+    /// How many keys have a failure count: keys that failed and have not been
+    /// forgotten since.
+    pub fn len(&self) -> usize {
+        lock(&self.failures).len()
+    }
+
+    /// Whether no key has a failure count.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keeps the counts of the keys for which `keep` says true, and forgets the others.
+    pub fn retain(&self, mut keep: impl FnMut(&K) -> bool) {
+        lock(&self.failures).retain(|key, _| keep(key));
+    }
 }
 
 impl<K: Clone + Eq + Hash + Send + Sync> RateLimiter<K>

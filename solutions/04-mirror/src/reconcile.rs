@@ -2,9 +2,12 @@
 //! few API calls as possible.
 //!
 //! Everything is read from the informer's cache; only changes are sent to the API
-//! server. A reconcile that finds nothing to do sends nothing at all, so a
-//! controller watching thousands of ConfigMaps costs the API server nothing while
-//! the world is as it should be.
+//! server. A reconcile that finds the companion as it should be sends nothing at all,
+//! so a controller watching thousands of ConfigMaps costs the API server nothing
+//! while the world is as it should be. A source the mirror cannot serve is not: it
+//! gets a Warning Event (one request), and a source blocked by a ConfigMap that is
+//! not its companion is retried with backoff, publishing that Event again on every
+//! retry (the recorder counts the repeats in one Event's series).
 
 use std::sync::Arc;
 
@@ -75,7 +78,9 @@ impl Mirror {
     // ANCHOR: reconcile_source
     /// The same, for a source the caller already has (or knows is gone):
     /// kube-runtime's `Controller` (step 05) hands reconcile the object itself rather
-    /// than a key. Asks `plan` what to do, then does it with at most one request.
+    /// than a key. Asks `plan` what to do, then does it with at most one request: one
+    /// write, or for a source that cannot be mirrored, one Warning Event (a blocked
+    /// source fails, and its every retry publishes that Event again).
     pub async fn reconcile_source(
         &self,
         namespace: &str,

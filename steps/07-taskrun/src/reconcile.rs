@@ -33,8 +33,9 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
-use workqueue::rate_limiter::{ItemExponentialFailureRateLimiter, RateLimiter};
+use workqueue::ObjectBackoff;
 
 use crate::pod::{self, CONTROLLER_NAME};
 use crate::status::{self, reason};
@@ -68,7 +69,7 @@ pub struct Context {
     client: Client,
     pods: Store<Pod>,
     recorder: Recorder,
-    backoff: ItemExponentialFailureRateLimiter<ObjectRef<TaskRun>>,
+    backoff: ObjectBackoff<TaskRun>,
 }
 // ANCHOR_END: context
 
@@ -85,14 +86,28 @@ const BASE_DELAY: Duration = Duration::from_millis(5);
 const MAX_DELAY: Duration = Duration::from_secs(1000);
 
 impl Context {
-    pub fn new(client: Client, pods: Store<Pod>) -> Arc<Self> {
+    /// A context over the Pod cache `pods` and the run cache `runs` (the backoff
+    /// keeps a count only for runs that are in it).
+    pub fn new(client: Client, pods: Store<Pod>, runs: Store<TaskRun>) -> Arc<Self> {
         let recorder = Recorder::new(client.clone(), CONTROLLER_NAME.into());
         Arc::new(Self {
             client,
             pods,
             recorder,
-            backoff: ItemExponentialFailureRateLimiter::new(BASE_DELAY, MAX_DELAY),
+            backoff: ObjectBackoff::new(runs, BASE_DELAY, MAX_DELAY),
         })
+    }
+
+    /// Drops the failure counts of the runs that `event` says are gone. Call it with
+    /// every event of the watch that fills the run cache: the runtime never
+    /// reconciles a run that is gone, so nothing else would.
+    pub fn observe(&self, event: &watcher::Event<TaskRun>) {
+        self.backoff.observe(event);
+    }
+
+    /// How many runs the backoff holds a failure count for.
+    pub fn backoff_entries(&self) -> usize {
+        self.backoff.len()
     }
 }
 
@@ -121,7 +136,7 @@ pub async fn reconcile(
         None => start_run(&run, &namespace, &ctx, &now).await?,
         Some(spec) => follow_run(&run, &spec, &namespace, &ctx, &now).await?,
     };
-    ctx.backoff.forget(&ObjectRef::from_obj(run.as_ref()));
+    ctx.backoff.forget(run.as_ref());
     Ok(action)
 }
 // ANCHOR_END: reconcile
@@ -129,7 +144,7 @@ pub async fn reconcile(
 // ANCHOR: error_policy
 /// Decides when a failed reconcile is tried again: 5 ms, 10 ms, 20 ms, ... per run.
 pub fn error_policy(run: Arc<TaskRun>, error: &Error, ctx: Arc<Context>) -> Action {
-    let wait = ctx.backoff.when(&ObjectRef::from_obj(run.as_ref()));
+    let wait = ctx.backoff.when(run.as_ref());
     let name = run.name_any();
     if error.is_conflict() {
         tracing::debug!(name, retry_in = ?wait, "run changed meanwhile; retrying");
