@@ -433,6 +433,22 @@ mod tests {
         assert_eq!(queue.len(), 0);
     }
 
+    #[test]
+    fn an_add_says_what_it_did() {
+        let mut state = State::new();
+        assert_eq!(state.add("a"), Added::Queued);
+        assert_eq!(state.add("a"), Added::AlreadyDirty);
+        assert_eq!(state.pop(), Some("a"));
+        assert_eq!(state.add("a"), Added::AfterDone, "a worker holds a");
+        assert_eq!(
+            state.add("a"),
+            Added::AlreadyDirty,
+            "a worker holds a, and an add has marked it dirty already: this add changes \
+             nothing. A key waiting for its worker's `done` is dirty but not in the line, \
+             so it is `dirty` that says whether a key needs processing already, not the line"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn adds_while_processing_collapse_into_one() {
         // client-go's TestCollapseWhileProcessing.
@@ -442,6 +458,14 @@ mod tests {
         for _ in 0..3 {
             queue.add("a");
         }
+        assert_eq!(
+            queue.metrics().adds_total,
+            2,
+            "adds_total counts the adds that made a key dirty: the first add, and the \
+             first of three while a worker held the key. The other two found it dirty \
+             already (they change nothing), and a queue that counts them reports work \
+             that will never happen"
+        );
         queue.done(&"a");
         assert_eq!(queue.len(), 1);
         assert_eq!(next(&queue).await, Some("a"));

@@ -652,6 +652,40 @@ async fn a_failed_run_stays_failed_after_a_restart() -> anyhow::Result<()> {
 
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
+async fn a_failed_run_stays_failed_when_its_pod_is_deleted() -> anyhow::Result<()> {
+    let h = Harness::start("taskrun-final-pod").await?;
+    // A run that started (it has its Pod and its snapshot of the Task), and failed.
+    h.task("broken", &[("only", "echo failing; exit 3")])
+        .await?;
+    h.run("broken-1", "broken", None).await?;
+    let failed = h
+        .wait_for_phase("broken-1", TaskRunPhase::Failed, FINISH)
+        .await?;
+    let told = reason_of(&failed);
+    assert_eq!(told.0, reason::STEP_FAILED);
+
+    // Cleaning up its Pod changes nothing about how it ended.
+    h.pods
+        .delete("broken-1-pod", &DeleteParams::default())
+        .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = h.runs.get("broken-1").await?;
+    assert_eq!(
+        (reason_of(&after), after.resource_version()),
+        (told.clone(), failed.resource_version()),
+        "run broken-1 had failed ({}: {}), and had started: it has its Task's spec. Once \
+         its Pod was deleted, the controller wrote to it again. A run's story ends with \
+         Succeeded or Failed, whether it started or not: reconcile must leave every \
+         finished run alone",
+        told.0,
+        told.1
+    );
+    h.assert_running();
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
 async fn a_pod_of_an_earlier_run_of_the_same_name_is_not_adopted()
 -> anyhow::Result<()> {
     let h = Harness::start("taskrun-reborn").await?;
