@@ -268,7 +268,7 @@ async fn process_next<R: Reconciler>(
     queue: &WorkQueue<String>,
     reconciler: &R,
 ) -> Option<Outcome> {
-    // EXERCISE 3.5: Process one key, as client-go's processNextWorkItem does.
+    // EXERCISE 3.4: Process one key, as client-go's processNextWorkItem does.
     // Take a key (`None` once the queue has shut down and is empty), reconcile it
     // inside a tracing span named `reconcile` with the field `key` (so that every
     // line reconcile logs says which object it is about), and report the `Outcome`.
@@ -276,6 +276,8 @@ async fn process_next<R: Reconciler>(
     // backoff, and the outcome says when. On every path, a panicking reconcile too,
     // the key goes back to the queue with `done`.
     // Proved by: controller::tests::, a_change_is_reconciled_after_backing_off
+    // Needs: 3.1, 3.2
+    // Path: stretch, 15 min
     // Book: "Step 03 > Workers"
     // BEGIN SOLUTION
     let key = queue.get().await?;

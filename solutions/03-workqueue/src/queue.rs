@@ -126,6 +126,8 @@ impl<K: Clone + Eq + Hash> State<K> {
         // the order they first went in. Return what happened (`Added`): the caller
         // wakes a worker only when a key joined the line.
         // Proved by: queue::tests::, random_workloads
+        // Needs: 3.2
+        // Path: core, 15 min
         // Book: "Step 03 > Three collections"
         // BEGIN SOLUTION
         if self.dirty.contains(&key) {
@@ -144,18 +146,12 @@ impl<K: Clone + Eq + Hash> State<K> {
     // ANCHOR: pop
     /// Hands the oldest queued key to a worker, if there is one.
     fn pop(&mut self) -> Option<K> {
-        // EXERCISE 3.2: Hand the oldest waiting key to a worker, or
-        //     `None` when no key waits.
-        // From now on a worker holds the key, and an `add` of it counts as a new
-        // change: one that the worker may not have seen.
-        // Proved by: queue::tests::
-        // Book: "Step 03 > Three collections"
-        // BEGIN SOLUTION
         let key = self.queue.pop_front()?;
+        // The worker will read the object's state from now on: a change from now on
+        // is one it may not see, so the next `add` must mark the key dirty again.
         self.dirty.remove(&key);
         self.processing.insert(key.clone());
         Some(key)
-        // END SOLUTION
     }
     // ANCHOR_END: pop
 
@@ -163,12 +159,15 @@ impl<K: Clone + Eq + Hash> State<K> {
     /// Records that a worker finished `key`. Returns whether the
     /// key went back on the queue.
     fn done(&mut self, key: &K) -> bool {
-        // EXERCISE 3.3: Release `key`, and put it back in line if it was
-        //     added while a worker held it.
-        // Return whether it went back in line. A `done` for a key that no
-        // worker holds changes nothing (the key may be in line already, and
-        // must not be there twice).
+        // EXERCISE 3.2: Keep the second promise when a worker finishes `key`.
+        // A change that came while a worker held `key` must be followed by a
+        // processing that starts after it; no change may be lost, and none
+        // processed twice at once. The worker lets go of `key` here; say whether
+        // `key` joined the line (the caller then wakes a worker). A `done` from
+        // nobody who holds `key` changes nothing.
         // Proved by: queue::tests::, random_workloads
+        // Needs: 3.1
+        // Path: core, 10 min
         // Book: "Step 03 > Three collections"
         // BEGIN SOLUTION
         if self.processing.remove(key) && self.dirty.contains(key) {

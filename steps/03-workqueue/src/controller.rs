@@ -272,7 +272,7 @@ async fn process_next<R: Reconciler>(
     queue: &WorkQueue<String>,
     reconciler: &R,
 ) -> Option<Outcome> {
-    // TODO(exercise 3.5): Process one key, as client-go's processNextWorkItem does.
+    // TODO(exercise 3.4): Process one key, as client-go's processNextWorkItem does.
     // Take a key (`None` once the queue has shut down and is empty), reconcile it
     // inside a tracing span named `reconcile` with the field `key` (so that every
     // line reconcile logs says which object it is about), and report the `Outcome`.
@@ -280,8 +280,10 @@ async fn process_next<R: Reconciler>(
     // backoff, and the outcome says when. On every path, a panicking reconcile too,
     // the key goes back to the queue with `done`.
     // Proved by: controller::tests::, a_change_is_reconciled_after_backing_off
+    // Needs: 3.1, 3.2
+    // Path: stretch, 15 min
     // Book: "Step 03 > Workers"
-    todo!("Exercise 3.5: Process one key, as client-go's processNextWorkItem does.")
+    todo!("Exercise 3.4: Process one key, as client-go's processNextWorkItem does.")
 }
 // ANCHOR_END: process_next
 
