@@ -62,7 +62,7 @@ pub fn keys_for(notification: &Notification<ConfigMap>) -> Vec<String> {
         Notification::Update { old, new } => (Some(old), new),
         Notification::Synced => return Vec::new(),
     };
-    // DIAGNOSE 4.4: Two tests fail,
+    // DIAGNOSE 4.3: Two tests fail,
     //     `a_companion_enqueues_its_owner_through_the_owner_reference` and
     //     `a_managed_source_named_like_a_companion_enqueues_only_itself`: find out
     //     why, and fix it.
@@ -73,6 +73,7 @@ pub fn keys_for(notification: &Notification<ConfigMap>) -> Vec<String> {
     // the ConfigMaps they build, then the code below.
     // Proved by: enqueues_itself, removing_the_label, enqueues_its_owner,
     //   enqueues_only_itself, synced_enqueues_nothing
+    // Path: stretch, 10 min
     // Book: "Step 04 > From a companion back to its source"
     // BEGIN SOLUTION
     let mut keys = Vec::new();
