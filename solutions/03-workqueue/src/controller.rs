@@ -268,13 +268,16 @@ async fn process_next<R: Reconciler>(
     queue: &WorkQueue<String>,
     reconciler: &R,
 ) -> Option<Outcome> {
-    // EXERCISE 3.5: Process one key, as client-go's processNextWorkItem does.
+    // EXERCISE 3.4: Process one key, as client-go's processNextWorkItem does.
     // Take a key (`None` once the queue has shut down and is empty), reconcile it
-    // inside a tracing span that names the key, and report the `Outcome`. A success
-    // resets the key's backoff; a failure schedules its retry after the backoff, and
-    // the outcome says when. On every path, a panicking reconcile too, the key goes
-    // back to the queue with `done`.
+    // inside a tracing span named `reconcile` with the field `key` (so that every
+    // line reconcile logs says which object it is about), and report the `Outcome`.
+    // A success resets the key's backoff; a failure schedules its retry after the
+    // backoff, and the outcome says when. On every path, a panicking reconcile too,
+    // the key goes back to the queue with `done`.
     // Proved by: controller::tests::, a_change_is_reconciled_after_backing_off
+    // Needs: 3.1, 3.2
+    // Path: stretch, 15 min
     // Book: "Step 03 > Workers"
     // BEGIN SOLUTION
     let key = queue.get().await?;
@@ -442,6 +445,49 @@ mod tests {
         assert!(
             matches!(&result, Err(Error::Worker(err)) if err.is_panic()),
             "expected Error::Worker for the panic, got {result:?}"
+        );
+    }
+
+    /// Logs one line from inside reconcile, as a real one does.
+    struct Chatty;
+
+    impl Reconciler for Chatty {
+        type Error = String;
+        async fn reconcile(&self, _key: &str) -> Result<(), String> {
+            tracing::info!("looked the object up");
+            Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_line_reconcile_logs_names_its_key() {
+        use tracing::instrument::WithSubscriber;
+        // Every level, so that a span of any level shows.
+        let log = workshop_testkit::log::ControllerLog::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(log.clone())
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .without_time()
+            .finish();
+        let queue = WorkQueue::new();
+        queue.add("ns/a".to_string());
+        process_next(&queue, &Chatty)
+            .with_subscriber(subscriber)
+            .await
+            .expect("the queue is open");
+        let lines = log.lines();
+        let line = lines
+            .iter()
+            .find(|line| line.contains("looked the object up"))
+            .expect("reconcile's line was logged");
+        assert!(
+            line.contains("reconcile{key=ns/a}")
+                || line.contains("reconcile{key=\"ns/a\"}"),
+            "reconcile of ns/a logged {line:?}: it must run inside a span named \
+             `reconcile` with the field `key` = ns/a, so that every line it logs says \
+             which object it is about (a controller reconciles many objects at once, and \
+             their lines interleave)"
         );
     }
 

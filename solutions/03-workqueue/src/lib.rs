@@ -41,6 +41,7 @@
 
 pub mod controller;
 pub mod delaying_queue;
+pub mod object_backoff;
 pub mod queue;
 pub mod rate_limiter;
 pub mod reconcile;
@@ -50,6 +51,7 @@ use std::future::Future;
 use kube::Client;
 
 pub use controller::{Controller, Outcome, Reconciler};
+pub use object_backoff::ObjectBackoff;
 pub use queue::{Metrics, WorkQueue};
 pub use rate_limiter::{
     BucketRateLimiter, ItemExponentialFailureRateLimiter, MaxOfRateLimiter,

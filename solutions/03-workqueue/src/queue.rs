@@ -126,6 +126,8 @@ impl<K: Clone + Eq + Hash> State<K> {
         // the order they first went in. Return what happened (`Added`): the caller
         // wakes a worker only when a key joined the line.
         // Proved by: queue::tests::, random_workloads
+        // Needs: 3.2
+        // Path: core, 15 min
         // Book: "Step 03 > Three collections"
         // BEGIN SOLUTION
         if self.dirty.contains(&key) {
@@ -144,18 +146,12 @@ impl<K: Clone + Eq + Hash> State<K> {
     // ANCHOR: pop
     /// Hands the oldest queued key to a worker, if there is one.
     fn pop(&mut self) -> Option<K> {
-        // EXERCISE 3.2: Hand the oldest waiting key to a worker, or
-        //     `None` when no key waits.
-        // From now on a worker holds the key, and an `add` of it counts as a new
-        // change: one that the worker may not have seen.
-        // Proved by: queue::tests::
-        // Book: "Step 03 > Three collections"
-        // BEGIN SOLUTION
         let key = self.queue.pop_front()?;
+        // The worker will read the object's state from now on: a change from now on
+        // is one it may not see, so the next `add` must mark the key dirty again.
         self.dirty.remove(&key);
         self.processing.insert(key.clone());
         Some(key)
-        // END SOLUTION
     }
     // ANCHOR_END: pop
 
@@ -163,12 +159,15 @@ impl<K: Clone + Eq + Hash> State<K> {
     /// Records that a worker finished `key`. Returns whether the
     /// key went back on the queue.
     fn done(&mut self, key: &K) -> bool {
-        // EXERCISE 3.3: Release `key`, and put it back in line if it was
-        //     added while a worker held it.
-        // Return whether it went back in line. A `done` for a key that no
-        // worker holds changes nothing (the key may be in line already, and
-        // must not be there twice).
+        // EXERCISE 3.2: Keep the second promise when a worker finishes `key`.
+        // A change that came while a worker held `key` must be followed by a
+        // processing that starts after it; no change may be lost, and none
+        // processed twice at once. The worker lets go of `key` here; say whether
+        // `key` joined the line (the caller then wakes a worker). A `done` from
+        // nobody who holds `key` changes nothing.
         // Proved by: queue::tests::, random_workloads
+        // Needs: 3.1
+        // Path: core, 10 min
         // Book: "Step 03 > Three collections"
         // BEGIN SOLUTION
         if self.processing.remove(key) && self.dirty.contains(key) {
@@ -433,6 +432,22 @@ mod tests {
         assert_eq!(queue.len(), 0);
     }
 
+    #[test]
+    fn an_add_says_what_it_did() {
+        let mut state = State::new();
+        assert_eq!(state.add("a"), Added::Queued);
+        assert_eq!(state.add("a"), Added::AlreadyDirty);
+        assert_eq!(state.pop(), Some("a"));
+        assert_eq!(state.add("a"), Added::AfterDone, "a worker holds a");
+        assert_eq!(
+            state.add("a"),
+            Added::AlreadyDirty,
+            "a worker holds a, and an add has marked it dirty already: this add changes \
+             nothing. A key waiting for its worker's `done` is dirty but not in the line, \
+             so it is `dirty` that says whether a key needs processing already, not the line"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn adds_while_processing_collapse_into_one() {
         // client-go's TestCollapseWhileProcessing.
@@ -442,6 +457,14 @@ mod tests {
         for _ in 0..3 {
             queue.add("a");
         }
+        assert_eq!(
+            queue.metrics().adds_total,
+            2,
+            "adds_total counts the adds that made a key dirty: the first add, and the \
+             first of three while a worker held the key. The other two found it dirty \
+             already (they change nothing), and a queue that counts them reports work \
+             that will never happen"
+        );
         queue.done(&"a");
         assert_eq!(queue.len(), 1);
         assert_eq!(next(&queue).await, Some("a"));

@@ -59,17 +59,7 @@ pub fn checksum(
     data: Option<&BTreeMap<String, String>>,
     binary_data: Option<&BTreeMap<String, ByteString>>,
 ) -> String {
-    // EXERCISE 4.1: Sum up the content, canonically and unambiguously.
-    // Canonical: the same content gives the same sum, whatever order its keys arrived
-    // in, and an absent map is the same content as an empty one. Unambiguous: two
-    // different contents never feed the hash the same bytes, not even when a key and
-    // its value are cut differently or an entry moves from `data` to `binaryData`.
-    // Tests pin the sums of known inputs (one with `binaryData`, one with text that
-    // is not ASCII): the bytes hashed are the encoding laid out in the book section
-    // below.
-    // Proved by: checksum_
-    // Book: "Step 04 > A checksum you can trust"
-    // BEGIN SOLUTION
+    // Each key and value goes in as its length (8 bytes, big-endian), then its bytes.
     fn field(hasher: &mut Sha256, bytes: &[u8]) {
         hasher.update((bytes.len() as u64).to_be_bytes());
         hasher.update(bytes);
@@ -91,7 +81,6 @@ pub fn checksum(
         field(&mut hasher, &value.0);
     }
     hex::encode(hasher.finalize())
-    // END SOLUTION
 }
 // ANCHOR_END: checksum
 
@@ -115,7 +104,7 @@ pub fn desired_companion(source: &ConfigMap) -> Result<ConfigMap, InvalidSource>
     if name.len() > MAX_NAME_LEN {
         return Err(InvalidSource::NameTooLong(name));
     }
-    // EXERCISE 4.2: Build the companion ConfigMap that `source` should have.
+    // EXERCISE 4.1: Build the companion ConfigMap that `source` should have.
     // It is named `name`, in the source's namespace, with the source's `data` and
     // `binaryData`, only the label MANAGED_BY_LABEL=CONTROLLER_NAME (none of the
     // source's labels: a companion labelled as managed would be mirrored in turn),
@@ -126,6 +115,7 @@ pub fn desired_companion(source: &ConfigMap) -> Result<ConfigMap, InvalidSource>
     // Proved by: the_companion_mirrors_content,
     //   the_companion_carries_only_the_managed_by_label,
     //   a_source_without_uid_is_invalid, a_source_without_a_namespace_is_invalid
+    // Path: core, 15 min
     // Book: "Step 04 > Ownership"
     // BEGIN SOLUTION
     let mut owner = source
@@ -199,7 +189,7 @@ pub enum Plan {
 /// Compares the world with what it should be. `source` and `companion` are the cached
 /// objects named `x` and `x-synced` (either may be absent).
 pub fn plan(source: Option<&ConfigMap>, companion: Option<&ConfigMap>) -> Plan {
-    // EXERCISE 4.3: Decide the one thing to do about `source` and `companion`.
+    // EXERCISE 4.2: Decide the one thing to do about `source` and `companion`.
     // Whatever the world looks like, the plan is the one the book section below gives
     // for it: a managed source gets exactly its desired companion, written only when
     // the companion drifted, and never over a change we have not seen; a companion
@@ -209,9 +199,11 @@ pub fn plan(source: Option<&ConfigMap>, companion: Option<&ConfigMap>) -> Plan {
     // that is gone or being deleted is the garbage collector's business. One world
     // can fit more than one of these: which question to ask first is yours to work
     // out, and the order matters.
-    // Its tests also call 4.2's `desired_companion`: do 4.2 first.
+    // Its tests also call 4.1's `desired_companion`: do 4.1 first.
     // Proved by: plan_, a_source_named_like_a_companion_is_just_a_source,
     //   a_name_too_long
+    // Needs: 4.1
+    // Path: core, 20 min
     // Book: "Step 04 > Planning the change"
     // BEGIN SOLUTION
     let Some(source) = source else {

@@ -12,10 +12,11 @@
 //! - a ConfigMap that happens to be called `<name>-synced` but is
 //!   not ours is never touched.
 //!
-//! The pieces are the ones you built: the informer of step 02 watches ConfigMaps,
-//! [`keys_for`] turns each notification into the keys of the sources it concerns,
-//! step 03's workqueue and workers run [`reconcile::Mirror::reconcile`], which asks
-//! [`desired::plan`] what to do.
+//! The pieces are those of steps 02 and 03, taken from their reference solutions (not
+//! from your own steps, so that an exercise left undone there cannot block this one):
+//! the informer of step 02 watches ConfigMaps, [`keys_for`] turns each notification
+//! into the keys of the sources it concerns, step 03's workqueue and workers run
+//! [`reconcile::Mirror::reconcile`], which asks [`desired::plan`] what to do.
 
 pub mod desired;
 pub mod reconcile;
@@ -61,16 +62,18 @@ pub fn keys_for(notification: &Notification<ConfigMap>) -> Vec<String> {
         Notification::Update { old, new } => (Some(old), new),
         Notification::Synced => return Vec::new(),
     };
-    // DIAGNOSE 4.4: Two tests fail,
+    // DIAGNOSE 4.3: Two tests fail,
     //     `a_companion_enqueues_its_owner_through_the_owner_reference` and
     //     `a_managed_source_named_like_a_companion_enqueues_only_itself`: find out
     //     why, and fix it.
     // Wanted: the ConfigMap's own key when it is managed, or was until this update;
     // and the key of the source a companion belongs to, so that a change to a
-    // companion wakes up its source. Read the failing tests and the ConfigMaps they
-    // build, then the code below.
+    // companion wakes up its source (a ConfigMap controlled by anything but a
+    // ConfigMap, a Deployment say, belongs to no source). Read the failing tests and
+    // the ConfigMaps they build, then the code below.
     // Proved by: enqueues_itself, removing_the_label, enqueues_its_owner,
     //   enqueues_only_itself, synced_enqueues_nothing
+    // Path: stretch, 10 min
     // Book: "Step 04 > From a companion back to its source"
     // BEGIN SOLUTION
     let mut keys = Vec::new();
@@ -153,10 +156,21 @@ mod tests {
     }
 
     fn owned_by(name: &str, owner: &str, controller: bool) -> Arc<ConfigMap> {
+        owned_by_a("v1", "ConfigMap", name, owner, controller)
+    }
+
+    /// A ConfigMap `name` owned by the object `owner` of `api_version` and `kind`.
+    fn owned_by_a(
+        api_version: &str,
+        kind: &str,
+        name: &str,
+        owner: &str,
+        controller: bool,
+    ) -> Arc<ConfigMap> {
         let mut companion = (*cm(name, false)).clone();
         companion.owner_references_mut().push(OwnerReference {
-            api_version: "v1".into(),
-            kind: "ConfigMap".into(),
+            api_version: api_version.into(),
+            kind: kind.into(),
             name: owner.into(),
             uid: format!("uid-{owner}"),
             controller: Some(controller),
@@ -198,6 +212,17 @@ mod tests {
         );
         assert!(
             keys_for(&Notification::Add(owned_by("x-synced", "x", false))).is_empty()
+        );
+        // Controlled, but by a Deployment called `web`: a ConfigMap `web` (a source,
+        // perhaps) has nothing to do with it.
+        let deployments =
+            owned_by_a("apps/v1", "Deployment", "web-config", "web", true);
+        assert_eq!(
+            keys_for(&Notification::Add(deployments)),
+            Vec::<String>::new(),
+            "web-config is controlled by the Deployment web, not by a \
+             ConfigMap: an owner reference names its owner by apiVersion and \
+             kind as well as name, and only a ConfigMap (v1) can be a source"
         );
     }
     // ANCHOR_END: keys_for_test

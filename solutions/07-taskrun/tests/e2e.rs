@@ -652,6 +652,40 @@ async fn a_failed_run_stays_failed_after_a_restart() -> anyhow::Result<()> {
 
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
+async fn a_failed_run_stays_failed_when_its_pod_is_deleted() -> anyhow::Result<()> {
+    let h = Harness::start("taskrun-final-pod").await?;
+    // A run that started (it has its Pod and its snapshot of the Task), and failed.
+    h.task("broken", &[("only", "echo failing; exit 3")])
+        .await?;
+    h.run("broken-1", "broken", None).await?;
+    let failed = h
+        .wait_for_phase("broken-1", TaskRunPhase::Failed, FINISH)
+        .await?;
+    let told = reason_of(&failed);
+    assert_eq!(told.0, reason::STEP_FAILED);
+
+    // Cleaning up its Pod changes nothing about how it ended.
+    h.pods
+        .delete("broken-1-pod", &DeleteParams::default())
+        .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = h.runs.get("broken-1").await?;
+    assert_eq!(
+        (reason_of(&after), after.resource_version()),
+        (told.clone(), failed.resource_version()),
+        "run broken-1 had failed ({}: {}), and had started: it has its Task's spec. Once \
+         its Pod was deleted, the controller wrote to it again. A run's story ends with \
+         Succeeded or Failed, whether it started or not: reconcile must leave every \
+         finished run alone",
+        told.0,
+        told.1
+    );
+    h.assert_running();
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
 async fn a_pod_of_an_earlier_run_of_the_same_name_is_not_adopted()
 -> anyhow::Result<()> {
     let h = Harness::start("taskrun-reborn").await?;
@@ -707,5 +741,93 @@ async fn a_pod_of_an_earlier_run_of_the_same_name_is_not_adopted()
         run.uid()
     );
     h.assert_running();
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "end-to-end: needs a cluster (scripts/check.sh 07 runs it)"]
+async fn the_backoff_forgets_runs_that_are_gone() -> anyhow::Result<()> {
+    const CHURN: usize = 25;
+    const ROUNDS: usize = 2;
+    let h = Harness::without_controller("taskrun-churn").await?;
+    h.task("quick", &[("only", "echo quick")]).await?;
+    let as_controller = service_account_client(SA_NAMESPACE, SA_NAME).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let namespace = h.ns.name().to_string();
+    let running = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        taskrun::start(as_controller, Some(&namespace), 2, shutdown).await
+    });
+
+    // Each round: CHURN runs that fail (somebody else's Pod holds each one's Pod
+    // name: PodNameTaken, retried with backoff), then deleted. Every name is new.
+    let post = PostParams::default();
+    let now = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::default()
+    };
+    for round in 0..ROUNDS {
+        let names: Vec<String> =
+            (0..CHURN).map(|i| format!("churn-{round}-{i}")).collect();
+        for name in &names {
+            let stranger = Pod {
+                metadata: ObjectMeta {
+                    name: Some(format!("{name}-pod")),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(common::sleeping_pod_spec("mine")),
+                ..Pod::default()
+            };
+            h.pods.create(&post, &stranger).await?;
+            h.run(name, "quick", None).await?;
+        }
+        // Each has failed once its status says why (written just before the failure
+        // is counted).
+        let what = format!("round {round}: every run Pending with PodNameTaken");
+        wait_until(&what, FINISH, || async {
+            let runs = h.runs.list(&ListParams::default()).await?.items;
+            let blocked = names.iter().all(|name| {
+                runs.iter().any(|run| {
+                    run.name_any() == *name
+                        && reason_of(run).0 == reason::POD_NAME_TAKEN
+                })
+            });
+            Ok(blocked.then_some(()))
+        })
+        .await?;
+        for name in &names {
+            h.runs.delete(name, &DeleteParams::default()).await?;
+            h.pods.delete(&format!("{name}-pod"), &now).await?;
+        }
+    }
+    // A last run: the watch reports in order, so once the controller has acted on
+    // this one, it has heard of every deletion before it.
+    h.run("last", "quick", None).await?;
+    h.wait_for("last", "given a Pod", REACT, |run| {
+        run.status.as_ref().is_some_and(|s| s.pod_name.is_some())
+    })
+    .await?;
+
+    let _ = stop.send(());
+    let ctx = tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .map_err(|_| anyhow::anyhow!("the controller did not stop within 30 s"))??;
+    let entries = ctx.backoff_entries();
+    eprintln!(
+        "{} runs created, failed and deleted: the backoff holds {entries} entries",
+        CHURN * ROUNDS
+    );
+    assert_eq!(
+        entries,
+        0,
+        "{} runs were created, failed (PodNameTaken) and deleted, and the backoff still \
+         holds a failure count for {entries} of them. kube-runtime never reconciles a \
+         run that left its cache, so nothing resets those counts: the map grows with \
+         every run that failed once, and a run created again under one of those names \
+         would start from the old count. A run's count must go when the run does",
+        CHURN * ROUNDS
+    );
     Ok(())
 }

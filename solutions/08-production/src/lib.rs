@@ -47,7 +47,8 @@ pub struct Args {
     /// /readyz (port 0: any free port).
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
-    /// Seconds the reconciles in flight may take to finish once shutdown has begun.
+    /// Seconds the reconciles in flight may take to finish once shutdown has begun;
+    /// those still running then are cancelled.
     #[arg(
         long,
         default_value = "10",
@@ -131,6 +132,10 @@ pub async fn run(
     });
 
     // The controller, until `stop`; then a bounded wait for the reconciles in flight.
+    // Past the bound, the select drops the controller's future, and with it every
+    // reconcile still running: each stops at the `.await` it was waiting on, perhaps
+    // between two writes. That is safe only because a reconcile can be repeated from
+    // any point (step 07), which the next leader does.
     let controller =
         controller::run(client, &args.controller, state, leading, stop.clone());
     let grace = Duration::from_secs(args.shutdown_timeout);
@@ -139,7 +144,7 @@ pub async fn run(
         () = async { stop.cancelled().await; tokio::time::sleep(grace).await } => {
             tracing::warn!(
                 ?grace,
-                "reconciles still running at the shutdown timeout; leaving them"
+                "reconciles still running at the shutdown timeout; cancelling them"
             );
         }
     }

@@ -4,7 +4,8 @@
 //! Each test starts the controller under test in its own namespace, running as the
 //! `configmap-mirror` ServiceAccount of `manifests/rbac/mirror.yaml` (impersonation), then
 //! changes the world as a user would and waits, with a bound, for the controller to put it right.
-//! A step's `tests/e2e.rs` is one line: `workshop_testkit::mirror_suite!(start);`.
+//! A step's `tests/e2e.rs` gives a `start` function that runs its controller, and one line
+//! makes the suite of it: `workshop_testkit::mirror_suite!(start);`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -17,7 +17,9 @@ use crate::controller::Reconciler;
 #[derive(Debug, Default)]
 pub struct FailFirst {
     n: u32,
-    /// Failures injected so far, per key.
+    /// Failures injected so far, per key. With `n` = 0 it stays empty; otherwise it
+    /// remembers every key it was asked about, for as long as the program runs (a flag
+    /// for watching the backoff, not for production).
     failures: Mutex<HashMap<String, u32>>,
 }
 
@@ -39,6 +41,9 @@ impl FailFirst {
 
     /// `Err` for the first `n` calls with `key`, `Ok` ever after.
     pub fn check(&self, key: &str) -> Result<(), Injected> {
+        if self.n == 0 {
+            return Ok(());
+        }
         let mut failures =
             self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         let failed = failures.entry(key.to_string()).or_default();
@@ -111,6 +116,15 @@ mod tests {
         assert!(matches!(fail.check("a"), Err(Injected { n: 2, of: 2 })));
         assert!(fail.check("a").is_ok());
         assert!(fail.check("a").is_ok());
-        assert!(FailFirst::new(0).check("a").is_ok());
+        let never = FailFirst::new(0);
+        assert!(never.check("a").is_ok());
+        assert!(
+            never
+                .failures
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_empty(),
+            "without failures to inject, no key is remembered"
+        );
     }
 }

@@ -2,9 +2,12 @@
 //! few API calls as possible.
 //!
 //! Everything is read from the informer's cache; only changes are sent to the API
-//! server. A reconcile that finds nothing to do sends nothing at all, so a
-//! controller watching thousands of ConfigMaps costs the API server nothing while
-//! the world is as it should be.
+//! server. A reconcile that finds the companion as it should be sends nothing at all,
+//! so a controller watching thousands of ConfigMaps costs the API server nothing
+//! while the world is as it should be. A source the mirror cannot serve is not: it
+//! gets a Warning Event (one request), and a source blocked by a ConfigMap that is
+//! not its companion is retried with backoff, publishing that Event again on every
+//! retry (the recorder counts the repeats in one Event's series).
 // Starter code: the imports, parameters and helpers that the TODOs below need are
 // unused until you write them. Once they are done, delete the `allow` below: the
 // compiler then checks that you left none.
@@ -79,7 +82,9 @@ impl Mirror {
     // ANCHOR: reconcile_source
     /// The same, for a source the caller already has (or knows is gone):
     /// kube-runtime's `Controller` (step 05) hands reconcile the object itself rather
-    /// than a key. Asks `plan` what to do, then does it with at most one request.
+    /// than a key. Asks `plan` what to do, then does it with at most one request: one
+    /// write, or for a source that cannot be mirrored, one Warning Event (a blocked
+    /// source fails, and its every retry publishes that Event again).
     pub async fn reconcile_source(
         &self,
         namespace: &str,
@@ -146,7 +151,7 @@ impl Mirror {
         api: &Api<ConfigMap>,
         companion: &ConfigMap,
     ) -> Result<(), Error> {
-        // TODO(exercise 4.5): Create the companion; if it exists already, return
+        // TODO(exercise 4.4): Create the companion; if it exists already, return
         //     `Error::CacheBehind`.
         // "Exists already" while the cache has no companion means the cache is behind
         // (often the companion is the one this controller created a moment ago): the
@@ -154,9 +159,11 @@ impl Mirror {
         // the creation with the field `action = "create"`, as `update` does.
         // Proved by: creates_a_companion_and_follows_the_source, two_hundred_sources,
         // a_create_that_finds_the_companion_says_the_cache_is_behind
+        // Needs: 4.1, 4.2
+        // Path: stretch, 8 min
         // Book: "Step 04 > Carrying out the plan"
         todo!(
-            "Exercise 4.5: Create the companion; if it exists already, return \
+            "Exercise 4.4: Create the companion; if it exists already, return \
              `Error::CacheBehind`."
         )
     }
@@ -170,16 +177,18 @@ impl Mirror {
         name: &str,
         uid: String,
     ) -> Result<(), Error> {
-        // TODO(exercise 4.6): Delete the companion `name`, but only if it is still
+        // TODO(exercise 4.5): Delete the companion `name`, but only if it is still
         //     the object `uid`.
         // A ConfigMap that was deleted and re-created under the same name since the
         // plan was made is another object: the API server must refuse to delete it. A
         // companion that is gone already is what we wanted (success). Log the
         // deletion with `action = "delete"`.
         // Proved by: unmanaging_removes_its_companion, a_stale_cache_never_deletes
+        // Needs: 4.1, 4.2, 4.4
+        // Path: stretch, 7 min
         // Book: "Step 04 > Carrying out the plan"
         todo!(
-            "Exercise 4.6: Delete the companion `name`, but only if it is still the \
+            "Exercise 4.5: Delete the companion `name`, but only if it is still the \
              object `uid`."
         )
     }
@@ -193,7 +202,7 @@ impl Mirror {
         source: Option<&ConfigMap>,
         companion: String,
     ) -> Result<(), Error> {
-        // TODO(exercise 4.7): Say why nothing happens, and come back later.
+        // TODO(exercise 4.6): Say why nothing happens, and come back later.
         // Whoever labelled the source must find out where they look first
         // (`kubectl describe` on the source) that the companion's name is taken, and
         // by which ConfigMap: an Event with the reason `CompanionExists` whose note
@@ -201,10 +210,12 @@ impl Mirror {
         // And the controller must return to this source by itself, more slowly each
         // time, until the way is clear: deleting the foreign ConfigMap wakes nobody.
         // The foreign ConfigMap is never written.
-        // Its check also needs 4.5 and 4.6 done.
+        // Its check also needs 4.4 done.
         // Proved by: never_touches_a_foreign_companion
+        // Needs: 4.1, 4.2, 4.4
+        // Path: stretch, 10 min
         // Book: "Step 04 > Carrying out the plan"
-        todo!("Exercise 4.7: Say why nothing happens, and come back later.")
+        todo!("Exercise 4.6: Say why nothing happens, and come back later.")
     }
     // ANCHOR_END: blocked
 

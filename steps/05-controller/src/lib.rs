@@ -17,7 +17,9 @@
 //! `desired::plan` and `Mirror::reconcile_source` are reused as they are. And one
 //! thing the runtime does *not* do: back off per object. `error_policy` returns when
 //! to retry, but the runtime does not count a key's failures, so the count lives in
-//! [`Context`], in step 03's exponential limiter, and a success resets it.
+//! [`Context`], in step 03's exponential backoff per object: a success resets it, and
+//! it goes with its object (the runtime never reconciles an object that is gone, so
+//! the watch says when).
 // Starter code: the imports, parameters and helpers that the TODOs below need are
 // unused until you write them. Once they are done, delete the `allow` below: the
 // compiler then checks that you left none.
@@ -33,11 +35,11 @@ use futures::{SinkExt, StreamExt};
 use informer::key_of;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::controller::{self, Action};
-use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::reflector;
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use mirror::Mirror;
-use workqueue::rate_limiter::{ItemExponentialFailureRateLimiter, RateLimiter};
+use workqueue::ObjectBackoff;
 use workqueue::reconcile::{FailFirst, Injected};
 
 /// Command-line flags, parsed in `main.rs`.
@@ -67,10 +69,17 @@ pub enum Error {
 /// the per-source failure count the runtime does not keep for us.
 pub struct Context {
     mirror: Arc<Mirror>,
-    backoff: ItemExponentialFailureRateLimiter<ObjectRef<ConfigMap>>,
+    backoff: ObjectBackoff<ConfigMap>,
     fail_first: FailFirst,
 }
 // ANCHOR_END: context
+
+impl Context {
+    /// How many sources the backoff holds a failure count for.
+    pub fn backoff_entries(&self) -> usize {
+        self.backoff.len()
+    }
+}
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -194,14 +203,15 @@ pub type ConfigMaps = BoxStream<'static, Result<ConfigMap, watcher::Error>>;
 const TRIGGER_BUFFER: usize = 256;
 
 // ANCHOR: start
-/// Runs the mirror on kube-runtime's `Controller` until `shutdown` completes.
+/// Runs the mirror on kube-runtime's `Controller` until `shutdown` completes, and
+/// returns its context (a test reads what its backoff still holds).
 pub async fn start(
     client: Client,
     namespace: Option<&str>,
     workers: u16,
     fail_first: u32,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) {
+) -> Arc<Context> {
     let api = informer::configmaps(client.clone(), namespace);
     let (store, writer) = reflector::store();
     // TODO(diagnose 5.4): The mirror creates companions but then stops following its
@@ -220,20 +230,31 @@ pub async fn start(
     let events = lean_watch(api, managed, writer);
     let ctx = Arc::new(Context {
         mirror: Mirror::new(client, store.clone()),
-        backoff: ItemExponentialFailureRateLimiter::new(BASE_DELAY, MAX_DELAY),
+        backoff: ObjectBackoff::new(store.clone(), BASE_DELAY, MAX_DELAY),
         fail_first: FailFirst::new(fail_first),
     });
+    // The runtime never reconciles a source that is gone: the watch is where its
+    // failure count learns that it has to go.
+    let gone = ctx.clone();
+    let events = events
+        .inspect(move |event| {
+            if let Ok(event) = event {
+                gone.backoff.observe(event);
+            }
+        })
+        .boxed();
     let (sources, companions, pump) = triggers(events);
     let results = Controller::for_stream(sources, store)
         .owns_stream(companions)
         .with_config(controller::Config::default().concurrency(workers))
         .graceful_shutdown_on(connect::shareable_shutdown(shutdown))
-        .run(reconcile, error_policy, ctx);
+        .run(reconcile, error_policy, ctx.clone());
     // The watch never ends by itself: the Controller's end (at shutdown) ends both.
     tokio::select! {
         () = connect::log_results(results) => {}
         () = pump => {}
     }
+    ctx
 }
 // ANCHOR_END: start
 
@@ -246,28 +267,40 @@ mod tests {
         <Args as clap::CommandFactory>::command().debug_assert();
     }
 
-    /// A context whose client points nowhere: these tests never reach the API server.
+    /// A context whose client points nowhere (these tests never reach the API
+    /// server), and whose cache holds `plain` and `other`.
     fn context(fail_first: u32) -> Arc<Context> {
         let config =
             kube::Config::new("http://127.0.0.1:1".parse().expect("a valid URL"));
         let client = Client::try_from(config)
             .expect("a client needs no connection to be built");
-        let (store, _writer) = reflector::store();
+        let (store, mut writer) = reflector::store();
+        for cm in [plain(), other()] {
+            writer.apply_watcher_event(&watcher::Event::Apply((*cm).clone()));
+        }
         Arc::new(Context {
-            mirror: Mirror::new(client, store),
-            backoff: ItemExponentialFailureRateLimiter::new(BASE_DELAY, MAX_DELAY),
+            mirror: Mirror::new(client, store.clone()),
+            backoff: ObjectBackoff::new(store, BASE_DELAY, MAX_DELAY),
             fail_first: FailFirst::new(fail_first),
         })
     }
 
-    /// An unmanaged ConfigMap with no companion: its plan is to do
+    /// An unmanaged ConfigMap named `name` with no companion: its plan is to do
     /// nothing, with no API call.
-    fn plain() -> Arc<ConfigMap> {
+    fn unmanaged(name: &str) -> Arc<ConfigMap> {
         let mut cm = ConfigMap::default();
-        cm.metadata.name = Some("plain".into());
+        cm.metadata.name = Some(name.into());
         cm.metadata.namespace = Some("ns".into());
-        cm.metadata.uid = Some("uid-plain".into());
+        cm.metadata.uid = Some(format!("uid-{name}"));
         Arc::new(cm)
+    }
+
+    fn plain() -> Arc<ConfigMap> {
+        unmanaged("plain")
+    }
+
+    fn other() -> Arc<ConfigMap> {
+        unmanaged("other")
     }
 
     // ANCHOR: backoff_test
@@ -292,11 +325,9 @@ mod tests {
         );
 
         // Another object has a count of its own.
-        let mut other = (*plain()).clone();
-        other.metadata.name = Some("other".into());
         let error = Error::Injected(Injected { n: 1, of: 1 });
         assert_eq!(
-            error_policy(Arc::new(other), &error, ctx.clone()),
+            error_policy(other(), &error, ctx.clone()),
             Action::requeue(ms(5))
         );
 

@@ -28,9 +28,10 @@ pub mod reconcile;
 pub mod status;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use crds::{Task, TaskRun};
-use futures::Stream;
+use futures::{Stream, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::Store;
@@ -94,31 +95,43 @@ pub fn pod_cache(
 // ANCHOR_END: pod_cache
 
 // ANCHOR: start
-/// Runs the Mini Task Runner until `shutdown` completes.
+/// Runs the Mini Task Runner until `shutdown` completes, and returns its context
+/// (a test reads what its backoff still holds).
 pub async fn start(
     client: Client,
     namespace: Option<&str>,
     workers: u16,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) {
+) -> Arc<Context> {
     let runs: Api<TaskRun> = api(client.clone(), namespace);
     let tasks: Api<Task> = api(client.clone(), namespace);
     let pods: Api<Pod> = api(client.clone(), namespace);
 
     let (pod_store, pod_changes) = pod_cache(pods);
-    let controller = Controller::new(runs, watcher::Config::default());
-    // The Controller's own cache of runs, to find the runs a Task change concerns.
-    let run_store = controller.store();
+    // The runs, in a cache of our own, as in step 05: reconcile never reads it, but
+    // the Task watch finds the runs waiting for a Task in it, and its watch tells the
+    // per-run backoff which runs are gone.
+    let (run_store, run_writer) = reflector::store();
+    let ctx = Context::new(client, pod_store, run_store.clone());
+    let gone = ctx.clone();
+    let run_changes = watcher(runs, watcher::Config::default())
+        .default_backoff()
+        .modify(|run| run.managed_fields_mut().clear())
+        .reflect(run_writer)
+        .inspect_ok(move |event| gone.observe(event))
+        .applied_objects();
 
-    let results = controller
+    let waiting = run_store.clone();
+    let results = Controller::for_stream(run_changes, run_store)
         .owns_stream(pod_changes)
         .watches(tasks, watcher::Config::default(), move |task| {
-            runs_waiting_for(&task, &run_store)
+            runs_waiting_for(&task, &waiting)
         })
         .with_config(controller::Config::default().concurrency(workers))
         .graceful_shutdown_on(connect::shareable_shutdown(shutdown))
-        .run(reconcile, error_policy, Context::new(client, pod_store));
+        .run(reconcile, error_policy, ctx.clone());
     connect::log_results(results).await;
+    ctx
 }
 // ANCHOR_END: start
 

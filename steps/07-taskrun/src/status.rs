@@ -114,13 +114,16 @@ pub fn has_started(container: &ContainerStatus) -> bool {
 pub fn phase_of(pod: &Pod) -> TaskRunPhase {
     // TODO(exercise 7.1): Map the Pod's phase to the run's.
     // Succeeded, Failed and Running Pods make runs of the same phase, with one
-    // exception: a step whose container ended with a non-zero exit code fails the run
-    // at once, whatever the Pod's phase says yet. A Pod that is Pending (its init
+    // exception: a step whose container (an init container or the main one) ended
+    // with a non-zero exit code fails the run at once, whatever the Pod's phase says
+    // yet. A Pod that is Pending (its init
     // containers, our steps, run while it is), Unknown, or has no phase yet makes a
     // Running run once one of its steps has started (a container runs, or ran and
     // ended), and a Pending run until then.
     // Proved by: the_run_phase_follows_the_pod_phase,
-    //   a_failed_step_fails_the_run_before_the_pod
+    //   a_failed_step_fails_the_run_before_the_pod,
+    //   a_failed_last_step_fails_the_run_while_the_pod_still_runs
+    // Path: core, 10 min
     // Book: "Step 07 > Reading the Pod"
     todo!("Exercise 7.1: Map the Pod's phase to the run's.")
 }
@@ -713,6 +716,48 @@ mod tests {
         }
     }
     // ANCHOR_END: real_kubelet_test
+
+    /// The statuses a real kubelet (1.36) reported, in order, for a Pod like the
+    /// `hello` Task's with its last step (goodbye, the main container) failing with
+    /// `exit 3`. The Pod is already Running while that step runs, and still Running
+    /// when its end is written: one status before the Pod's phase says Failed.
+    fn a_failing_last_step() -> Vec<Pod> {
+        let later = waiting("PodInitializing");
+        vec![
+            initializing(),
+            pod("Pending", running(), later.clone(), later.clone()),
+            pod("Pending", exited(0, 1), later.clone(), later.clone()),
+            pod("Pending", exited(0, 1), running(), later.clone()),
+            pod("Pending", exited(0, 1), exited(0, 2), later),
+            pod("Running", exited(0, 1), exited(0, 2), running()),
+            pod("Running", exited(0, 1), exited(0, 2), exited(3, 3)),
+            pod("Failed", exited(0, 1), exited(0, 2), exited(3, 3)),
+        ]
+    }
+
+    #[test]
+    fn a_failed_last_step_fails_the_run_while_the_pod_still_runs() {
+        let pods = a_failing_last_step();
+        let phases: Vec<TaskRunPhase> = pods.iter().map(phase_of).collect();
+        use TaskRunPhase::{Failed, Pending, Running};
+        assert_eq!(
+            phases[6], Failed,
+            "the last step (goodbye, the Pod's main container) exited 3 while the Pod's \
+             phase still said Running: the run has failed, whichever container the \
+             failing step ran in (init or main)"
+        );
+        assert_eq!(
+            phases,
+            [
+                Pending, Running, Running, Running, Running, Running, Failed, Failed
+            ]
+        );
+        let failed = observe(&spec(), &pods[6]);
+        assert_eq!(
+            failed.message,
+            "step goodbye failed with exit code 3 (Error)"
+        );
+    }
 
     #[test]
     fn between_two_steps_the_next_one_is_starting() {

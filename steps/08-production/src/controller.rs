@@ -115,27 +115,6 @@ pub async fn run(
 ) {
     let namespace = args.namespace.as_deref();
 
-    // The runs, cached, with every change marking its run as waiting.
-    let (run_store, run_writer) = reflector::store();
-    let metrics = state.metrics.clone();
-    let run_changes = watcher(
-        taskrun::api::<TaskRun>(client.clone(), namespace),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .modify(|run| run.managed_fields_mut().clear())
-    .reflect(run_writer)
-    .inspect_ok(move |event| match event {
-        watcher::Event::Apply(run) | watcher::Event::InitApply(run) => {
-            metrics.waiting(ObjectRef::from_obj(run));
-        }
-        watcher::Event::Delete(run) => {
-            metrics.done_waiting(&ObjectRef::from_obj(run))
-        }
-        watcher::Event::Init | watcher::Event::InitDone => {}
-    })
-    .applied_objects();
-
     // Step 07's Pod cache; a change to a Pod marks its run as waiting.
     let (pod_store, pod_changes) =
         taskrun::pod_cache(taskrun::api(client.clone(), namespace));
@@ -145,6 +124,33 @@ pub async fn run(
             metrics.waiting(run);
         }
     });
+
+    // The runs, cached, with every change marking its run as waiting, and every run
+    // that is gone leaving step 07's per-run backoff (as in step 07's `start`).
+    let (run_store, run_writer) = reflector::store();
+    let inner =
+        step07::Context::new(client.clone(), pod_store.clone(), run_store.clone());
+    let (metrics, gone) = (state.metrics.clone(), inner.clone());
+    let run_changes = watcher(
+        taskrun::api::<TaskRun>(client.clone(), namespace),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(|run| run.managed_fields_mut().clear())
+    .reflect(run_writer)
+    .inspect_ok(move |event| {
+        gone.observe(event);
+        match event {
+            watcher::Event::Apply(run) | watcher::Event::InitApply(run) => {
+                metrics.waiting(ObjectRef::from_obj(run));
+            }
+            watcher::Event::Delete(run) => {
+                metrics.done_waiting(&ObjectRef::from_obj(run))
+            }
+            watcher::Event::Init | watcher::Event::InitDone => {}
+        }
+    })
+    .applied_objects();
 
     // Ready once both caches hold a full list.
     let (ready, runs_synced, pods_synced) =
@@ -158,7 +164,7 @@ pub async fn run(
 
     let (waiting_runs, metrics) = (run_store.clone(), state.metrics.clone());
     let context = Arc::new(Context {
-        inner: step07::Context::new(client.clone(), pod_store),
+        inner,
         state,
         leading,
     });
@@ -209,9 +215,10 @@ mod tests {
         let config = kube::Config::new(url.parse().expect("a valid URL"));
         let client = Client::try_from(config).expect("a client");
         let (pods, _) = reflector::store();
+        let (runs, _) = reflector::store();
         let (_, leading) = watch::channel(leading);
         Arc::new(Context {
-            inner: step07::Context::new(client, pods),
+            inner: step07::Context::new(client, pods, runs),
             state: AppState::new(),
             leading,
         })

@@ -108,7 +108,7 @@ impl Harness {
             // A panic in the controller (a `todo!` not done yet) ends it: report why, so the
             // test fails at once with that message instead of waiting for its time to run out.
             let why = match AssertUnwindSafe(controller).catch_unwind().await {
-                Ok(()) => "it returned".to_string(),
+                Ok(_) => "it returned".to_string(),
                 Err(panic) => panic
                     .downcast_ref::<String>()
                     .cloned()
