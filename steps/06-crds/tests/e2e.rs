@@ -2,8 +2,9 @@
 //!
 //! Run them with `scripts/check.sh 06` (or
 //! `cargo test -p step-06-crds -- --include-ignored` with a cluster in your
-//! kubeconfig). Each test installs the CRDs from `manifests/crds/` (server-side
-//! apply, so installing twice changes nothing) and works in a namespace of its own.
+//! kubeconfig). Each test installs the CRDs from `manifests/crds/` (`kubectl apply`,
+//! as the book does, so installing twice changes nothing) and works in a namespace of
+//! its own.
 //!
 //! What they pin down: the API server stores Tasks and TaskRuns exactly as the Rust
 //! types write them; `kubectl` prints, explains and groups them as the CRD says; the
