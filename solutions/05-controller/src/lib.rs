@@ -19,6 +19,8 @@
 //! to retry, but the runtime does not count a key's failures, so the count lives in
 //! [`Context`], in step 03's exponential limiter, and a success resets it.
 
+pub mod into;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +50,10 @@ pub struct Args {
     /// Make reconcile fail the first N tries of every source, to watch the backoff.
     #[arg(long, default_value_t = 0)]
     pub fail_first: u32,
+    /// Keep the companions in this other namespace (needs --namespace): the sources
+    /// then carry a finalizer.
+    #[arg(long, value_name = "NAMESPACE", requires = "namespace")]
+    pub into: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +62,9 @@ pub enum Error {
     Injected(#[from] Injected),
     #[error(transparent)]
     Mirror(#[from] mirror::Error),
+    /// The finalizer of a mirror into another namespace could not be added or removed.
+    #[error(transparent)]
+    Finalizer(Box<kube::runtime::finalizer::Error<mirror::Error>>),
 }
 
 // ANCHOR: context

@@ -23,6 +23,8 @@
 // compiler then checks that you left none.
 #![allow(unused_imports, unused_variables, dead_code)]
 
+pub mod into;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +54,10 @@ pub struct Args {
     /// Make reconcile fail the first N tries of every source, to watch the backoff.
     #[arg(long, default_value_t = 0)]
     pub fail_first: u32,
+    /// Keep the companions in this other namespace (needs --namespace): the sources
+    /// then carry a finalizer.
+    #[arg(long, value_name = "NAMESPACE", requires = "namespace")]
+    pub into: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +66,9 @@ pub enum Error {
     Injected(#[from] Injected),
     #[error(transparent)]
     Mirror(#[from] mirror::Error),
+    /// The finalizer of a mirror into another namespace could not be added or removed.
+    #[error(transparent)]
+    Finalizer(Box<kube::runtime::finalizer::Error<mirror::Error>>),
 }
 
 // ANCHOR: context
