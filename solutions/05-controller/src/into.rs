@@ -1,18 +1,20 @@
 //! The mirror into another namespace: `--namespace A --into B` keeps the companion of
 //! `A/colors` in `B/colors-synced`.
 //!
-//! An owner reference cannot cross namespaces. The garbage collector looks for the owner
-//! in the companion's own namespace, finds nothing, takes the reference for one whose
-//! owner is gone, and deletes the companion. So the companion carries no owner
+//! An owner reference cannot cross namespaces. The garbage collector looks for the
+//! owner in the companion's own namespace, finds nothing, takes the reference for one
+//! whose owner is gone, and deletes the companion. So the companion carries no owner
 //! reference, only labels naming its source, and nothing deletes it when its source
 //! goes, unless this controller does. It can only if it sees the deletion: a deleted
 //! object is gone from the watch, and a deleted root is not reconciled. Hence a
-//! *finalizer* on every managed source, `workshop.io/companion-cleanup`: the API server
-//! keeps a source that has one, marked with a `deletionTimestamp` (Terminating), until
-//! the controller has deleted the companion and taken its finalizer off.
+//! *finalizer* on every managed source, `workshop.io/companion-cleanup`: the API
+//! server keeps a source that has one, marked with a `deletionTimestamp`
+//! (Terminating), until the controller has deleted the companion and taken its
+//! finalizer off.
 //!
-//! Three decisions are yours (exercises 5.5 to 5.7): which sources carry the finalizer,
-//! when it comes off again, and what a cleanup that finds nothing to clean up means.
+//! Three decisions are yours (exercises 5.5 to 5.7): which sources carry the
+//! finalizer, when it comes off again, and what a cleanup that finds nothing to clean
+//! up means.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -33,17 +35,17 @@ use workqueue::reconcile::FailFirst;
 use crate::{BASE_DELAY, Error, MAX_DELAY, lean_watch};
 
 // ANCHOR: into_constants
-/// On every managed source: this controller's promise to delete the source's companion
-/// before the source goes.
+/// On every managed source: this controller's promise to delete the source's
+/// companion before the source goes.
 pub const FINALIZER: &str = "workshop.io/companion-cleanup";
 /// On a companion: the namespace of its source (`kubectl get cm -l` selects by it).
 pub const SOURCE_NAMESPACE_LABEL: &str = "workshop.io/source-namespace";
-/// On a companion: the uid of its source. A source deleted and created again under the
-/// same name is another object, with another uid, and does not control the companion
-/// of the first.
+/// On a companion: the uid of its source. A source deleted and created again under
+/// the same name is another object, with another uid, and does not control the
+/// companion of the first.
 pub const SOURCE_UID_LABEL: &str = "workshop.io/source-uid";
-/// On a companion: the name of its source (an annotation: a ConfigMap's name can be too
-/// long for a label value, which holds at most 63 characters).
+/// On a companion: the name of its source (an annotation: a ConfigMap's name can be
+/// too long for a label value, which holds at most 63 characters).
 pub const SOURCE_NAME_ANNOTATION: &str = "workshop.io/source-name";
 // ANCHOR_END: into_constants
 
@@ -77,8 +79,8 @@ pub fn controls(source: &ConfigMap, companion: &ConfigMap) -> bool {
 }
 
 /// What to do about the companion of a managed source that is not being deleted (the
-/// only kind the finalizer helper hands to `apply`): step 04's plan, across namespaces.
-/// `companion` is the cached `namespace/<name>-synced`, if any.
+/// only kind the finalizer helper hands to `apply`): step 04's plan, across
+/// namespaces. `companion` is the cached `namespace/<name>-synced`, if any.
 pub fn plan(
     source: &ConfigMap,
     companion: Option<&ConfigMap>,
@@ -103,8 +105,8 @@ pub fn plan(
     Plan::Update(desired)
 }
 
-/// The source whose companion `cm` is, when that source is in `source_namespace`: how a
-/// change to a companion wakes its source, with no owner reference to follow.
+/// The source whose companion `cm` is, when that source is in `source_namespace`: how
+/// a change to a companion wakes its source, with no owner reference to follow.
 pub fn source_of(
     cm: &ConfigMap,
     source_namespace: &str,
@@ -144,6 +146,23 @@ pub async fn reconcile(
     source: Arc<ConfigMap>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
+    let action = match decide(source.clone(), &ctx).await {
+        // A reconcile woken while the one before it cleaned the source up (by the
+        // deletion of its companion) finds the source in the cache still, cleans up
+        // again (nothing left: done), and finds the source gone when it takes the
+        // finalizer off: it is done too.
+        Err(Error::Finalizer(err)) if finalizer_gone(&err) => Action::await_change(),
+        result => result?,
+    };
+    ctx.base
+        .backoff
+        .forget(&ObjectRef::from_obj(source.as_ref()));
+    Ok(action)
+}
+
+/// What one ConfigMap of the source namespace needs: the finalizer helper's
+/// reconcile, a release, or nothing at all.
+async fn decide(source: Arc<ConfigMap>, ctx: &Context) -> Result<Action, Error> {
     // EXERCISE 5.5: Put the finalizer on the managed sources, and on no
     //     other ConfigMap.
     // A managed source carries FINALIZER before its companion is first written, and
@@ -151,7 +170,7 @@ pub async fn reconcile(
     // below do the work, kube-runtime's finalizer helper decides which one is due.
     // No other ConfigMap of the namespace ever gets the finalizer, nor costs a
     // request; one that still carries it from when it was managed is `release`d
-    // (exercise 5.6). A success resets the source's backoff, as in exercise 5.1.
+    // (exercise 5.6).
     // Proved by: into_mirrors_a_source_into_the_other_namespace,
     //   into_only_managed_sources_carry_the_finalizer,
     //   into_deleting_a_source_deletes_its_companion_first,
@@ -160,29 +179,34 @@ pub async fn reconcile(
     // Path: core, 20 min
     // Book: "Step 05 > Exercise 5.5: which sources carry the finalizer"
     // BEGIN SOLUTION
-    let action = if desired::is_managed(&source) {
-        finalizer(&ctx.sources, FINALIZER, source.clone(), |event| async {
+    if desired::is_managed(&source) {
+        let action = finalizer(&ctx.sources, FINALIZER, source, |event| async {
             match event {
                 finalizer::Event::Apply(source) => ctx.apply(&source).await,
                 finalizer::Event::Cleanup(source) => ctx.cleanup(&source).await,
             }
         })
-        .await?
+        .await?;
+        Ok(action)
     } else if source.finalizers().iter().any(|f| f == FINALIZER) {
-        ctx.release(&source).await?
+        Ok(ctx.release(&source).await?)
     } else {
-        Action::await_change()
-    };
-    ctx.base
-        .backoff
-        .forget(&ObjectRef::from_obj(source.as_ref()));
-    Ok(action)
+        Ok(Action::await_change())
+    }
     // END SOLUTION
+}
+
+/// Whether the helper failed to take the finalizer off because the object is gone.
+fn finalizer_gone(err: &finalizer::Error<mirror::Error>) -> bool {
+    let finalizer::Error::RemoveFinalizer(kube::Error::Api(status)) = err else {
+        return false;
+    };
+    status.is_not_found()
 }
 // ANCHOR_END: into_reconcile
 
-/// A failed reconcile is retried as in the same-namespace mirror: 5 ms, 10 ms, 20 ms...
-/// per source.
+/// A failed reconcile is retried as in the same-namespace mirror: 5 ms, 10 ms, 20
+/// ms... per source.
 pub fn error_policy(
     source: Arc<ConfigMap>,
     error: &Error,
@@ -191,9 +215,10 @@ pub fn error_policy(
     crate::error_policy(source, error, ctx.base.clone())
 }
 
-/// The finalizer helper wraps the errors of `apply` and `cleanup` in its own: unwrapped
-/// again, they are the mirror's own (`error_policy` logs a `CacheBehind` quietly). Only
-/// the helper's own failures, adding or removing the finalizer, stay wrapped.
+/// The finalizer helper wraps the errors of `apply` and `cleanup` in its own:
+/// unwrapped again, they are the mirror's own (`error_policy` logs a `CacheBehind`
+/// quietly). Only the helper's own failures, adding or removing the finalizer, stay
+/// wrapped.
 impl From<finalizer::Error<mirror::Error>> for Error {
     fn from(err: finalizer::Error<mirror::Error>) -> Self {
         match err {
@@ -231,8 +256,8 @@ impl Context {
         // DIAGNOSE 5.7: Deleted sources stay Terminating for ever: find
         //     out why, and fix it.
         // Most sources are deleted with no trouble, yet some never go: kubectl shows
-        // them Terminating, with FINALIZER, for good. Find which ones, and why, from the
-        // failing test and the controller's log, before you change anything.
+        // them Terminating, with FINALIZER, for good. Find which ones, and why, from
+        // the failing test and the controller's log, before you change anything.
         // Proved by: into_a_source_whose_companion_is_gone_is_deleted_all_the_same
         // Needs: 5.5
         // Path: core, 15 min
@@ -266,9 +291,9 @@ impl Context {
         }
         Ok(Action::await_change())
         // STARTER
-        // // The last look: once the finalizer is off, nothing comes back for this
-        // // companion. So ask the API server, not the cache, which may not hold yet a
-        // // companion created a moment ago.
+        // // The last look: once the finalizer is off, nothing comes back for
+        // // this companion. So ask the API server, not the cache, which may not
+        // // hold yet a companion created a moment ago.
         // let companion = self.target.get(&name).await?;
         // if !controls(source, &companion) {
         //     // Someone else's ConfigMap that has the companion's name: not ours.
@@ -300,10 +325,10 @@ impl Context {
     /// was.
     async fn release(&self, source: &ConfigMap) -> Result<Action, mirror::Error> {
         // EXERCISE 5.6: Let go of a source that is no longer managed.
-        // Whether it is being deleted or not, a ConfigMap that lost its label keeps no
-        // companion in the target namespace, and then no FINALIZER: its deletion must
-        // never wait for this controller. The finalizers of others stay on it, and a
-        // change that someone made since the cache saw it is never overwritten.
+        // Whether it is being deleted or not, a ConfigMap that lost its label keeps
+        // no companion in the target namespace, and then no FINALIZER: its deletion
+        // must never wait for this controller. The finalizers of others stay on it,
+        // and a change that someone made since the cache saw it is never overwritten.
         // Proved by: into_unmanaging_removes_the_companion_then_the_finalizer
         // Needs: 5.5
         // Path: core, 15 min
@@ -413,15 +438,14 @@ mod tests {
     }
 
     #[test]
-    fn the_companion_in_another_namespace_names_its_source_without_an_owner_reference()
-     {
+    fn a_companion_elsewhere_has_labels_not_an_owner_reference() {
         let companion = desired_companion(&source("colors"), "b").unwrap();
         assert_eq!(companion.namespace().as_deref(), Some("b"));
         assert_eq!(companion.name_any(), "colors-synced");
         assert!(
             companion.owner_references().is_empty(),
-            "an owner reference to a ConfigMap of another namespace makes the garbage \
-             collector delete the companion"
+            "an owner reference to a ConfigMap of another namespace makes the \
+             garbage collector delete the companion"
         );
         assert_eq!(companion.labels()[SOURCE_NAMESPACE_LABEL], "a");
         assert_eq!(companion.labels()[SOURCE_UID_LABEL], "uid-colors");

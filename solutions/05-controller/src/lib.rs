@@ -62,7 +62,8 @@ pub enum Error {
     Injected(#[from] Injected),
     #[error(transparent)]
     Mirror(#[from] mirror::Error),
-    /// The finalizer of a mirror into another namespace could not be added or removed.
+    /// The finalizer of the mirror into another namespace could not be added or
+    /// removed.
     #[error(transparent)]
     Finalizer(Box<kube::runtime::finalizer::Error<mirror::Error>>),
 }
@@ -232,9 +233,9 @@ pub async fn start(
     let (store, writer) = reflector::store();
     // DIAGNOSE 5.4: The mirror creates companions but then stops
     //     following its sources: fix it.
-    // With exercises 5.1 to 5.3 done, five end-to-end tests still fail. Run
-    // one, read the controller's log at debug level, and find out why
-    // before you change anything.
+    // With exercises 5.1 to 5.3 done, five end-to-end tests of the mirror
+    // suite still fail. Run one, read the controller's log at debug level, and
+    // find out why before you change anything.
     // Proved by: creates_a_companion_and_follows_the_source,
     //   heals_a_deleted_or_edited_companion, never_touches_a_foreign_companion,
     //   a_source_named_like_a_companion_works_and_unmanaging_removes_its_companion,

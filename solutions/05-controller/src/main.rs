@@ -1,7 +1,8 @@
-//! `cargo run -p solution-05-controller -- [--namespace NS [--into NS2]] [--workers N] [--fail-first N]`
+//! `cargo run -p solution-05-controller -- [--namespace NS [--into NS2]] [--workers N]
+//! [--fail-first N]`
 //!
-//! The step 04 mirror on kube-runtime's Controller, or with `--into` a mirror into another
-//! namespace, whose sources carry a finalizer; runs until Ctrl-C.
+//! The step 04 mirror on kube-runtime's Controller, or with `--into` a mirror into
+//! another namespace, whose sources carry a finalizer; runs until Ctrl-C.
 
 use std::process::ExitCode;
 
@@ -12,35 +13,29 @@ use clap::{CommandFactory, Parser};
 async fn main() -> ExitCode {
     let args = controller::Args::parse();
     if args.into.is_some() && args.into == args.mirror.namespace {
+        let message = "--into must name another namespace than --namespace";
         controller::Args::command()
-            .error(
-                ArgumentConflict,
-                "--into must name another namespace than --namespace",
-            )
+            .error(ArgumentConflict, message)
             .exit();
     }
     connect::init_tracing("info");
     let result = async {
         let client = connect::client(args.mirror.context.clone()).await?;
-        match (args.mirror.namespace.as_deref(), args.into.as_deref()) {
+        let (namespace, workers) =
+            (args.mirror.namespace.as_deref(), args.mirror.workers);
+        let shutdown = informer::ctrl_c();
+        match (namespace, args.into.as_deref()) {
             (Some(namespace), Some(into)) => {
-                let workers = args.mirror.workers;
-                controller::into::start(
-                    client,
-                    namespace,
-                    into,
-                    workers,
-                    informer::ctrl_c(),
-                )
-                .await
+                controller::into::start(client, namespace, into, workers, shutdown)
+                    .await
             }
-            (namespace, _) => {
+            _ => {
                 controller::start(
                     client,
                     namespace,
-                    args.mirror.workers,
+                    workers,
                     args.fail_first,
-                    informer::ctrl_c(),
+                    shutdown,
                 )
                 .await
             }

@@ -169,6 +169,20 @@ impl Ctx {
             )
             .await?;
         }
+        // The authorizer learns of new RoleBindings a moment later: wait for it, so that
+        // the controller's first list is not refused.
+        let as_controller =
+            workshop_testkit::service_account_client(SA_NAMESPACE, MIRROR_INTO_SA)
+                .await;
+        wait_until("the RoleBindings to take effect", CONVERGE, || async {
+            for namespace in [ns, into] {
+                let api: Api<ConfigMap> =
+                    Api::namespaced(as_controller.clone(), namespace);
+                api.list(&ListParams::default().limit(1)).await?;
+            }
+            Ok(Some(()))
+        })
+        .await?;
         let kubeconfig =
             ServiceAccountKubeconfig::create(SA_NAMESPACE, MIRROR_INTO_SA)?;
         let program = self.program("solution-05-controller");
@@ -816,11 +830,11 @@ async fn rival_writer(ctx: &Ctx) -> anyhow::Result<Figures> {
 // ANCHOR: finalizer
 /// Step 05's mirror into another namespace is killed while users delete sources. Each
 /// deleted source stays, Terminating, held by its finalizer, and its companion stays
-/// with it. Some sources are unmanaged meanwhile, some lose their companion before they
-/// are deleted (their cleanup finds nothing: done), some only lose their companion.
-/// Once the controller is back, and killed again in the middle of its cleanups, nothing
-/// may be left behind: no source Terminating, no companion without its managed source,
-/// no finalizer on a ConfigMap that is not managed.
+/// with it. Some sources are unmanaged meanwhile, some lose their companion before
+/// they are deleted (their cleanup finds nothing: done), some only lose their
+/// companion. Once the controller is back, and killed again in the middle of its
+/// cleanups, nothing may be left behind: no source Terminating, no companion without
+/// its managed source, no finalizer on a ConfigMap that is not managed.
 async fn finalizer(ctx: &Ctx) -> anyhow::Result<Figures> {
     const SOURCES: usize = 100;
     const PLAIN: usize = 20;
@@ -889,8 +903,8 @@ async fn finalizer(ctx: &Ctx) -> anyhow::Result<Figures> {
             source
                 .as_ref()
                 .is_some_and(|s| s.metadata.deletion_timestamp.is_some()),
-            "{name}, deleted while the controller was down, is {}: its finalizer should \
-             hold it, Terminating, until the controller is back",
+            "{name}, deleted while the controller was down, is {}: its finalizer \
+             should hold it, Terminating, until the controller is back",
             if source.is_some() {
                 "not Terminating"
             } else {
@@ -901,9 +915,9 @@ async fn finalizer(ctx: &Ctx) -> anyhow::Result<Figures> {
     }
     let back = Instant::now();
     mirror.crash_and_restart().await?;
-    // And killed again in the middle of its cleanups, once it has let the first sources
-    // go: its successor finishes them, some half done (a companion deleted, the
-    // finalizer still on).
+    // And killed again in the middle of its cleanups, once it has let the first
+    // sources go: its successor finishes them, some half done (a companion deleted,
+    // the finalizer still on).
     let (first_half, _) = wait_until(
         "the controller to let the first sources go",
         CONVERGE,
@@ -931,7 +945,8 @@ async fn finalizer(ctx: &Ctx) -> anyhow::Result<Figures> {
     let served = cluster::requests_served(admin).await? - served_at_start;
 
     // The rest go with the controller running, and the namespaces can go then.
-    // (kube-root-ca.crt, which the controller-manager publishes in every namespace, stays.)
+    // (kube-root-ca.crt, which the controller-manager publishes in every namespace,
+    // stays.)
     let ours = |cm: &ConfigMap| cm.name_any() != "kube-root-ca.crt";
     for cm in sources.list(&ListParams::default()).await?.items {
         if ours(&cm) {

@@ -95,6 +95,22 @@ impl Harness {
         for (ns, role) in [(&source_ns, SOURCE_ROLE), (&target_ns, TARGET_ROLE)] {
             bind_cluster_role(&admin, ns.name(), role, SA_NAMESPACE, SA_NAME).await?;
         }
+        // The API server's authorizer learns of a new RoleBinding a moment after it is
+        // created: until then, the controller's first requests would be refused.
+        let as_controller = service_account_client(SA_NAMESPACE, SA_NAME).await;
+        wait_until(
+            "the RoleBindings to take effect",
+            Duration::from_secs(10),
+            || async {
+                for ns in [&source_ns, &target_ns] {
+                    let api: Api<ConfigMap> =
+                        Api::namespaced(as_controller.clone(), ns.name());
+                    api.list(&ListParams::default().limit(1)).await?;
+                }
+                Ok(Some(()))
+            },
+        )
+        .await?;
         let mut harness = Self {
             sources: Api::namespaced(admin.clone(), source_ns.name()),
             targets: Api::namespaced(admin.clone(), target_ns.name()),
@@ -734,8 +750,8 @@ pub async fn into_never_deletes_a_foreign_configmap_in_the_target_namespace(
     Ok(())
 }
 
-/// Every verb the controller needs works, as its ServiceAccount; every other one is refused,
-/// with 403 Forbidden. Real requests, not a review: what a controller would get.
+/// Every verb the controller needs works, as its ServiceAccount; every other one is
+/// refused, with 403 Forbidden. Real requests, not a review: what a controller would get.
 pub async fn into_the_service_account_may_do_exactly_what_it_needs(
     start: StartInto,
 ) -> anyhow::Result<()> {
