@@ -260,7 +260,7 @@ impl Context {
         // the failing test and the controller's log, before you change anything.
         // Proved by: into_a_source_whose_companion_is_gone_is_deleted_all_the_same
         // Needs: 5.5
-        // Path: core, 15 min
+        // Path: stretch, 15 min
         // Book: "Step 05 > Exercise 5.7: sources that never go"
         // BEGIN SOLUTION
         // The last look: once the finalizer is off, nothing comes back for this
