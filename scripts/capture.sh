@@ -302,6 +302,112 @@ capture_04() {
   capture_checks 04-mirror
 }
 
+# A fresh, empty second namespace, $NS-copies: where the mirror into another namespace keeps
+# its companions. Its ConfigMaps lose their finalizers first, or it would never go.
+fresh_copies() {
+  local copies="$NS-copies" cm
+  say "recreating namespace $copies"
+  for cm in $(kubectl get configmaps -n "$NS" -o name 2>/dev/null); do
+    kubectl patch -n "$NS" "$cm" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null
+  done
+  kubectl delete namespace "$copies" --ignore-not-found --wait=true --timeout=120s >/dev/null
+  kubectl create namespace "$copies" >/dev/null
+}
+
+# until_companion COMMAND: runs the mirror COMMAND until the sample's colors has its companion,
+# then stops it as Ctrl-C would: a mirror that did its work and is down now.
+until_companion() {
+  local log pid status=0
+  log=$(mktemp)
+  timeout --preserve-status -s INT 90 bash -c "$1" >"$log" 2>&1 &
+  pid=$!
+  kubectl apply -n "$NS" -f manifests/samples/colors.yaml >/dev/null
+  await "$log" "created companion" 0 -E
+  kill -INT "$pid" 2>/dev/null || true
+  wait "$pid" || status=$?
+  [ "$status" = 0 ] || { cat "$log" >&2; die "'$1' exited $status after SIGINT, expected 0"; }
+  rm -f "$log"
+}
+
+# Step 05's mirror into another namespace ($NS into $NS-copies), whose sources carry a finalizer:
+# what the garbage collector does to an owner reference across namespaces, the mirror at work,
+# a source deleted while the controller is down (Terminating until it is back), an operator
+# taking the finalizer off by hand, and the ServiceAccount's permissions. CONTROLLER runs it.
+capture_05_into() {
+  local controller=$1 t
+  local into="$controller --namespace $NS --into $NS-copies"
+  local finalizers="kubectl get configmap colors -n $NS -o custom-columns=DELETED:.metadata.deletionTimestamp,FINALIZERS:.metadata.finalizers"
+  fresh_copies; fresh_namespace
+  kubectl apply -n "$NS" -f manifests/samples/colors.yaml >/dev/null
+  t=$(start 05-controller-gc-across.txt)
+  record "$t" "kubectl create -n $NS-copies -f - <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: colors-synced
+  ownerReferences:
+  - apiVersion: v1
+    kind: ConfigMap
+    name: colors
+    uid: \$(kubectl get configmap colors -n $NS -o jsonpath='{.metadata.uid}')
+data: { red: '#f00' }
+YAML"
+  record "$t" "sleep 5; kubectl get configmap colors-synced -n $NS-copies" 1
+  record "$t" "kubectl get events -n $NS-copies -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message"
+  # The mirror at work.
+  fresh_copies; fresh_namespace
+  run_while 05-controller-into "$into" "" \
+    "kubectl apply -n $NS -f manifests/samples/colors.yaml" "created companion" \
+    "kubectl get configmaps -n $NS-copies" "" \
+    "$finalizers" "" \
+    "kubectl label configmap colors -n $NS workshop.io/managed-" "removed the finalizer" \
+    "$finalizers" "" \
+    "kubectl label configmap colors -n $NS workshop.io/managed=true" "created companion" \
+    "kubectl delete configmap colors -n $NS" "deleted companion" \
+    "kubectl get configmaps -n $NS-copies" ""
+  # Deleted while the controller is down: Terminating, until it is back.
+  fresh_copies; fresh_namespace
+  until_companion "$into"
+  t=$(start 05-controller-into-down.txt)
+  record "$t" "kubectl delete configmap colors -n $NS --wait=false"
+  record "$t" "sleep 2; $finalizers"
+  record "$t" "kubectl get configmaps -n $NS-copies"
+  run_while 05-controller-into-back "$into" "deleted companion" \
+    "kubectl wait --for=delete configmap/colors -n $NS --timeout=30s" "" \
+    "kubectl get configmaps -n $NS" "" \
+    "kubectl get configmaps -n $NS-copies" ""
+  # An operator takes the finalizer off by hand, while the controller is down: the cost.
+  fresh_copies; fresh_namespace
+  until_companion "$into"
+  t=$(start 05-controller-into-unstick.txt)
+  record "$t" "kubectl delete configmap colors -n $NS --wait=false"
+  record "$t" "kubectl patch configmap colors -n $NS --type json -p '[
+  {\"op\": \"test\", \"path\": \"/metadata/finalizers/0\", \"value\": \"workshop.io/companion-cleanup\"},
+  {\"op\": \"remove\", \"path\": \"/metadata/finalizers/0\"}]'"
+  record "$t" "kubectl get configmaps -n $NS"
+  record "$t" "kubectl get configmaps -n $NS-copies -l workshop.io/source-namespace=$NS -L workshop.io/source-uid"
+  record "$t" "kubectl delete configmap colors-synced -n $NS-copies"
+  # The ServiceAccount's permissions: two roles, each bound in one namespace.
+  kubectl apply --server-side --force-conflicts --field-manager=workshop-tests -f manifests/rbac/mirror.yaml >/dev/null
+  t=$(start 05-controller-into-rbac.txt)
+  local sa="workshop-system:configmap-mirror-into" as="--as=system:serviceaccount:workshop-system:configmap-mirror-into"
+  record "$t" "kubectl create rolebinding configmap-mirror-into-source -n $NS --clusterrole=configmap-mirror-into-source --serviceaccount=$sa"
+  record "$t" "kubectl create rolebinding configmap-mirror-into-target -n $NS-copies --clusterrole=configmap-mirror-into-target --serviceaccount=$sa"
+  # The authorizer learns of new RoleBindings a moment after they are made.
+  local i
+  for i in $(seq 1 50); do
+    kubectl auth can-i get configmaps -n "$NS-copies" "$as" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  record "$t" "kubectl auth can-i patch configmaps -n $NS $as"
+  record "$t" "kubectl auth can-i patch configmaps -n $NS-copies $as" 1
+  record "$t" "kubectl auth can-i get configmaps -n $NS $as" 1
+  record "$t" "kubectl auth can-i get configmaps -n $NS-copies $as"
+  record "$t" "kubectl auth can-i delete configmaps -n $NS $as" 1
+  record "$t" "kubectl auth can-i delete configmaps -n $NS-copies $as"
+  record "$t" "kubectl auth can-i list configmaps -n default $as" 1
+}
+
 capture_05() {
   cargo build -q -p solution-05-controller -p step-05-controller
   local t controller="cargo run -q -p solution-05-controller --"
@@ -319,7 +425,8 @@ capture_05() {
   fresh_namespace
   run_while 05-controller-fail-first "$controller --namespace $NS --fail-first 4" "kube-root-ca\.crt.*failure 4 of 4" \
     "kubectl apply -n $NS -f manifests/samples/colors.yaml" "created companion"
-  kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null
+  capture_05_into "$controller"
+  kubectl delete namespace "$NS" "$NS-copies" --ignore-not-found --wait=false >/dev/null
   # Lines of code per file, without tests (a file's #[cfg(test)] module, at its end), blank lines
   # and comments: how much of steps 02 to 04 the runtime replaced.
   local loc='awk '\''

@@ -3,7 +3,7 @@
 #
 # usage: scripts/test-faults.sh [--only NAME[,NAME...]] [--keep-cluster]
 #   --only          run only these scenarios (names: apiserver, etcd, sigkill, relist, partition,
-#                   rival-writer, bad-input)
+#                   rival-writer, finalizer, bad-input)
 #   --keep-cluster  leave the fault cluster running afterwards (for a closer look)
 #
 # Builds the controllers and the suite (solutions/faults), brings up a throwaway cluster of its

@@ -245,7 +245,7 @@ pub fn plan(source: Option<&ConfigMap>, companion: Option<&ConfigMap>) -> Plan {
 // ANCHOR: same_content
 /// Whether the companion already says what `desired` says (ignoring what the API
 /// server adds, like uid, resourceVersion and timestamps).
-fn same_content(actual: &ConfigMap, desired: &ConfigMap) -> bool {
+pub fn same_content(actual: &ConfigMap, desired: &ConfigMap) -> bool {
     fn or_empty<V: Clone>(map: &Option<BTreeMap<String, V>>) -> BTreeMap<String, V> {
         map.clone().unwrap_or_default()
     }

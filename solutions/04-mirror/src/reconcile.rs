@@ -90,8 +90,20 @@ impl Mirror {
         let companion = self
             .store
             .get(&ObjectRef::new(&desired::companion_name(name)).within(namespace));
+        let plan = desired::plan(source, companion.as_deref());
+        self.carry_out(namespace, source, plan).await
+    }
+
+    /// Does what `plan` says about the companion, in `namespace`: the source's own
+    /// (step 05's mirror into another namespace passes the other one).
+    pub async fn carry_out(
+        &self,
+        namespace: &str,
+        source: Option<&ConfigMap>,
+        plan: Plan,
+    ) -> Result<(), Error> {
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
-        match desired::plan(source, companion.as_deref()) {
+        match plan {
             Plan::Nothing => Ok(()),
             Plan::Create(companion) => self.create(&api, &companion).await,
             Plan::Update(companion) => self.update(&api, &companion).await,

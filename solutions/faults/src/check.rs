@@ -108,6 +108,90 @@ pub async fn mirror(
     Ok(wrong)
 }
 
+/// Step 05's mirror into another namespace: its finalizer, and the labels and annotation
+/// of a companion that name its source (spelled out: independent of the controller).
+pub const FINALIZER: &str = "workshop.io/companion-cleanup";
+const SOURCE_NAMESPACE_LABEL: &str = "workshop.io/source-namespace";
+const SOURCE_UID_LABEL: &str = "workshop.io/source-uid";
+const SOURCE_NAME_ANNOTATION: &str = "workshop.io/source-name";
+
+/// Every violation of the promises of the mirror from `sources`' namespace into `copies'`:
+/// - no source is Terminating: a deleted source is gone once its companion is;
+/// - every managed source carries the finalizer, and has a companion `<name>-synced` in the
+///   other namespace that mirrors it (same data and binaryData, a hex checksum), names it
+///   (its namespace and uid as labels, its name as an annotation), and has no owner
+///   reference;
+/// - no ConfigMap that is not managed carries the finalizer;
+/// - nothing is left behind: every companion names a managed source that exists.
+pub async fn mirror_into(
+    sources: &Api<ConfigMap>,
+    copies: &Api<ConfigMap>,
+) -> anyhow::Result<Vec<String>> {
+    let all = sources.list(&ListParams::default()).await?.items;
+    let companions = copies.list(&ListParams::default()).await?.items;
+    let by_name: HashMap<String, &ConfigMap> =
+        companions.iter().map(|cm| (cm.name_any(), cm)).collect();
+    let namespace = sources.namespace().unwrap_or_default().to_string();
+    let mut wrong = Vec::new();
+    for source in &all {
+        let name = source.name_any();
+        let held = source.finalizers().iter().any(|f| f == FINALIZER);
+        if source.metadata.deletion_timestamp.is_some() {
+            wrong.push(format!(
+                "{name} is Terminating, with the finalizers {:?}",
+                source.finalizers()
+            ));
+            continue;
+        }
+        if !is_managed(source) {
+            if held {
+                wrong.push(format!("{name} is not managed but carries {FINALIZER}"));
+            }
+            continue;
+        }
+        if !held {
+            wrong.push(format!("{name} is managed but does not carry {FINALIZER}"));
+        }
+        let Some(companion) = by_name.get(&format!("{name}{SUFFIX}")) else {
+            wrong.push(format!("{name} has no companion"));
+            continue;
+        };
+        let names_it = companion.labels().get(SOURCE_NAMESPACE_LABEL)
+            == Some(&namespace)
+            && companion.labels().get(SOURCE_UID_LABEL) == source.uid().as_ref()
+            && companion.annotations().get(SOURCE_NAME_ANNOTATION) == Some(&name);
+        let why = if !names_it {
+            Some("it does not name its source".to_string())
+        } else if !companion.owner_references().is_empty() {
+            Some("it has an owner reference".to_string())
+        } else {
+            not_a_mirror_content(source, companion)
+        };
+        if let Some(why) = why {
+            wrong.push(format!("{name}{SUFFIX} does not mirror {name}: {why}"));
+        }
+    }
+    for companion in &companions {
+        let Some(uid) = companion.labels().get(SOURCE_UID_LABEL) else {
+            continue;
+        };
+        let source = all.iter().find(|s| s.uid().as_ref() == Some(uid));
+        match source {
+            None => wrong.push(format!(
+                "{} is left behind: its source is gone",
+                companion.name_any()
+            )),
+            Some(source) if !is_managed(source) => wrong.push(format!(
+                "{} outlived its source's label: {} is not managed",
+                companion.name_any(),
+                source.name_any()
+            )),
+            Some(_) => {}
+        }
+    }
+    Ok(wrong)
+}
+
 fn is_managed(cm: &ConfigMap) -> bool {
     cm.labels().get(MANAGED).map(String::as_str) == Some("true")
 }
@@ -122,6 +206,24 @@ fn controller_uid(cm: &ConfigMap) -> Option<String> {
 
 /// Why `companion` is not a faithful copy of `source`, if it is not.
 fn not_a_mirror(source: &ConfigMap, companion: &ConfigMap) -> Option<String> {
+    if let Some(why) = not_a_mirror_content(source, companion) {
+        return Some(why);
+    }
+    let owned = companion.owner_references().iter().any(|o| {
+        o.controller == Some(true)
+            && o.block_owner_deletion == Some(true)
+            && o.kind == "ConfigMap"
+            && Some(&o.uid) == source.metadata.uid.as_ref()
+    });
+    if !owned {
+        return Some("no controller owner reference to the source".into());
+    }
+    None
+}
+
+/// Why `companion` does not hold what `source` holds (data, binaryData, a checksum), if
+/// it does not.
+fn not_a_mirror_content(source: &ConfigMap, companion: &ConfigMap) -> Option<String> {
     let (want, have) = (
         source.data.clone().unwrap_or_default(),
         companion.data.clone().unwrap_or_default(),
@@ -149,15 +251,6 @@ fn not_a_mirror(source: &ConfigMap, companion: &ConfigMap) -> Option<String> {
     });
     if !hex {
         return Some(format!("checksum annotation {sum:?}"));
-    }
-    let owned = companion.owner_references().iter().any(|o| {
-        o.controller == Some(true)
-            && o.block_owner_deletion == Some(true)
-            && o.kind == "ConfigMap"
-            && Some(&o.uid) == source.metadata.uid.as_ref()
-    });
-    if !owned {
-        return Some("no controller owner reference to the source".into());
     }
     None
 }

@@ -104,6 +104,16 @@ pub async fn patch_cm(
     retry(counter, &what, missing, || api.patch(name, &params, &patch)).await
 }
 
+/// Deletes `name`; one that is gone already is deleted.
+pub async fn delete_cm(
+    api: &Api<ConfigMap>,
+    name: &str,
+    counter: &Counter,
+) -> anyhow::Result<()> {
+    let (what, params) = (format!("deleting {name}"), DeleteParams::default());
+    retry(counter, &what, missing, || api.delete(name, &params)).await
+}
+
 /// The life of `sources` managed ConfigMaps `<prefix>-N`, `concurrency` at a time: each is
 /// created, changed, and then, depending on N, changed again, unmanaged (its label removed),
 /// deleted, or has its companion edited by hand, `pace` between two changes. About 2.5

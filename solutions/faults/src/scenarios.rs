@@ -11,9 +11,9 @@ use crds::{Param, Step, Task, TaskRun, TaskRunPhase, TaskSpec};
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::PostParams;
+use kube::api::{ListParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
@@ -30,7 +30,7 @@ use crate::cluster::{self, Kwok};
 use crate::process::Process;
 
 /// Every scenario: its name (for `--only`) and what it does.
-pub const ALL: [(&str, &str); 7] = [
+pub const ALL: [(&str, &str); 8] = [
     (
         "apiserver",
         "the API server restarted in the middle of churn: steps 04, 05, 07 reconnect and converge",
@@ -56,6 +56,10 @@ pub const ALL: [(&str, &str); 7] = [
         "another writer updating the same sources and companions at the same time",
     ),
     (
+        "finalizer",
+        "sources deleted while step 05's mirror into another namespace is killed: none left behind",
+    ),
+    (
         "bad-input",
         "ConfigMaps at the size limit, binary, 10 000 keys, unicode; odd Tasks and params",
     ),
@@ -63,6 +67,12 @@ pub const ALL: [(&str, &str); 7] = [
 
 const SA_NAMESPACE: &str = "workshop-system";
 const MIRROR_SA: &str = "configmap-mirror";
+/// Step 05's mirror into another namespace, and its two roles (one per namespace).
+const MIRROR_INTO_SA: &str = "configmap-mirror-into";
+const MIRROR_INTO_ROLES: [&str; 2] = [
+    "configmap-mirror-into-source",
+    "configmap-mirror-into-target",
+];
 const TASKRUN_SA: &str = "taskrun-controller";
 /// How long the controllers may take to put everything right once the churn stops.
 const CONVERGE: Duration = Duration::from_secs(90);
@@ -141,6 +151,50 @@ impl Ctx {
         )
     }
 
+    /// Step 05's mirror from namespace `ns` into namespace `into`, as its own
+    /// ServiceAccount, whose roles are bound in those two namespaces.
+    async fn mirror_into(
+        &self,
+        ns: &str,
+        into: &str,
+        name: &str,
+    ) -> anyhow::Result<Process> {
+        for (namespace, role) in [ns, into].into_iter().zip(MIRROR_INTO_ROLES) {
+            bind_cluster_role(
+                &self.admin,
+                namespace,
+                role,
+                SA_NAMESPACE,
+                MIRROR_INTO_SA,
+            )
+            .await?;
+        }
+        // The authorizer learns of new RoleBindings a moment later: wait for it, so that
+        // the controller's first list is not refused.
+        let as_controller =
+            workshop_testkit::service_account_client(SA_NAMESPACE, MIRROR_INTO_SA)
+                .await;
+        wait_until("the RoleBindings to take effect", CONVERGE, || async {
+            for namespace in [ns, into] {
+                let api: Api<ConfigMap> =
+                    Api::namespaced(as_controller.clone(), namespace);
+                api.list(&ListParams::default().limit(1)).await?;
+            }
+            Ok(Some(()))
+        })
+        .await?;
+        let kubeconfig =
+            ServiceAccountKubeconfig::create(SA_NAMESPACE, MIRROR_INTO_SA)?;
+        let program = self.program("solution-05-controller");
+        Process::start(
+            name,
+            &program,
+            &["--namespace", ns, "--into", into],
+            kubeconfig,
+            &self.log_dir,
+        )
+    }
+
     /// Step 07's Task Runner, in namespace `ns` only.
     fn taskrun(&self, ns: &str, name: &str) -> anyhow::Result<Process> {
         let kubeconfig = ServiceAccountKubeconfig::create(SA_NAMESPACE, TASKRUN_SA)?;
@@ -163,6 +217,7 @@ pub async fn run(name: &str, ctx: &Ctx) -> anyhow::Result<Figures> {
         "relist" => relist(ctx).await,
         "partition" => partition(ctx).await,
         "rival-writer" => rival_writer(ctx).await,
+        "finalizer" => finalizer(ctx).await,
         "bad-input" => bad_input(ctx).await,
         other => bail!("no scenario named {other}"),
     }
@@ -771,6 +826,159 @@ async fn rival_writer(ctx: &Ctx) -> anyhow::Result<Figures> {
     })
 }
 // ANCHOR_END: rival_writer
+
+// ANCHOR: finalizer
+/// Step 05's mirror into another namespace is killed while users delete sources. Each
+/// deleted source stays, Terminating, held by its finalizer, and its companion stays
+/// with it. Some sources are unmanaged meanwhile, some lose their companion before
+/// they are deleted (their cleanup finds nothing: done), some only lose their
+/// companion. Once the controller is back, and killed again in the middle of its
+/// cleanups, nothing may be left behind: no source Terminating, no companion without
+/// its managed source, no finalizer on a ConfigMap that is not managed.
+async fn finalizer(ctx: &Ctx) -> anyhow::Result<Figures> {
+    const SOURCES: usize = 100;
+    const PLAIN: usize = 20;
+    let admin = &ctx.admin;
+    let src = TestNamespace::create(admin, "faults-fin").await?;
+    let dst = TestNamespace::create(admin, "faults-fin-copies").await?;
+    let sources: Api<ConfigMap> = Api::namespaced(admin.clone(), src.name());
+    let copies: Api<ConfigMap> = Api::namespaced(admin.clone(), dst.name());
+    let mut mirror = ctx
+        .mirror_into(src.name(), dst.name(), "finalizer-mirror05")
+        .await?;
+    let counter = churn::counter();
+    let creates = (0..SOURCES + PLAIN).map(|i| {
+        let data = BTreeMap::from([("n".to_string(), i.to_string())]);
+        let mut cm = churn::source(&format!("src-{i}"), data);
+        if i >= SOURCES {
+            cm.metadata.name = Some(format!("plain-{i}"));
+            cm.labels_mut().clear();
+        }
+        cm
+    });
+    stream::iter(creates)
+        .map(|cm| {
+            let (sources, counter) = (&sources, &counter);
+            async move { churn::create_cm(sources, &cm, counter).await }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await?;
+    check::until_clean("the first companions", CONVERGE, || async {
+        mirror.ensure_healthy()?;
+        check::mirror_into(&sources, &copies).await
+    })
+    .await?;
+
+    let served_at_start = cluster::requests_served(admin).await?;
+    mirror.kill().await?;
+    let mut deleted = Vec::new();
+    for i in 0..SOURCES {
+        let name = format!("src-{i}");
+        let companion = format!("{name}{}", check::SUFFIX);
+        match i % 10 {
+            0 | 2 | 4 | 6 | 8 => {
+                churn::delete_cm(&sources, &name, &counter).await?;
+                deleted.push(name);
+            }
+            1 => {
+                let unmanage =
+                    json!({ "metadata": { "labels": { check::MANAGED: null } } });
+                churn::patch_cm(&sources, &name, unmanage, &counter).await?;
+            }
+            3 => {
+                churn::delete_cm(&copies, &companion, &counter).await?;
+                churn::delete_cm(&sources, &name, &counter).await?;
+                deleted.push(name);
+            }
+            5 => churn::delete_cm(&copies, &companion, &counter).await?,
+            _ => {}
+        }
+    }
+    // While the controller is down, every deleted source waits for it.
+    let mut held = 0;
+    for name in &deleted {
+        let source = sources.get_opt(name).await?;
+        ensure!(
+            source
+                .as_ref()
+                .is_some_and(|s| s.metadata.deletion_timestamp.is_some()),
+            "{name}, deleted while the controller was down, is {}: its finalizer \
+             should hold it, Terminating, until the controller is back",
+            if source.is_some() {
+                "not Terminating"
+            } else {
+                "gone already"
+            }
+        );
+        held += 1;
+    }
+    let back = Instant::now();
+    mirror.crash_and_restart().await?;
+    // And killed again in the middle of its cleanups, once it has let the first
+    // sources go: its successor finishes them, some half done (a companion deleted,
+    // the finalizer still on).
+    let (first_half, _) = wait_until(
+        "the controller to let the first sources go",
+        CONVERGE,
+        || async {
+            mirror.ensure_healthy()?;
+            counter
+                .requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let left = sources.list(&ListParams::default()).await?.items;
+            let terminating = left
+                .iter()
+                .filter(|s| s.metadata.deletion_timestamp.is_some())
+                .count();
+            Ok((terminating < held).then_some(held - terminating))
+        },
+    )
+    .await?;
+    mirror.crash_and_restart().await?;
+    check::until_clean("nothing to be left behind", CONVERGE, || async {
+        mirror.ensure_healthy()?;
+        check::mirror_into(&sources, &copies).await
+    })
+    .await?;
+    let converge = back.elapsed();
+    let served = cluster::requests_served(admin).await? - served_at_start;
+
+    // The rest go with the controller running, and the namespaces can go then.
+    // (kube-root-ca.crt, which the controller-manager publishes in every namespace,
+    // stays.)
+    let ours = |cm: &ConfigMap| cm.name_any() != "kube-root-ca.crt";
+    for cm in sources.list(&ListParams::default()).await?.items {
+        if ours(&cm) {
+            churn::delete_cm(&sources, &cm.name_any(), &counter).await?;
+        }
+    }
+    check::until_clean("every source to be deleted", CONVERGE, || async {
+        let mut wrong = check::mirror_into(&sources, &copies).await?;
+        for api in [&sources, &copies] {
+            let items = api.list(&ListParams::default()).await?.items;
+            let left = items.iter().filter(|cm| ours(cm)).count();
+            if left > 0 {
+                wrong
+                    .push(format!("{left} ConfigMaps left in {:?}", api.namespace()));
+            }
+        }
+        Ok(wrong)
+    })
+    .await?;
+    mirror.ensure_healthy()?;
+    Ok(Figures {
+        churned: counter.changes(),
+        faults: 2,
+        converge,
+        requests: served.saturating_sub(counter.requests()),
+        note: format!(
+            "{held} held Terminating while down; {first_half} let go before the 2nd \
+             kill; 0 left behind"
+        ),
+    })
+}
+// ANCHOR_END: finalizer
 
 // ANCHOR: bad_input
 /// Input at and past the edges. The API server refuses what no controller could store

@@ -23,6 +23,7 @@ use kube::{Api, Client};
 pub mod bench;
 pub mod log;
 pub mod mirror;
+pub mod mirror_into;
 pub mod proxy;
 
 /// The label put on every namespace a test creates, so leftovers are easy to find and delete:

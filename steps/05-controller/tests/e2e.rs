@@ -1,7 +1,9 @@
 //! End-to-end tests of step 05: the very same mirror suite as step 04, run against the
-//! Controller-based implementation (the suite is test code, not a solution: read it in the
-//! test kit, solutions/testkit/src/mirror.rs), and one test of what only this step has: the
-//! failure counts it keeps per source, because kube-runtime keeps none.
+//! Controller-based implementation, and the suite of the mirror into another namespace
+//! (`--into`), whose sources carry a finalizer. The suites are test code, not a solution:
+//! read them in the test kit, solutions/testkit/src/mirror.rs and mirror_into.rs. And one test
+//! of what only this step has: the failure counts it keeps per source, because kube-runtime
+//! keeps none.
 //! Run with `scripts/check.sh 05`.
 
 use std::time::Duration;
@@ -125,3 +127,18 @@ async fn the_backoff_forgets_sources_that_are_gone() -> anyhow::Result<()> {
     Ok(())
 }
 // ANCHOR_END: churn_test
+
+/// Runs this step's mirror from `namespace` into `into`, until dropped.
+fn start_into(
+    client: Client,
+    namespace: String,
+    into: String,
+) -> BoxFuture<'static, anyhow::Result<()>> {
+    Box::pin(async move {
+        controller::into::start(client, &namespace, &into, 2, std::future::pending())
+            .await;
+        Ok(())
+    })
+}
+
+workshop_testkit::mirror_into_suite!(start_into);

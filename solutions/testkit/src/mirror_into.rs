@@ -1,0 +1,892 @@
+//! The end-to-end suite of the mirror into another namespace (step 05, `--into`): the
+//! companion of `A/colors` is `B/colors-synced`, and every managed source carries the
+//! finalizer `workshop.io/companion-cleanup`.
+//!
+//! Each test makes two namespaces, a source namespace and its `-copies`, binds the
+//! `configmap-mirror-into` ServiceAccount's two roles of `manifests/rbac/mirror.yaml` in
+//! them (RoleBindings, as an operator would), and runs the controller under test as that
+//! ServiceAccount. A request the API server refuses it (403 Forbidden) fails the waiting
+//! test at once, with the refusal. Some tests stop the controller, as a crash or an
+//! uninstall would, and start it again.
+//! A step's `tests/e2e.rs` adds one line: `workshop_testkit::mirror_into_suite!(start);`.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+
+use crate::log::ControllerLog;
+use crate::{
+    TestNamespace, apply_manifest, bind_cluster_role, service_account_client,
+    wait_until,
+};
+
+/// Starts a mirror into another namespace with `client`: sources from the first namespace,
+/// companions in the second. Runs until the returned future is dropped.
+pub type StartInto =
+    fn(Client, String, String) -> BoxFuture<'static, anyhow::Result<()>>;
+
+const RBAC: &str = "rbac/mirror.yaml";
+const SA_NAMESPACE: &str = "workshop-system";
+const SA_NAME: &str = "configmap-mirror-into";
+/// Bound in the source namespace: the finalizer needs `patch` there.
+const SOURCE_ROLE: &str = "configmap-mirror-into-source";
+/// Bound in the target namespace: the companions are written there.
+const TARGET_ROLE: &str = "configmap-mirror-into-target";
+const MANAGED: &str = "workshop.io/managed";
+const CHECKSUM: &str = "workshop.io/source-checksum";
+const FINALIZER: &str = "workshop.io/companion-cleanup";
+/// Another controller's finalizer, on one of the sources.
+const OTHER_FINALIZER: &str = "example.com/other-controller";
+const SOURCE_NAMESPACE_LABEL: &str = "workshop.io/source-namespace";
+const SOURCE_UID_LABEL: &str = "workshop.io/source-uid";
+const SOURCE_NAME_ANNOTATION: &str = "workshop.io/source-name";
+/// How long a test waits for the controller to put something right (see mirror.rs: a bound
+/// on a busy machine, not a measure of speed).
+const FAST: Duration = Duration::from_secs(15);
+/// How long a test watches for something that must not happen.
+const A_WHILE: Duration = Duration::from_secs(3);
+
+/// Two namespaces, and the controller under test mirroring from the first into the second,
+/// as its ServiceAccount.
+pub struct Harness {
+    pub admin: Client,
+    pub source_ns: TestNamespace,
+    pub target_ns: TestNamespace,
+    /// The source namespace's ConfigMaps, as a user (admin).
+    pub sources: Api<ConfigMap>,
+    /// The target namespace's ConfigMaps, as a user (admin).
+    pub targets: Api<ConfigMap>,
+    start: StartInto,
+    controller: Option<Running>,
+    log: ControllerLog,
+}
+
+/// The controller under test, in a task of its own, and why it stopped, once it has.
+struct Running {
+    task: tokio::task::JoinHandle<()>,
+    stopped: tokio::sync::watch::Receiver<Option<String>>,
+}
+
+impl std::fmt::Debug for Harness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Harness")
+            .field("source_ns", &self.source_ns)
+            .field("target_ns", &self.target_ns)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Harness {
+    /// Two fresh namespaces, the roles bound in them, and the controller running.
+    pub async fn start(start: StartInto, prefix: &str) -> anyhow::Result<Self> {
+        let admin = crate::client().await;
+        apply_manifest(RBAC).await;
+        let source_ns = TestNamespace::create(&admin, prefix).await?;
+        let target_ns =
+            TestNamespace::create(&admin, &format!("{prefix}-copies")).await?;
+        for (ns, role) in [(&source_ns, SOURCE_ROLE), (&target_ns, TARGET_ROLE)] {
+            bind_cluster_role(&admin, ns.name(), role, SA_NAMESPACE, SA_NAME).await?;
+        }
+        // The API server's authorizer learns of a new RoleBinding a moment after it is
+        // created: until then, the controller's first requests would be refused.
+        let as_controller = service_account_client(SA_NAMESPACE, SA_NAME).await;
+        wait_until(
+            "the RoleBindings to take effect",
+            Duration::from_secs(10),
+            || async {
+                for ns in [&source_ns, &target_ns] {
+                    let api: Api<ConfigMap> =
+                        Api::namespaced(as_controller.clone(), ns.name());
+                    api.list(&ListParams::default().limit(1)).await?;
+                }
+                Ok(Some(()))
+            },
+        )
+        .await?;
+        let mut harness = Self {
+            sources: Api::namespaced(admin.clone(), source_ns.name()),
+            targets: Api::namespaced(admin.clone(), target_ns.name()),
+            admin,
+            source_ns,
+            target_ns,
+            start,
+            controller: None,
+            log: ControllerLog::default(),
+        };
+        harness.start_controller().await;
+        Ok(harness)
+    }
+
+    /// Starts the controller, as the ServiceAccount `configmap-mirror-into`.
+    pub async fn start_controller(&mut self) {
+        let as_controller = service_account_client(SA_NAMESPACE, SA_NAME).await;
+        let controller = (self.start)(
+            as_controller,
+            self.source_ns.name().to_string(),
+            self.target_ns.name().to_string(),
+        );
+        let (report, stopped) = tokio::sync::watch::channel(None);
+        let log = self.log.clone();
+        let task = tokio::spawn(async move {
+            // A panic (a `todo!` not done yet) ends the controller: say why, so that the
+            // test fails at once with that message instead of waiting out its bound.
+            let why = match AssertUnwindSafe(log.attach(controller))
+                .catch_unwind()
+                .await
+            {
+                Ok(Ok(())) => "it returned".to_string(),
+                Ok(Err(err)) => format!("it failed: {err:#}"),
+                Err(panic) => panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "it panicked".into()),
+            };
+            let _ = report.send(Some(why));
+        });
+        self.controller = Some(Running { task, stopped });
+    }
+
+    /// Stops the controller at once, wherever it is: as a crash, or an uninstall, would.
+    pub async fn stop_controller(&mut self) {
+        if let Some(controller) = self.controller.take() {
+            controller.task.abort();
+            let _ = controller.task.await;
+        }
+    }
+
+    /// Creates a ConfigMap with `data` in the source namespace, managed or not.
+    pub async fn create(
+        &self,
+        name: &str,
+        managed: bool,
+        data: &[(&str, &str)],
+    ) -> anyhow::Result<ConfigMap> {
+        let mut cm = crate::configmap(name, data);
+        if managed {
+            cm.labels_mut().insert(MANAGED.into(), "true".into());
+        }
+        Ok(self.sources.create(&PostParams::default(), &cm).await?)
+    }
+
+    /// Changes `name` in `api` as a user would, with a JSON merge `patch`.
+    pub async fn edit(
+        api: &Api<ConfigMap>,
+        name: &str,
+        patch: &serde_json::Value,
+    ) -> anyhow::Result<ConfigMap> {
+        Ok(api
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await?)
+    }
+
+    /// `target/<name>-synced`, once it mirrors `source/<name>` exactly and the source
+    /// carries the finalizer.
+    pub async fn converged(&self, name: &str) -> anyhow::Result<ConfigMap> {
+        let target = self.target_ns.name();
+        let what = format!(
+            "{target}/{name}-synced to mirror {name}, which carries {FINALIZER}"
+        );
+        let state = || async {
+            let source = self.sources.get(name).await?;
+            let companion = self.targets.get_opt(&format!("{name}-synced")).await?;
+            let why = match &companion {
+                None => Some(format!("there is no {target}/{name}-synced")),
+                Some(companion) => mirrors(&source, companion, target)
+                    .map(|why| format!("{target}/{name}-synced does not mirror {name}: {why}")),
+            }
+            .or_else(|| {
+                (!has_finalizer(&source)).then(|| {
+                    format!(
+                        "{name} does not carry {FINALIZER} (it has {:?}): without it, \
+                         nothing would delete the companion when {name} goes",
+                        source.finalizers()
+                    )
+                })
+            });
+            anyhow::Ok((companion, why))
+        };
+        let waited = self
+            .wait(&what, FAST, || async {
+                let (companion, why) = state().await?;
+                Ok(companion.filter(|_| why.is_none()))
+            })
+            .await;
+        match waited {
+            Ok((companion, _)) => Ok(companion),
+            Err(err) if self.gave_up() => Err(err),
+            Err(err) => match state().await {
+                Ok((_, Some(why))) => Err(err.context(why)),
+                _ => Err(err),
+            },
+        }
+    }
+
+    /// Waits until the source `name` is gone, and its companion with it; fails at once if
+    /// the source is gone while its companion is still there.
+    pub async fn source_and_companion_gone(
+        &self,
+        name: &str,
+        within: Duration,
+    ) -> anyhow::Result<()> {
+        let target = self.target_ns.name();
+        let what = format!("{name} and {target}/{name}-synced to be gone");
+        let waited = self
+            .wait(&what, within, || async {
+                let source = self.sources.get_opt(name).await?;
+                let companion = self.targets.get_opt(&format!("{name}-synced")).await?;
+                Ok(match (source, companion) {
+                    (None, None) => Some(Ok(())),
+                    (None, Some(_)) => Some(Err(anyhow::anyhow!(
+                        "{name} is gone, but its companion {target}/{name}-synced is still \
+                         there, and nothing will ever delete it: no garbage collector \
+                         follows a source into another namespace, so the controller must \
+                         delete the companion before the source may go (the finalizer)"
+                    ))),
+                    (Some(_), _) => None,
+                })
+            })
+            .await;
+        match waited {
+            Ok((left_behind, _)) => left_behind,
+            Err(err) if self.gave_up() => Err(err),
+            Err(err) => {
+                let stuck = self.sources.get_opt(name).await?;
+                Err(match stuck {
+                    Some(source) if source.metadata.deletion_timestamp.is_some() => err
+                        .context(format!(
+                            "{name} is still Terminating, with the finalizers {:?}: the \
+                             controller has not taken {FINALIZER} off; {}",
+                            source.finalizers(),
+                            self.logged()
+                        )),
+                    _ => err.context(self.logged()),
+                })
+            }
+        }
+    }
+
+    /// The last warnings the controller logged, to explain a wait that timed out.
+    fn logged(&self) -> String {
+        let lines = self.log.lines();
+        if lines.is_empty() {
+            return "the controller logged no warning".into();
+        }
+        // Without the error's debug form, which repeats its message.
+        let last: Vec<&str> = lines[lines.len().saturating_sub(3)..]
+            .iter()
+            .map(|line| line.split(" (Status {").next().unwrap_or_default())
+            .collect();
+        format!(
+            "the controller's last warnings ({} of {}):\n{}",
+            last.len(),
+            lines.len(),
+            last.join("\n")
+        )
+    }
+
+    /// [`wait_until`], but failing at once if the controller stops (a `todo!`) or the API
+    /// server refuses it a request (its RBAC lacks a verb): it would never get anywhere.
+    pub async fn wait<T, F, Fut>(
+        &self,
+        what: &str,
+        within: Duration,
+        check: F,
+    ) -> anyhow::Result<(T, Duration)>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = anyhow::Result<Option<T>>>,
+    {
+        let check = wait_until(what, within, check);
+        let Some(controller) = &self.controller else {
+            return check.await;
+        };
+        let mut stopped = controller.stopped.clone();
+        let refused = async {
+            loop {
+                if let Some(line) = self.log.forbidden() {
+                    return line;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        tokio::select! {
+            waited = check => waited,
+            why = stopped.wait_for(Option::is_some) => anyhow::bail!(
+                "the controller under test stopped while waiting for {what}: {} (its error \
+                 or panic is above)",
+                why.map(|why| why.clone().unwrap_or_default()).unwrap_or_default()
+            ),
+            line = refused => anyhow::bail!(
+                "the API server refused the controller under test a request (403 \
+                 Forbidden: the roles of manifests/{RBAC} bound in the test's namespaces \
+                 do not grant it), so it cannot do its work: {line}"
+            ),
+        }
+    }
+
+    /// Whether the controller stopped, or was refused a request: then a wait that failed
+    /// says so itself, and what the cluster looks like is only a consequence.
+    fn gave_up(&self) -> bool {
+        let stopped = self
+            .controller
+            .as_ref()
+            .is_some_and(|controller| controller.task.is_finished());
+        stopped || self.log.forbidden().is_some()
+    }
+
+    /// Fails if the controller stopped.
+    pub fn assert_running(&self) {
+        assert!(
+            self.controller
+                .as_ref()
+                .is_some_and(|controller| !controller.task.is_finished()),
+            "the controller under test is not running"
+        );
+    }
+}
+
+impl Drop for Harness {
+    /// The controller stops, so nothing would take the finalizer off the sources that still
+    /// carry it, and the source namespace would stay Terminating for ever: the harness
+    /// takes every finalizer off (as an operator would) before the namespaces go.
+    fn drop(&mut self) {
+        if let Some(controller) = self.controller.take() {
+            controller.task.abort();
+        }
+        let ns = self.source_ns.name().to_string();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let client = Client::try_default().await.ok()?;
+                let api: Api<ConfigMap> = Api::namespaced(client, &ns);
+                let patch = serde_json::json!({ "metadata": { "finalizers": null } });
+                for cm in api.list(&ListParams::default()).await.ok()? {
+                    if !cm.finalizers().is_empty() {
+                        let params = PatchParams::default();
+                        let _ = api
+                            .patch(&cm.name_any(), &params, &Patch::Merge(&patch))
+                            .await;
+                    }
+                }
+                Some(())
+            })
+        })
+        .join();
+    }
+}
+
+fn has_finalizer(cm: &ConfigMap) -> bool {
+    cm.finalizers().iter().any(|f| f == FINALIZER)
+}
+
+/// Why `companion` is not a faithful copy of `source` kept in `target`, if it is not.
+fn mirrors(
+    source: &ConfigMap,
+    companion: &ConfigMap,
+    target: &str,
+) -> Option<String> {
+    let empty = BTreeMap::new();
+    if source.data.as_ref().unwrap_or(&BTreeMap::new())
+        != companion.data.as_ref().unwrap_or(&BTreeMap::new())
+        || source.binary_data.as_ref().unwrap_or(&empty)
+            != companion.binary_data.as_ref().unwrap_or(&empty)
+    {
+        return Some("its content differs".into());
+    }
+    let sum = companion.annotations().get(CHECKSUM);
+    if !sum.is_some_and(|s| s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        return Some(format!("its checksum is {sum:?}"));
+    }
+    if companion.namespace().as_deref() != Some(target) {
+        return Some("it is in another namespace".into());
+    }
+    if !companion.owner_references().is_empty() {
+        return Some("it has an owner reference".into());
+    }
+    let labels = companion.labels();
+    if labels.get(SOURCE_NAMESPACE_LABEL) != source.namespace().as_ref()
+        || labels.get(SOURCE_UID_LABEL) != source.uid().as_ref()
+        || companion.annotations().get(SOURCE_NAME_ANNOTATION)
+            != Some(&source.name_any())
+    {
+        return Some("it does not name its source".into());
+    }
+    None
+}
+
+pub async fn into_mirrors_a_source_into_the_other_namespace(
+    start: StartInto,
+) -> anyhow::Result<()> {
+    let h = Harness::start(start, "into-mirror").await?;
+    h.create("colors", true, &[("red", "#f00")]).await?;
+    let first = h.converged("colors").await?;
+    assert!(
+        first.owner_references().is_empty(),
+        "the companion in another namespace must have no owner reference: the garbage \
+         collector deletes a ConfigMap whose owner it cannot find in its own namespace"
+    );
+
+    // It follows its source, and heals, as in the same namespace: a change to a companion
+    // wakes its source through the labels that name it.
+    Harness::edit(
+        &h.sources,
+        "colors",
+        &serde_json::json!({ "data": { "red": "#ff0000" } }),
+    )
+    .await?;
+    h.converged("colors").await?;
+    h.targets
+        .delete("colors-synced", &DeleteParams::default())
+        .await?;
+    let back = h.converged("colors").await?;
+    assert_ne!(
+        back.uid(),
+        first.uid(),
+        "a deleted companion comes back as a new object"
+    );
+    let edit = serde_json::json!({ "data": { "red": "edited by hand" } });
+    Harness::edit(&h.targets, "colors-synced", &edit).await?;
+    h.converged("colors").await?;
+    h.assert_running();
+    Ok(())
+}
+
+pub async fn into_only_managed_sources_carry_the_finalizer(
+    start: StartInto,
+) -> anyhow::Result<()> {
+    let h = Harness::start(start, "into-plain").await?;
+    let plain = h.create("plain", false, &[("a", "1")]).await?;
+    h.create("colors", true, &[("red", "#f00")]).await?;
+    h.converged("colors").await?;
+    // A change to an unmanaged ConfigMap wakes the controller for it, too.
+    let relabelled = Harness::edit(
+        &h.sources,
+        "plain",
+        &serde_json::json!({ "metadata": { "labels": { "unrelated": "change" } } }),
+    )
+    .await?;
+    tokio::time::sleep(A_WHILE).await;
+    for cm in h.sources.list(&ListParams::default()).await? {
+        let managed = cm.labels().get(MANAGED).is_some_and(|v| v == "true");
+        assert!(
+            managed || !has_finalizer(&cm),
+            "{} is not managed, yet carries {FINALIZER}: there is nothing to clean up when \
+             it goes, and while the controller is down its deletion would wait for nothing",
+            cm.name_any()
+        );
+    }
+    let after = h.sources.get("plain").await?;
+    assert_eq!(
+        after.resource_version(),
+        relabelled.resource_version(),
+        "plain (not managed, never was) was written to: a ConfigMap without the finalizer \
+         costs no request"
+    );
+    assert_ne!(after.resource_version(), plain.resource_version());
+    assert!(
+        h.targets.get_opt("plain-synced").await?.is_none(),
+        "plain is not managed: it has no companion"
+    );
+    h.assert_running();
+    Ok(())
+}
+
+pub async fn into_deleting_a_source_deletes_its_companion_first(
+    start: StartInto,
+) -> anyhow::Result<()> {
+    let h = Harness::start(start, "into-delete").await?;
+    h.create("colors", true, &[("red", "#f00")]).await?;
+    h.converged("colors").await?;
+    h.sources
+        .delete("colors", &DeleteParams::background())
+        .await?;
+    h.source_and_companion_gone("colors", FAST).await?;
+    h.assert_running();
+    Ok(())
+}
+
+pub async fn into_unmanaging_removes_the_companion_then_the_finalizer(
+    start: StartInto,
+) -> anyhow::Result<()> {
+    let mut h = Harness::start(start, "into-unmanage").await?;
+    h.create("colors", true, &[("red", "#f00")]).await?;
+    h.converged("colors").await?;
+    // Another controller's finalizer, which this one must leave alone.
+    let add_other = Patch::Json::<()>(serde_json::from_value(serde_json::json!([
+        { "op": "add", "path": "/metadata/finalizers/-", "value": OTHER_FINALIZER },
+    ]))?);
+    h.sources
+        .patch("colors", &PatchParams::default(), &add_other)
+        .await?;
+    let unmanage = serde_json::json!({ "metadata": { "labels": { MANAGED: null } } });
+    Harness::edit(&h.sources, "colors", &unmanage).await?;
+    let target = h.target_ns.name().to_string();
+    let what = format!(
+        "{target}/colors-synced to be deleted, and then {FINALIZER} to come off colors"
+    );
+    let state = || async {
+        let companion = h.targets.get_opt("colors-synced").await?;
+        let source = h.sources.get("colors").await?;
+        anyhow::Ok((companion.is_some(), has_finalizer(&source)))
+    };
+    let waited = h
+        .wait(&what, FAST, || async {
+            Ok(match state().await? {
+                (false, false) => Some(Ok(())),
+                (true, false) => Some(Err(anyhow::anyhow!(
+                    "{FINALIZER} came off colors while its companion {target}/colors-synced \
+                     is still there: nothing will delete it now"
+                ))),
+                _ => None,
+            })
+        })
+        .await;
+    let still = match waited {
+        Ok((released, _)) => released,
+        Err(err) if h.gave_up() => Err(err),
+        Err(err) => Err(match state().await {
+            Ok((companion, _)) => err.context(format!(
+                "colors is no longer managed, yet it still carries {FINALIZER}{}: its \
+                 deletion would wait for this controller, and for ever while it is down",
+                if companion {
+                    format!(", and its companion {target}/colors-synced is still there")
+                } else {
+                    " (its companion is gone)".to_string()
+                }
+            )),
+            Err(_) => err,
+        }),
+    };
+    still?;
+    let finalizers = h.sources.get("colors").await?.finalizers().to_vec();
+    assert_eq!(
+        finalizers,
+        [OTHER_FINALIZER],
+        "colors must keep the finalizer of another controller, {OTHER_FINALIZER}: only \
+         {FINALIZER} is this controller's to remove"
+    );
+    // Its deletion no longer needs this controller at all (the other one lets go too).
+    h.stop_controller().await;
+    let no_other = serde_json::json!({ "metadata": { "finalizers": null } });
+    Harness::edit(&h.sources, "colors", &no_other).await?;
+    h.sources
+        .delete("colors", &DeleteParams::background())
+        .await?;
+    wait_until(
+        "colors, no longer managed, to be deleted while the controller is down",
+        A_WHILE,
+        || async { Ok(h.sources.get_opt("colors").await?.is_none().then_some(())) },
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn into_a_source_whose_companion_is_gone_is_deleted_all_the_same(
+    start: StartInto,
+) -> anyhow::Result<()> {
+    let mut h = Harness::start(start, "into-gone").await?;
+    h.create("colors", true, &[("red", "#f00")]).await?;
+    h.converged("colors").await?;
+    // Someone deletes the companion, then the source, while the controller is down: when
+    // it is back, the cleanup finds nothing to delete. That is what it wanted.
+    h.stop_controller().await;
+    h.targets
+        .delete("colors-synced", &DeleteParams::default())
+        .await?;
+    h.sources
+        .delete("colors", &DeleteParams::background())
+        .await?;
+    h.start_controller().await;
+    h.source_and_companion_gone("colors", FAST)
+        .await
+        .map_err(|err| {
+            err.context(
+                "colors was deleted while the controller was down, after someone had \
+                 deleted its companion",
+            )
+        })?;
+    h.assert_running();
+    Ok(())
+}
+
+pub async fn into_a_source_deleted_while_the_controller_is_down_waits_for_it(
+    start: StartInto,
+) -> anyhow::Result<()> {
+    let mut h = Harness::start(start, "into-down").await?;
+    h.create("colors", true, &[("red", "#f00")]).await?;
+    h.converged("colors").await?;
+    h.stop_controller().await;
+    h.sources
+        .delete("colors", &DeleteParams::background())
+        .await?;
+    tokio::time::sleep(A_WHILE).await;
+    let target = h.target_ns.name();
+    let Some(terminating) = h.sources.get_opt("colors").await? else {
+        anyhow::bail!(
+            "colors, deleted while the controller was down, is gone already, and \
+             {target}/colors-synced with it? {}: the API server keeps a source that \
+             carries {FINALIZER} until the controller takes it off",
+            if h.targets.get_opt("colors-synced").await?.is_some() {
+                "no, the companion is left behind"
+            } else {
+                "yes"
+            }
+        );
+    };
+    assert!(
+        terminating.metadata.deletion_timestamp.is_some()
+            && has_finalizer(&terminating),
+        "colors, deleted while the controller is down, must wait Terminating (a \
+         deletionTimestamp, and {FINALIZER} still there); it has the finalizers {:?}",
+        terminating.finalizers()
+    );
+    assert!(
+        h.targets.get_opt("colors-synced").await?.is_some(),
+        "{target}/colors-synced went while the controller was down"
+    );
+    h.start_controller().await;
+    h.source_and_companion_gone("colors", FAST).await?;
+    h.assert_running();
+    Ok(())
+}
+
+/// What an operator's `kubectl patch --type json` that takes the finalizer off costs: the
+/// source goes at once, and its companion stays, for good.
+pub async fn into_removing_the_finalizer_by_hand_leaves_the_companion_behind(
+    start: StartInto,
+) -> anyhow::Result<()> {
+    let mut h = Harness::start(start, "into-unstick").await?;
+    h.create("colors", true, &[("red", "#f00")]).await?;
+    h.converged("colors").await?;
+    h.stop_controller().await;
+    h.sources
+        .delete("colors", &DeleteParams::background())
+        .await?;
+    let stuck = h.sources.get("colors").await?;
+    let index = stuck
+        .finalizers()
+        .iter()
+        .position(|f| f == FINALIZER)
+        .ok_or_else(|| anyhow::anyhow!("colors does not carry {FINALIZER}"))?;
+    let path = format!("/metadata/finalizers/{index}");
+    let unstick = Patch::Json::<()>(serde_json::from_value(serde_json::json!([
+        { "op": "test", "path": path, "value": FINALIZER },
+        { "op": "remove", "path": path },
+    ]))?);
+    h.sources
+        .patch("colors", &PatchParams::default(), &unstick)
+        .await?;
+    wait_until("colors to go once unstuck", A_WHILE, || async {
+        Ok(h.sources.get_opt("colors").await?.is_none().then_some(()))
+    })
+    .await?;
+    h.start_controller().await;
+    tokio::time::sleep(A_WHILE).await;
+    assert!(
+        h.targets.get_opt("colors-synced").await?.is_some(),
+        "the companion of a source whose finalizer was taken off by hand is left behind: \
+         the operator who did it deletes it too"
+    );
+    h.assert_running();
+    Ok(())
+}
+
+pub async fn into_never_deletes_a_foreign_configmap_in_the_target_namespace(
+    start: StartInto,
+) -> anyhow::Result<()> {
+    let h = Harness::start(start, "into-foreign").await?;
+    let foreign = h
+        .targets
+        .create(
+            &PostParams::default(),
+            &crate::configmap("x-synced", &[("mine", "precious")]),
+        )
+        .await?;
+    h.create("x", true, &[("a", "1")]).await?;
+    let events: Api<Event> = Api::namespaced(h.admin.clone(), h.source_ns.name());
+    let target = h.target_ns.name();
+    let (note, _) = h
+        .wait("a CompanionExists Event on x", FAST, || async {
+            let list = events.list(&ListParams::default()).await?;
+            Ok(list.items.into_iter().find_map(|e| {
+                let on_x =
+                    e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("x");
+                (on_x && e.reason.as_deref() == Some("CompanionExists"))
+                    .then_some(e.note)
+            }))
+        })
+        .await?;
+    let note = note.unwrap_or_default();
+    assert!(
+        note.contains(&format!("{target}/x-synced")),
+        "the CompanionExists Event must name the ConfigMap in the other namespace \
+         ({target}/x-synced); its note is {note:?}"
+    );
+    h.sources.delete("x", &DeleteParams::background()).await?;
+    h.wait("x to be deleted", FAST, || async {
+        Ok(h.sources.get_opt("x").await?.is_none().then_some(()))
+    })
+    .await?;
+    let after = h.targets.get_opt("x-synced").await?;
+    assert_eq!(
+        after.and_then(|cm| cm.resource_version()),
+        foreign.resource_version(),
+        "{target}/x-synced, which x never controlled, was written to or deleted"
+    );
+    h.assert_running();
+    Ok(())
+}
+
+/// Every verb the controller needs works, as its ServiceAccount; every other one is
+/// refused, with 403 Forbidden. Real requests, not a review: what a controller would get.
+pub async fn into_the_service_account_may_do_exactly_what_it_needs(
+    start: StartInto,
+) -> anyhow::Result<()> {
+    let h = Harness::start(start, "into-rbac").await?;
+    let other = TestNamespace::create(&h.admin, "into-rbac-other").await?;
+    let as_controller = service_account_client(SA_NAMESPACE, SA_NAME).await;
+    let sources: Api<ConfigMap> =
+        Api::namespaced(as_controller.clone(), h.source_ns.name());
+    let targets: Api<ConfigMap> =
+        Api::namespaced(as_controller.clone(), h.target_ns.name());
+    let elsewhere: Api<ConfigMap> =
+        Api::namespaced(as_controller.clone(), other.name());
+    let secrets: Api<Secret> = Api::namespaced(as_controller, h.source_ns.name());
+    h.create("probe", false, &[("a", "1")]).await?;
+    let (lp, pp, dp) = (
+        ListParams::default(),
+        PostParams::default(),
+        DeleteParams::default(),
+    );
+    let touch = serde_json::json!({ "metadata": { "labels": { "probed": "yes" } } });
+    let patch = Patch::Merge(&touch);
+    let pmp = PatchParams::default();
+    let mut copy = crate::configmap("probe-synced", &[("a", "1")]);
+
+    // What it needs.
+    allowed(
+        "list ConfigMaps in the source namespace (its cache)",
+        sources.list(&lp).await,
+    )?;
+    allowed(
+        "patch ConfigMaps in the source namespace (to add and remove the finalizer)",
+        sources.patch("probe", &pmp, &patch).await,
+    )?;
+    allowed(
+        "list ConfigMaps in the target namespace (its cache)",
+        targets.list(&lp).await,
+    )?;
+    copy = allowed(
+        "create ConfigMaps in the target namespace (a companion)",
+        targets.create(&pp, &copy).await,
+    )?;
+    allowed(
+        "get ConfigMaps in the target namespace (the cleanup's last look)",
+        targets.get("probe-synced").await,
+    )?;
+    allowed(
+        "update ConfigMaps in the target namespace (a companion that drifted)",
+        targets.replace("probe-synced", &pp, &copy).await,
+    )?;
+    allowed(
+        "delete ConfigMaps in the target namespace (a companion whose source goes)",
+        targets.delete("probe-synced", &dp).await,
+    )?;
+
+    // Nothing else.
+    refused(
+        "get ConfigMaps in the source namespace",
+        sources.get("probe").await,
+    )?;
+    refused(
+        "create ConfigMaps in the source namespace",
+        sources.create(&pp, &crate::configmap("new", &[])).await,
+    )?;
+    refused(
+        "update ConfigMaps in the source namespace",
+        sources
+            .replace("probe", &pp, &h.sources.get("probe").await?)
+            .await,
+    )?;
+    refused(
+        "delete ConfigMaps in the source namespace",
+        sources.delete("probe", &dp).await,
+    )?;
+    h.targets
+        .create(&pp, &crate::configmap("theirs", &[]))
+        .await?;
+    refused(
+        "patch ConfigMaps in the target namespace",
+        targets.patch("theirs", &pmp, &patch).await,
+    )?;
+    refused(
+        "list ConfigMaps in any other namespace",
+        elsewhere.list(&lp).await,
+    )?;
+    refused("list Secrets", secrets.list(&lp).await)?;
+    Ok(())
+}
+
+/// `result` of a request the controller needs: it must succeed.
+fn allowed<T>(what: &str, result: Result<T, kube::Error>) -> anyhow::Result<T> {
+    result.map_err(|err| {
+        anyhow::anyhow!(
+            "as {SA_NAMESPACE}/{SA_NAME}, the controller must be allowed to {what}, but the \
+             API server answered: {err}. Grant it in manifests/{RBAC}."
+        )
+    })
+}
+
+/// `result` of a request the controller does not need: the API server must refuse it.
+fn refused<T>(what: &str, result: Result<T, kube::Error>) -> anyhow::Result<()> {
+    let answer = match result {
+        Err(kube::Error::Api(status)) if status.is_forbidden() => return Ok(()),
+        Ok(_) => "with success".to_string(),
+        Err(err) => err.to_string(),
+    };
+    anyhow::bail!(
+        "as {SA_NAMESPACE}/{SA_NAME}, the controller must not be allowed to {what} (it \
+         never needs to: 403 Forbidden expected), but the API server answered {answer}. \
+         Take it out of manifests/{RBAC}."
+    )
+}
+
+/// Expands to one `#[tokio::test]` per test of the suite, each running `$start`.
+#[macro_export]
+macro_rules! mirror_into_suite {
+    ($start:path) => {
+        $crate::mirror_into_suite!(@tests $start,
+            into_mirrors_a_source_into_the_other_namespace,
+            into_only_managed_sources_carry_the_finalizer,
+            into_deleting_a_source_deletes_its_companion_first,
+            into_unmanaging_removes_the_companion_then_the_finalizer,
+            into_a_source_whose_companion_is_gone_is_deleted_all_the_same,
+            into_a_source_deleted_while_the_controller_is_down_waits_for_it,
+            into_removing_the_finalizer_by_hand_leaves_the_companion_behind,
+            into_never_deletes_a_foreign_configmap_in_the_target_namespace,
+            into_the_service_account_may_do_exactly_what_it_needs,
+        );
+    };
+    (@tests $start:path, $($name:ident,)*) => {
+        $(
+            #[tokio::test]
+            #[ignore = "end-to-end: needs a cluster (scripts/check.sh runs it)"]
+            async fn $name() -> anyhow::Result<()> {
+                $crate::mirror_into::$name($start).await
+            }
+        )*
+    };
+}
