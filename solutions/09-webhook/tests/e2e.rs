@@ -84,7 +84,8 @@ impl Harness {
     }
 
     /// Starts the webhook as its ServiceAccount, and waits until the API server calls
-    /// it: until a run of a missing Task, sent as a dry run, is refused by it.
+    /// it: until a run of a missing Task, sent as a dry run, is refused by it. Fails at
+    /// once, with the webhook's error, if the webhook stops.
     async fn start_webhook(&mut self) -> anyhow::Result<()> {
         let listen = if std::env::var_os("WEBHOOK_HOST").is_some() {
             "0.0.0.0:0"
@@ -95,30 +96,26 @@ impl Harness {
         let client = service_account_client(SA_NAMESPACE, SA_NAME).await;
         let options = self.options();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
+        let mut task = tokio::spawn(async move {
             webhook::serve(client, &options, listener, async {
                 let _ = stopped.await;
             })
             .await
         });
-        self.webhook = Some(Running { stop, task });
         let probe = TaskRun::for_task("probe-of-a-missing-task", vec![]);
         let dry_run = PostParams {
             dry_run: true,
             ..PostParams::default()
         };
-        let result = wait_until(
+        let called = wait_until(
             "the API server to call the webhook (a dry run of a missing Task's run refused)",
             EFFECTIVE,
             || async {
-                if let Some(running) = &self.webhook
-                    && running.task.is_finished()
-                {
-                    anyhow::bail!("the webhook stopped by itself (see its error below)");
-                }
                 match self.runs.create(&dry_run, &probe).await {
                     Err(kube::Error::Api(status))
-                        if status.message.contains(webhook::register::WEBHOOK_NAME)
+                        if status
+                            .message
+                            .contains(webhook::register::WEBHOOK_NAME)
                             && status.message.contains("denied the request") =>
                     {
                         Ok(Some(()))
@@ -127,28 +124,24 @@ impl Harness {
                     Ok(_) => Ok(None),
                 }
             },
-        )
-        .await;
-        if let Err(err) = result {
-            let why = match self.webhook.take() {
-                Some(running) if running.task.is_finished() => {
-                    match running.task.await {
-                        Ok(Err(err)) => format!("; the webhook stopped: {err}"),
-                        Ok(Ok(())) => "; the webhook returned".into(),
-                        Err(panic) => format!(
-                            "; the webhook panicked: {}",
-                            panic_message(panic)
-                        ),
-                    }
-                }
-                other => {
-                    self.webhook = other;
-                    String::new()
-                }
-            };
-            anyhow::bail!("{err}{why}");
+        );
+        tokio::select! {
+            called = called => {
+                called.map_err(|err| anyhow::anyhow!(
+                    "{err}. Does the configuration's namespaceSelector match namespace {} \
+                     (its label {}), and do its rules match creating taskruns?",
+                    self.ns.name(),
+                    webhook::register::NAMESPACE_NAME_LABEL
+                ))?;
+                self.webhook = Some(Running { stop, task });
+                Ok(())
+            }
+            ended = &mut task => match ended {
+                Ok(Err(err)) => anyhow::bail!("the webhook stopped: {err}"),
+                Ok(Ok(())) => anyhow::bail!("the webhook returned before it was called"),
+                Err(panic) => anyhow::bail!("the webhook panicked: {}", panic_message(panic)),
+            },
         }
-        Ok(())
     }
 
     /// Stops the webhook and waits until it no longer listens: from now on the API
@@ -311,6 +304,35 @@ async fn a_task_the_cache_has_not_seen_is_asked_for() -> anyhow::Result<()> {
         matches!(missing, Ok(false)),
         "Task nowhere does not exist: the lookup said {missing:?}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster"]
+async fn the_cache_is_filled_by_a_watch_as_the_service_account() -> anyhow::Result<()>
+{
+    let admin = workshop_testkit::client().await;
+    workshop_testkit::install_task_crds(&admin).await?;
+    apply_manifest(RBAC).await;
+    let ns = TestNamespace::create(&admin, "webhook-cache").await?;
+    let as_webhook = service_account_client(SA_NAMESPACE, SA_NAME).await;
+    let (lookup, watch) = Tasks::watch(as_webhook, ns.name());
+    let watching = tokio::spawn(watch);
+    let tasks: Api<Task> = Api::namespaced(admin.clone(), ns.name());
+    tasks
+        .create(&PostParams::default(), &crds::hello_task())
+        .await?;
+    let cached = wait_until(
+        "Task hello in the webhook's cache",
+        Duration::from_secs(10),
+        || {
+            let found = lookup.cached(ns.name(), "hello");
+            async move { Ok(found.then_some(())) }
+        },
+    )
+    .await;
+    watching.abort();
+    cached?;
     Ok(())
 }
 
