@@ -222,6 +222,25 @@ node_images() {
   done
 }
 
+# node_program_image BINARY PATH REF TARBALL: packs a workshop program as its Dockerfile's
+# runtime stage would hold it (distroless/cc, user nonroot): the program at PATH in the image,
+# the shared libraries it loads (what `ldd` lists, at the paths it looks for them), and the
+# users root and nonroot (65532), which runs it. Shared by step 08's controller and step 09's
+# webhook (scripts/deploy-real-node.sh).
+node_program_image() {
+  local binary=$1 path=$2 ref=$3 out=$4 rootfs lib
+  rootfs=$(mktemp -d)
+  cp "$binary" "$rootfs$path"
+  for lib in $(ldd "$binary" | awk '/=> \// { print $3 } /^\t\// { print $1 }'); do
+    cp -L --parents "$lib" "$rootfs/"
+  done
+  mkdir -p "$rootfs/etc" "$rootfs/tmp"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$rootfs/etc/passwd"
+  printf 'root:x:0:\nnonroot:x:65532:\n' >"$rootfs/etc/group"
+  node_image_tar "$ref" "$rootfs" "\"Entrypoint\":[\"$path\"],\"User\":\"65532:65532\"" "$out"
+  rm -rf "$rootfs"
+}
+
 # node_load_image TARBALL REF: loads another image (step 08's controller) into the node, pinned.
 node_load_image() {
   node_ctr images import "$1" >/dev/null

@@ -493,3 +493,69 @@ async fn a_restarted_webhook_registers_its_new_authority() -> anyhow::Result<()>
     );
     Ok(())
 }
+
+#[tokio::test]
+#[ignore = "needs a cluster"]
+async fn the_in_cluster_manifests_are_accepted_and_their_pod_is_restricted()
+-> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::{Namespace, Pod};
+    let admin = workshop_testkit::client().await;
+    workshop_testkit::install_task_crds(&admin).await?;
+    apply_manifest(RBAC).await;
+    let dir = workshop_testkit::manifests_dir().join("webhook");
+    let output = tokio::process::Command::new("kubectl")
+        .args(["apply", "--dry-run=server", "-f"])
+        .arg(&dir)
+        .output()
+        .await?;
+    assert!(
+        output.status.success(),
+        "kubectl apply --dry-run=server -f manifests/webhook/ failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The Pod the Deployment makes passes the `restricted` Pod Security Standard.
+    let ns = TestNamespace::create(&admin, "webhook-restricted").await?;
+    let restricted = serde_json::json!({ "metadata": { "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted" } } });
+    Api::<Namespace>::all(admin.clone())
+        .patch(
+            ns.name(),
+            &PatchParams::default(),
+            &Patch::Merge(&restricted),
+        )
+        .await?;
+    let text = std::fs::read_to_string(dir.join("20-deployment.yaml"))?;
+    let deployment: Deployment = serde_yaml::from_str(&text)?;
+    let template = deployment.spec.context("a spec")?.template;
+    let mut pod = Pod {
+        metadata: template.metadata.unwrap_or_default(),
+        spec: template.spec,
+        status: None,
+    };
+    pod.metadata.name = Some("webhook".into());
+    // Its ServiceAccount lives in workshop-system, not in this test's namespace.
+    if let Some(spec) = pod.spec.as_mut() {
+        spec.service_account_name = None;
+    }
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let pods = Api::<Pod>::namespaced(admin.clone(), ns.name());
+    pods.create(&dry_run, &pod)
+        .await
+        .context("the restricted Pod Security Standard refused the webhook's Pod")?;
+    // The standard is enforced there: the same Pod, able to escalate, is refused.
+    let mut lax = pod.clone();
+    if let Some(context) = lax
+        .spec
+        .as_mut()
+        .and_then(|spec| spec.containers[0].security_context.as_mut())
+    {
+        context.allow_privilege_escalation = Some(true);
+    }
+    assert!(pods.create(&dry_run, &lax).await.is_err());
+    Ok(())
+}

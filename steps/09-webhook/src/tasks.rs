@@ -66,6 +66,13 @@ impl Tasks {
             });
         (Self::new(client, cache), watch)
     }
+
+    /// Whether the cache holds the Task `namespace/name`.
+    pub fn cached(&self, namespace: &str, name: &str) -> bool {
+        self.cache
+            .get(&ObjectRef::new(name).within(namespace))
+            .is_some()
+    }
 }
 
 // ANCHOR: lookup

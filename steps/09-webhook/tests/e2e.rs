@@ -84,7 +84,8 @@ impl Harness {
     }
 
     /// Starts the webhook as its ServiceAccount, and waits until the API server calls
-    /// it: until a run of a missing Task, sent as a dry run, is refused by it.
+    /// it: until a run of a missing Task, sent as a dry run, is refused by it. Fails at
+    /// once, with the webhook's error, if the webhook stops.
     async fn start_webhook(&mut self) -> anyhow::Result<()> {
         let listen = if std::env::var_os("WEBHOOK_HOST").is_some() {
             "0.0.0.0:0"
@@ -95,30 +96,26 @@ impl Harness {
         let client = service_account_client(SA_NAMESPACE, SA_NAME).await;
         let options = self.options();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
+        let mut task = tokio::spawn(async move {
             webhook::serve(client, &options, listener, async {
                 let _ = stopped.await;
             })
             .await
         });
-        self.webhook = Some(Running { stop, task });
         let probe = TaskRun::for_task("probe-of-a-missing-task", vec![]);
         let dry_run = PostParams {
             dry_run: true,
             ..PostParams::default()
         };
-        let result = wait_until(
+        let called = wait_until(
             "the API server to call the webhook (a dry run of a missing Task's run refused)",
             EFFECTIVE,
             || async {
-                if let Some(running) = &self.webhook
-                    && running.task.is_finished()
-                {
-                    anyhow::bail!("the webhook stopped by itself (see its error below)");
-                }
                 match self.runs.create(&dry_run, &probe).await {
                     Err(kube::Error::Api(status))
-                        if status.message.contains(webhook::register::WEBHOOK_NAME)
+                        if status
+                            .message
+                            .contains(webhook::register::WEBHOOK_NAME)
                             && status.message.contains("denied the request") =>
                     {
                         Ok(Some(()))
@@ -127,28 +124,24 @@ impl Harness {
                     Ok(_) => Ok(None),
                 }
             },
-        )
-        .await;
-        if let Err(err) = result {
-            let why = match self.webhook.take() {
-                Some(running) if running.task.is_finished() => {
-                    match running.task.await {
-                        Ok(Err(err)) => format!("; the webhook stopped: {err}"),
-                        Ok(Ok(())) => "; the webhook returned".into(),
-                        Err(panic) => format!(
-                            "; the webhook panicked: {}",
-                            panic_message(panic)
-                        ),
-                    }
-                }
-                other => {
-                    self.webhook = other;
-                    String::new()
-                }
-            };
-            anyhow::bail!("{err}{why}");
+        );
+        tokio::select! {
+            called = called => {
+                called.map_err(|err| anyhow::anyhow!(
+                    "{err}. Does the configuration's namespaceSelector match namespace {} \
+                     (its label {}), and do its rules match creating taskruns?",
+                    self.ns.name(),
+                    webhook::register::NAMESPACE_NAME_LABEL
+                ))?;
+                self.webhook = Some(Running { stop, task });
+                Ok(())
+            }
+            ended = &mut task => match ended {
+                Ok(Err(err)) => anyhow::bail!("the webhook stopped: {err}"),
+                Ok(Ok(())) => anyhow::bail!("the webhook returned before it was called"),
+                Err(panic) => anyhow::bail!("the webhook panicked: {}", panic_message(panic)),
+            },
         }
-        Ok(())
     }
 
     /// Stops the webhook and waits until it no longer listens: from now on the API
@@ -316,6 +309,35 @@ async fn a_task_the_cache_has_not_seen_is_asked_for() -> anyhow::Result<()> {
 
 #[tokio::test]
 #[ignore = "needs a cluster"]
+async fn the_cache_is_filled_by_a_watch_as_the_service_account() -> anyhow::Result<()>
+{
+    let admin = workshop_testkit::client().await;
+    workshop_testkit::install_task_crds(&admin).await?;
+    apply_manifest(RBAC).await;
+    let ns = TestNamespace::create(&admin, "webhook-cache").await?;
+    let as_webhook = service_account_client(SA_NAMESPACE, SA_NAME).await;
+    let (lookup, watch) = Tasks::watch(as_webhook, ns.name());
+    let watching = tokio::spawn(watch);
+    let tasks: Api<Task> = Api::namespaced(admin.clone(), ns.name());
+    tasks
+        .create(&PostParams::default(), &crds::hello_task())
+        .await?;
+    let cached = wait_until(
+        "Task hello in the webhook's cache",
+        Duration::from_secs(10),
+        || {
+            let found = lookup.cached(ns.name(), "hello");
+            async move { Ok(found.then_some(())) }
+        },
+    )
+    .await;
+    watching.abort();
+    cached?;
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster"]
 async fn a_lookup_that_fails_is_not_taken_for_a_missing_task() -> anyhow::Result<()> {
     let admin = workshop_testkit::client().await;
     workshop_testkit::install_task_crds(&admin).await?;
@@ -469,5 +491,71 @@ async fn a_restarted_webhook_registers_its_new_authority() -> anyhow::Result<()>
         h.create_run("biuld").await,
         "a run of a missing Task, after a restart",
     );
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster"]
+async fn the_in_cluster_manifests_are_accepted_and_their_pod_is_restricted()
+-> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::{Namespace, Pod};
+    let admin = workshop_testkit::client().await;
+    workshop_testkit::install_task_crds(&admin).await?;
+    apply_manifest(RBAC).await;
+    let dir = workshop_testkit::manifests_dir().join("webhook");
+    let output = tokio::process::Command::new("kubectl")
+        .args(["apply", "--dry-run=server", "-f"])
+        .arg(&dir)
+        .output()
+        .await?;
+    assert!(
+        output.status.success(),
+        "kubectl apply --dry-run=server -f manifests/webhook/ failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The Pod the Deployment makes passes the `restricted` Pod Security Standard.
+    let ns = TestNamespace::create(&admin, "webhook-restricted").await?;
+    let restricted = serde_json::json!({ "metadata": { "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted" } } });
+    Api::<Namespace>::all(admin.clone())
+        .patch(
+            ns.name(),
+            &PatchParams::default(),
+            &Patch::Merge(&restricted),
+        )
+        .await?;
+    let text = std::fs::read_to_string(dir.join("20-deployment.yaml"))?;
+    let deployment: Deployment = serde_yaml::from_str(&text)?;
+    let template = deployment.spec.context("a spec")?.template;
+    let mut pod = Pod {
+        metadata: template.metadata.unwrap_or_default(),
+        spec: template.spec,
+        status: None,
+    };
+    pod.metadata.name = Some("webhook".into());
+    // Its ServiceAccount lives in workshop-system, not in this test's namespace.
+    if let Some(spec) = pod.spec.as_mut() {
+        spec.service_account_name = None;
+    }
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let pods = Api::<Pod>::namespaced(admin.clone(), ns.name());
+    pods.create(&dry_run, &pod)
+        .await
+        .context("the restricted Pod Security Standard refused the webhook's Pod")?;
+    // The standard is enforced there: the same Pod, able to escalate, is refused.
+    let mut lax = pod.clone();
+    if let Some(context) = lax
+        .spec
+        .as_mut()
+        .and_then(|spec| spec.containers[0].security_context.as_mut())
+    {
+        context.allow_privilege_escalation = Some(true);
+    }
+    assert!(pods.create(&dry_run, &lax).await.is_err());
     Ok(())
 }
