@@ -672,7 +672,7 @@ capture_deploy_webhook() {
   record "$t" "kubectl create -n $NS -f - <<'EOF'
 $MISSING_TASK_RUN
 EOF" 1
-  record "$t" "kubectl logs -n workshop-system deployment/taskrun-webhook | grep -E 'registered|denied' | tail -n 2"
+  record "$t" "kubectl logs -n workshop-system deployment/taskrun-webhook | grep -E 'registered|dry_run\":false'"
   kubectl -n workshop-system delete deployment taskrun-webhook --cascade=foreground --timeout=120s >/dev/null
   kubectl delete validatingwebhookconfiguration "taskrun-webhook-$NS" >/dev/null
   kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null
