@@ -667,7 +667,7 @@ capture_deploy_webhook() {
   await_webhook
   local t
   t=$(start 09-webhook-deploy.txt)
-  record "$t" "kubectl get pods -n workshop-system -l app.kubernetes.io/name=taskrun-webhook -o custom-columns=NAME:.metadata.name,READY:.status.containerStatuses[0].ready,NODE:.spec.nodeName"
+  record "$t" "kubectl get pods -n workshop-system -l app.kubernetes.io/name=taskrun-webhook -o custom-columns=NAME:.metadata.name,NODE:.spec.nodeName"
   record "$t" "kubectl get validatingwebhookconfiguration taskrun-webhook-$NS -o jsonpath='{.webhooks[0].clientConfig.service}{\"\\n\"}'"
   record "$t" "kubectl create -n $NS -f - <<'EOF'
 $MISSING_TASK_RUN

@@ -73,8 +73,7 @@ impl Tasks {
 
 // ANCHOR: lookup
 impl TaskLookup for Tasks {
-    // EXERCISE 9.2: Tell whether the Task `namespace/name` exists, from the cache when
-    //     it can.
+    // EXERCISE 9.2: Tell whether a Task exists, from the cache when it can.
     // A Task in the cache exists: answer without a request. A Task the cache does not
     // hold may still exist (created a moment ago, not yet seen by the watch): only
     // the API server can say that it does not. A lookup that fails (the API server

@@ -47,9 +47,9 @@ pub enum Verdict {
     Allowed,
     /// Refuse it; the message goes to the user.
     Denied(String),
-    /// No answer: the webhook could not find out (why, for the log). The server then
-    /// answers with an HTTP error, and the API server treats the request exactly as if
-    /// the webhook were down: its `failurePolicy` decides.
+    /// No answer: the webhook could not find out (why, for the log). The server
+    /// then answers with an HTTP error, and the API server treats the request
+    /// exactly as if the webhook were down: its `failurePolicy` decides.
     Unknown(String),
 }
 // ANCHOR_END: verdict

@@ -59,17 +59,16 @@ async fn validate<T: TaskLookup>(
         .as_ref()
         .map(|run| run.spec.task_ref.name.as_str())
         .unwrap_or_default();
-    let operation = format!("{:?}", request.operation);
-    let dry_run = request.dry_run;
+    let (operation, dry_run) = (format!("{:?}", request.operation), request.dry_run);
     let response = AdmissionResponse::from(&request);
     match verdict {
         Verdict::Allowed => {
-            tracing::info!(%namespace, %task, %operation, dry_run, "allowed");
+            tracing::info!(namespace, task, operation, dry_run, "allowed");
             Json(response.into_review()).into_response()
         }
-        Verdict::Denied(message) => {
-            tracing::info!(%namespace, %task, %operation, dry_run, reason = %message, "denied");
-            let mut denied = response.deny(message);
+        Verdict::Denied(reason) => {
+            tracing::info!(namespace, task, operation, dry_run, reason, "denied");
+            let mut denied = response.deny(reason);
             // The status the user gets: 403 Forbidden, as the API server's own
             // admission plugins refuse (without a code it would answer 400).
             denied.result.code = 403;
@@ -77,7 +76,7 @@ async fn validate<T: TaskLookup>(
             Json(denied.into_review()).into_response()
         }
         Verdict::Unknown(why) => {
-            tracing::warn!(%namespace, %task, %operation, dry_run, %why, "no verdict");
+            tracing::warn!(namespace, task, operation, dry_run, why, "no verdict");
             (StatusCode::INTERNAL_SERVER_ERROR, why).into_response()
         }
     }

@@ -77,8 +77,7 @@ impl Tasks {
 
 // ANCHOR: lookup
 impl TaskLookup for Tasks {
-    // TODO(exercise 9.2): Tell whether the Task `namespace/name` exists, from the
-    //     cache when it can.
+    // TODO(exercise 9.2): Tell whether a Task exists, from the cache when it can.
     // A Task in the cache exists: answer without a request. A Task the cache does not
     // hold may still exist (created a moment ago, not yet seen by the watch): only
     // the API server can say that it does not. A lookup that fails (the API server
@@ -92,10 +91,7 @@ impl TaskLookup for Tasks {
     // Path: stretch, 15 min
     // Book: "Step 09 > A cache that can only say yes"
     async fn exists(&self, namespace: &str, name: &str) -> Result<bool, LookupError> {
-        todo!(
-            "Exercise 9.2: Tell whether the Task `namespace/name` exists, from the \
-             cache when it can."
-        )
+        todo!("Exercise 9.2: Tell whether a Task exists, from the cache when it can.")
     }
 }
 // ANCHOR_END: lookup
