@@ -55,6 +55,7 @@ impl Harness {
         failure_policy: FailurePolicy,
     ) -> anyhow::Result<Self> {
         let admin = workshop_testkit::client().await;
+        check_reachable()?;
         workshop_testkit::install_task_crds(&admin).await?;
         apply_manifest(RBAC).await;
         let ns = TestNamespace::create(&admin, prefix).await?;
@@ -177,6 +178,24 @@ impl Harness {
             .create(&PostParams::default(), &TaskRun::for_task(task, vec![]))
             .await
     }
+}
+
+/// On kind the API server runs in a container, where 127.0.0.1 is the container: it can
+/// reach the test's webhook only at this machine's address on kind's network.
+fn check_reachable() -> anyhow::Result<()> {
+    let context = kube::config::Kubeconfig::read()
+        .ok()
+        .and_then(|config| config.current_context)
+        .unwrap_or_default();
+    if context.starts_with("kind-") && std::env::var_os("WEBHOOK_HOST").is_none() {
+        anyhow::bail!(
+            "context {context} is a kind cluster, whose API server cannot call a webhook at \
+             127.0.0.1 of this machine: set WEBHOOK_HOST to this machine's address on \
+             kind's Docker network (docker network inspect kind -f \
+             '{{{{(index .IPAM.Config 0).Gateway}}}}')"
+        );
+    }
+    Ok(())
 }
 
 /// The address the API server calls the test's webhook at.
