@@ -3,9 +3,11 @@
 # against the cluster of your kubeconfig's current context, and writes what they printed to
 # book/src/transcripts/NN-name*.txt.
 #
-# usage: scripts/capture.sh [NN...|setup|deploy|bench|bench-taskrun]   (default: every step that has captures)
+# usage: scripts/capture.sh [NN...|setup|deploy|deploy-webhook|bench|bench-taskrun]
+#        (default: every step that has captures)
 #   setup  the Setup chapter's look at the Docker-free cluster (needs that cluster's context)
 #   deploy step 08 deployed into the cluster (needs the real node: cluster-up.sh --real-node)
+#   deploy-webhook  step 09's webhook deployed into the cluster (the real node too)
 #   bench  the "Measuring it" chapter's figures (about 10 minutes; the mirror benchmarks bring
 #          up throwaway clusters of their own, see scripts/bench.sh)
 #   bench-taskrun  the same chapter's Task runner on a real node (10 minutes or more; Linux, root)
@@ -22,7 +24,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$ROOT/scripts/lib/cluster.sh"
 source "$ROOT/scripts/lib/node.sh"
 
-case "${1:-}" in -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 
 NS=book-demo
 OUT="$ROOT/book/src/transcripts"
@@ -691,6 +693,98 @@ capture_deploy() {
   export PATH=$saved_path
 }
 
+# A run of a Task that does not exist (a typo of hello), for step 09's webhook to refuse.
+MISSING_TASK_RUN='apiVersion: workshop.io/v1alpha1
+kind: TaskRun
+metadata: { generateName: typo- }
+spec: { taskRef: { name: helo } }'
+
+# await_webhook: waits (at most 30s) until the API server calls the webhook registered for $NS,
+# that is until a dry run of a run of a missing Task is refused by it. A dry run stores nothing;
+# the webhook logs it (dry_run=true).
+await_webhook() {
+  local i answer
+  for i in $(seq 1 150); do
+    answer=$(kubectl create -n "$NS" --dry-run=server -f - <<<"$MISSING_TASK_RUN" 2>&1 || true)
+    [[ $answer == *'admission webhook "task-exists.workshop.io" denied the request'* ]] && return 0
+    sleep 0.2
+  done
+  die "the API server did not call the webhook of namespace $NS within 30s"
+}
+
+# Step 09: the webhook on this machine, registered for book-demo: a run of a missing Task is
+# refused, one of an existing Task admitted. Then the webhook stopped, with failurePolicy Fail
+# (refused, and only in book-demo), and with Ignore (admitted unchecked).
+capture_09() {
+  cargo build -q -p solution-09-webhook -p step-09-webhook
+  local t log pid status=0 program="target/debug/solution-09-webhook"
+  local policy="-o jsonpath='{.webhooks[0].failurePolicy}{\"\\n\"}'"
+  kubectl apply -f manifests/crds/ >/dev/null
+  fresh_namespace
+  kubectl delete validatingwebhookconfiguration "taskrun-webhook-$NS" --ignore-not-found >/dev/null
+  log=$(start 09-webhook.txt)
+  printf '$ %s\n' "$program --namespace $NS" >>"$log"
+  "$program" --namespace "$NS" >>"$log" 2>&1 &
+  pid=$!
+  trap 'kill -INT "$pid" 2>/dev/null || true' EXIT
+  await "$log" "registered" 0 -E
+  await_webhook
+  t=$(start 09-webhook-kubectl.txt)
+  # The registration as the API server stores it (defaults filled in), but the caBundle: a
+  # line of base64.
+  record "$t" "kubectl get validatingwebhookconfiguration taskrun-webhook-$NS -o yaml | grep -v caBundle"
+  record "$t" "kubectl apply -n $NS -f manifests/samples/hello-task.yaml"
+  record "$t" "kubectl create -n $NS -f manifests/samples/hello-taskrun.yaml"
+  record "$t" "kubectl create -n $NS -f - <<'EOF'
+$MISSING_TASK_RUN
+EOF" 1
+  record "$t" "kubectl get taskruns -n $NS"
+  # Down, with failurePolicy Fail: the registration stays, nobody answers.
+  t=$(start 09-webhook-down.txt)
+  printf '$ %s\n' "kill -INT $pid    # the webhook stops" >>"$t"
+  kill -INT "$pid"
+  wait "$pid" || status=$?
+  trap - EXIT
+  [ "$status" = 0 ] || { cat "$log" >&2; die "the webhook exited $status after SIGINT, expected 0"; }
+  record "$t" "kubectl get validatingwebhookconfiguration taskrun-webhook-$NS $policy"
+  record "$t" "kubectl create -n $NS -f manifests/samples/hello-taskrun.yaml" 1
+  record "$t" "kubectl create -n default --dry-run=server -f - <<'EOF'
+$MISSING_TASK_RUN
+EOF"
+  # Down, with failurePolicy Ignore: admitted unchecked.
+  t=$(start 09-webhook-ignore.txt)
+  record "$t" "timeout -s INT 3 $program --namespace $NS --failure-policy Ignore 2>&1 | grep -E 'registered|stopped'"
+  record "$t" "kubectl get validatingwebhookconfiguration taskrun-webhook-$NS $policy"
+  record "$t" "kubectl create -n $NS -f - <<'EOF'
+$MISSING_TASK_RUN
+EOF"
+  record "$t" "kubectl delete validatingwebhookconfiguration taskrun-webhook-$NS"
+  kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null
+  capture_checks 09-webhook
+}
+
+# Step 09's webhook deployed into the cluster, on the real node of `cluster-up.sh --real-node`:
+# called by the API server through its Service. Removes it afterwards (its registration too).
+capture_deploy_webhook() {
+  kubectl get node "$NODE_NAME" >/dev/null 2>&1 \
+    || die "the webhook's deploy transcript needs the real node: scripts/cluster-up.sh --real-node"
+  fresh_namespace
+  say "deploying step 09's webhook (scripts/deploy-real-node.sh: a release build, minutes the first time)"
+  scripts/deploy-real-node.sh --package solution-09-webhook --namespace "$NS" >&2
+  await_webhook
+  local t
+  t=$(start 09-webhook-deploy.txt)
+  record "$t" "kubectl get pods -n workshop-system -l app.kubernetes.io/name=taskrun-webhook -o custom-columns=NAME:.metadata.name,NODE:.spec.nodeName"
+  record "$t" "kubectl get validatingwebhookconfiguration taskrun-webhook-$NS -o jsonpath='{.webhooks[0].clientConfig.service}{\"\\n\"}'"
+  record "$t" "kubectl create -n $NS -f - <<'EOF'
+$MISSING_TASK_RUN
+EOF" 1
+  record "$t" "kubectl logs -n workshop-system deployment/taskrun-webhook | grep -E 'registered|dry_run\":false'"
+  kubectl -n workshop-system delete deployment taskrun-webhook --cascade=foreground --timeout=120s >/dev/null
+  kubectl delete validatingwebhookconfiguration "taskrun-webhook-$NS" >/dev/null
+  kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null
+}
+
 # The "Measuring it" chapter's figures: the tables the benchmarks print, copied under the command
 # that printed them. The mirror benchmarks (scripts/bench.sh, a throwaway cluster each, a few
 # minutes each) keep their figures in target/bench/mirror-NN.txt; the transcript is the table
@@ -739,6 +833,7 @@ fi
 for nn in "${steps[@]}"; do
   if [ "$nn" = setup ]; then say "setup: capturing against context $(kubectl config current-context)"; capture_setup; continue; fi
   if [ "$nn" = deploy ]; then say "deploy: step 08 in the cluster, on the real node"; capture_deploy; continue; fi
+  if [ "$nn" = deploy-webhook ]; then say "deploy-webhook: step 09 in the cluster, on the real node"; capture_deploy_webhook; continue; fi
   if [ "$nn" = bench-taskrun ]; then capture_bench_taskrun; continue; fi
   if [ "$nn" = bench ]; then say "bench: the figures of the Measuring chapter (about 10 minutes)"; capture_bench; continue; fi
   nn=$(printf '%02d' "$((10#${nn//[!0-9]/}))")

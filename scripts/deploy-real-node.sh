@@ -1,34 +1,52 @@
 #!/usr/bin/env bash
-# Deploys step 08's controller (manifests/deploy/) into the local cluster's real node, with no
-# registry and no Docker: the image is packed here and loaded straight into the node's containerd.
+# Deploys a workshop program into the local cluster's real node, with no registry and no Docker:
+# the image is packed here and loaded straight into the node's containerd. Two programs can go:
+# step 08's controller (manifests/deploy/), and step 09's admission webhook (manifests/webhook/).
 #
-# usage: scripts/deploy-real-node.sh [--package solution-08-production|step-08-production]
+# usage: scripts/deploy-real-node.sh [--package PACKAGE] [--namespace NS]
 #
-#   --package  which controller to deploy: the reference (default) or your own step.
+#   --package    what to deploy: solution-08-production (the default) or step-08-production,
+#                the controller; solution-09-webhook or step-09-webhook, the webhook. solution-*
+#                is the reference, step-* your own code.
+#   --namespace  (the webhook only, required) the namespace whose TaskRuns it checks.
 #
 # Needs a cluster made by `scripts/cluster-up.sh --real-node` in your kubeconfig. It:
-#  1. builds the controller in release mode;
-#  2. packs the image `taskrun-controller:dev` (the name manifests/deploy/ uses) as the
-#     Dockerfile's runtime stage would hold it: the program, the shared libraries it loads (what
-#     `ldd` lists, as distroless/cc provides them), and the nonroot user 65532;
+#  1. builds the program in release mode;
+#  2. packs its image (`taskrun-controller:dev` or `taskrun-webhook:dev`, the names the manifests
+#     use) as the Dockerfile's runtime stage would hold it: the program, the shared libraries it
+#     loads (what `ldd` lists, as distroless/cc provides them), and the nonroot user 65532;
 #  3. loads it into the real node, pinned (it could never be pulled again);
-#  4. applies manifests/crds/ and manifests/deploy/, and waits until both replicas are Ready.
-# With kind and Docker, build the image with solutions/08-production/Dockerfile instead and
-# `kind load docker-image taskrun-controller:dev`.
+#  4. applies manifests/crds/ and the program's manifests, and waits until its Pods are Ready
+#     and the previous ones are gone.
+# With kind and Docker, build the image with solutions/08-production/Dockerfile instead
+# (--build-arg PACKAGE=...) and `kind load docker-image NAME:dev`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$ROOT/scripts/lib/cluster.sh"
 source "$ROOT/scripts/lib/node.sh"
 
-package=solution-08-production
+usage="usage: scripts/deploy-real-node.sh [--package PACKAGE] [--namespace NS]"
+package=solution-08-production guarded=
 while [ $# -gt 0 ]; do
   case "$1" in
     --package) package=${2:?--package needs a value}; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown argument '$1' (usage: scripts/deploy-real-node.sh [--package NAME])" ;;
+    --namespace) guarded=${2:?--namespace needs a value}; shift 2 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument '$1' ($usage)" ;;
   esac
 done
-case "$package" in solution-08-production|step-08-production) ;; *) die "--package must be solution-08-production or step-08-production" ;; esac
+# What each program is called in the cluster, and the manifests that deploy it.
+case "$package" in
+  solution-08-production|step-08-production)
+    program=taskrun-controller manifests=(manifests/deploy/)
+    [ -z "$guarded" ] || die "--namespace is for the webhook (step 09): the controller runs every namespace's TaskRuns"
+    ;;
+  solution-09-webhook|step-09-webhook)
+    program=taskrun-webhook manifests=(manifests/rbac/webhook.yaml manifests/webhook/)
+    [ -n "$guarded" ] || die "the webhook checks the TaskRuns of one namespace: say which with --namespace NS"
+    ;;
+  *) die "--package must be solution-08-production, step-08-production, solution-09-webhook or step-09-webhook" ;;
+esac
 
 context=$(kubectl config current-context 2>/dev/null) || die "no current context in your kubeconfig: scripts/cluster-up.sh --real-node"
 kubectl get node "$NODE_NAME" >/dev/null 2>&1 \
@@ -40,35 +58,32 @@ say "building $package (release)"
 cargo build --release --locked -p "$package" --bin "$package"
 binary="${CARGO_TARGET_DIR:-$ROOT/target}/release/$package"
 
-say "packing the image taskrun-controller:dev"
-rootfs=$(mktemp -d); trap 'rm -rf "$rootfs"' EXIT
-cp "$binary" "$rootfs/taskrun-controller"
-# The shared libraries the program loads, at the paths it looks for them.
-for lib in $(ldd "$binary" | awk '/=> \// { print $3 } /^\t\// { print $1 }'); do
-  cp -L --parents "$lib" "$rootfs/"
-done
-mkdir -p "$rootfs/etc" "$rootfs/tmp"
-printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$rootfs/etc/passwd"
-printf 'root:x:0:\nnonroot:x:65532:\n' >"$rootfs/etc/group"
-image="$WORKSHOP_CACHE/images/taskrun-controller.tar"
-mkdir -p "$(dirname "$image")"
-node_image_tar docker.io/library/taskrun-controller:dev "$rootfs" \
-  '"Entrypoint":["/taskrun-controller"],"User":"65532:65532"' "$image"
-node_load_image "$image" docker.io/library/taskrun-controller:dev
+say "packing the image $program:dev"
+image="$WORKSHOP_CACHE/images/$program.tar"
+node_program_image "$binary" "/$program" "docker.io/library/$program:dev" "$image"
+node_load_image "$image" "docker.io/library/$program:dev"
 
-say "applying manifests/crds/ and manifests/deploy/"
+say "applying manifests/crds/ and ${manifests[*]}"
 kubectl apply -f manifests/crds/ >/dev/null
 kubectl wait --for condition=Established --timeout 60s crd/tasks.workshop.io crd/taskruns.workshop.io >/dev/null
-existed=$(kubectl -n workshop-system get deployment taskrun-controller -o name 2>/dev/null || true)
-kubectl apply -f manifests/deploy/
+existed=$(kubectl -n workshop-system get deployment "$program" -o name 2>/dev/null || true)
+if [ "$program" = taskrun-webhook ]; then
+  kubectl apply -f manifests/rbac/webhook.yaml -f manifests/webhook/10-service.yaml
+  # The namespace the webhook guards goes into its Deployment before it is applied, so that no
+  # Pod ever starts guarding (and registering itself for) the manifest's placeholder.
+  kubectl set env --local -o yaml -f manifests/webhook/20-deployment.yaml WEBHOOK_NAMESPACE="$guarded" \
+    | kubectl apply -f -
+else
+  kubectl apply -f "${manifests[@]}"
+fi
 # Deployed before: a new image under the same name, so restart the Pods to run it.
-[ -z "$existed" ] || kubectl -n workshop-system rollout restart deployment/taskrun-controller >/dev/null
-kubectl -n workshop-system rollout status deployment/taskrun-controller --timeout 180s
+[ -z "$existed" ] || kubectl -n workshop-system rollout restart "deployment/$program" >/dev/null
+kubectl -n workshop-system rollout status "deployment/$program" --timeout 180s
 # The rollout is done when the new Pods are Ready; wait for the old ones to be gone too.
-replicas=$(kubectl -n workshop-system get deployment taskrun-controller -o jsonpath='{.spec.replicas}')
+replicas=$(kubectl -n workshop-system get deployment "$program" -o jsonpath='{.spec.replicas}')
 for i in $(seq 1 120); do
-  [ "$(kubectl -n workshop-system get pods -l app.kubernetes.io/name=taskrun-controller --no-headers | wc -l)" = "$replicas" ] && break
+  [ "$(kubectl -n workshop-system get pods -l "app.kubernetes.io/name=$program" --no-headers | wc -l)" = "$replicas" ] && break
   [ $((i % 10)) != 0 ] || say "waiting for the previous Pods to stop"
   sleep 1
 done
-kubectl -n workshop-system get pods -o wide
+kubectl -n workshop-system get pods -l "app.kubernetes.io/name=$program" -o wide

@@ -14,7 +14,8 @@
 #  4. the local cluster's own end-to-end tests, then for every step: scripts/check.sh NN must
 #     pass on the solution, and for every exercise of it, scripts/check.sh N.M must pass on the
 #     solution and fail on the untouched starter (so no exercise's check is vacuous); with a
-#     real node, step 08 deployed into the cluster (a TaskRun, then a failover), and step 07's
+#     real node, step 08 deployed into the cluster (a TaskRun, then a failover), step 09's
+#     webhook deployed and called through its Service (a run of a missing Task refused), and step 07's
 #     end-to-end tests once more on the fake node alone (the path of Docker-free learners
 #     without one);
 #  5. teardown of the test cluster, also on failure.
@@ -27,7 +28,7 @@ keep=false
 case "${1:-}" in
   --keep-cluster) keep=true ;;
   "") ;;
-  -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) die "usage: scripts/test.sh [--keep-cluster]" ;;
 esac
 
@@ -202,6 +203,38 @@ if [ ${#real_node[@]} -gt 0 ]; then
   # wants no controller at all). Remove it, and wait until its Pods are gone.
   kubectl -n workshop-system delete deployment taskrun-controller --cascade=foreground --timeout=120s >/dev/null \
     || die "could not remove the deployed controller before the fake-node tests"
+
+  # Step 09's webhook as it is deployed: its image, one replica in workshop-system, called by
+  # the API server through its Service (the configuration's clientConfig.service, and a
+  # certificate for taskrun-webhook.workshop-system.svc), guarding a namespace of its own.
+  phase "step 09 in the cluster: manifests/webhook/ on the real node, called through its Service"
+  guarded=webhook-in-cluster
+  kubectl create namespace "$guarded" >/dev/null
+  scripts/deploy-real-node.sh --package solution-09-webhook --namespace "$guarded"
+  webhook_config="taskrun-webhook-$guarded"
+  [ "$(kubectl get validatingwebhookconfiguration "$webhook_config" -o jsonpath='{.webhooks[0].clientConfig.service.name}')" = taskrun-webhook ] \
+    || die "the deployed webhook did not register itself with clientConfig.service"
+  missing_run='{"apiVersion":"workshop.io/v1alpha1","kind":"TaskRun","metadata":{"generateName":"biuld-"},"spec":{"taskRef":{"name":"biuld"}}}'
+  expected="admission webhook \"task-exists.workshop.io\" denied the request: Task \"biuld\" not found in namespace \"$guarded\""
+  # The API server reads new configurations through a watch: give it a moment to call.
+  for i in $(seq 1 100); do
+    refused=$(kubectl create -n "$guarded" --dry-run=server -f - <<<"$missing_run" 2>&1 || true)
+    [[ $refused == *"$expected"* ]] && break
+    sleep 0.2
+  done
+  refused=$(kubectl create -n "$guarded" -f - <<<"$missing_run" 2>&1) \
+    && die "the webhook in the cluster admitted a run of a missing Task: $refused"
+  [[ $refused == *"$expected"* ]] || die "a run of a missing Task was refused, but not by the webhook through its Service: $refused"
+  say "in-cluster webhook: $refused"
+  e2e_passed=$(( e2e_passed + 1 ))
+  kubectl apply -n "$guarded" -f manifests/samples/hello-task.yaml >/dev/null
+  kubectl create -n "$guarded" -f manifests/samples/hello-taskrun.yaml >/dev/null \
+    || die "the webhook in the cluster refused a run of an existing Task"
+  e2e_passed=$(( e2e_passed + 1 ))
+  # Its registration outlives it (failurePolicy Fail): remove both, then the namespace.
+  kubectl -n workshop-system delete deployment taskrun-webhook --cascade=foreground --timeout=120s >/dev/null
+  kubectl delete validatingwebhookconfiguration "$webhook_config" >/dev/null
+  kubectl delete namespace "$guarded" --wait=false >/dev/null
 
   # The fake node's path, which Docker-free learners on other systems get: the real node
   # cordoned, the fake one untainted, step 07's end-to-end tests once more.

@@ -169,6 +169,7 @@ JSON
 # the image config's fields beside Env, as JSON: '"Cmd":["sh"]'.
 node_image_tar() {
   local ref=$1 rootfs=$2 fields=$3 out=$4 work layer_sum config config_sum
+  mkdir -p "$(dirname "$out")"
   work=$(mktemp -d)
   tar -C "$rootfs" --numeric-owner --owner=0 --group=0 -cf "$work/layer.tar" .
   layer_sum=$(sha256sum "$work/layer.tar" | cut -d ' ' -f 1)
@@ -222,6 +223,25 @@ node_images() {
   for ref in "$NODE_PAUSE_IMAGE" "${NODE_BUSYBOX_IMAGES[@]}"; do
     node_ctr images label "$ref" io.cri-containerd.pinned=pinned >/dev/null
   done
+}
+
+# node_program_image BINARY PATH REF TARBALL: packs a workshop program as its Dockerfile's
+# runtime stage would hold it (distroless/cc, user nonroot): the program at PATH in the image,
+# the shared libraries it loads (what `ldd` lists, at the paths it looks for them), and the
+# users root and nonroot (65532), which runs it. Shared by step 08's controller and step 09's
+# webhook (scripts/deploy-real-node.sh).
+node_program_image() {
+  local binary=$1 path=$2 ref=$3 out=$4 rootfs lib
+  rootfs=$(mktemp -d)
+  cp "$binary" "$rootfs$path"
+  for lib in $(ldd "$binary" | awk '/=> \// { print $3 } /^\t\// { print $1 }'); do
+    cp -L --parents "$lib" "$rootfs/"
+  done
+  mkdir -p "$rootfs/etc" "$rootfs/tmp"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$rootfs/etc/passwd"
+  printf 'root:x:0:\nnonroot:x:65532:\n' >"$rootfs/etc/group"
+  node_image_tar "$ref" "$rootfs" "\"Entrypoint\":[\"$path\"],\"User\":\"65532:65532\"" "$out"
+  rm -rf "$rootfs"
 }
 
 # node_load_image TARBALL REF: loads another image (step 08's controller) into the node, pinned.
