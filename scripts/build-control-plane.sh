@@ -11,8 +11,8 @@
 #   --with-node  also build kubelet and kube-proxy (about 5 more minutes on 2 cores)
 #   --kind       build kind itself (KIND_VERSION), and not the local cluster's binaries
 #   --kind-node  build what a kind node image holds (scripts/build-kind-node-image.sh): kubeadm,
-#                kubelet, kubectl, the control plane's and kube-proxy's programs, and the etcd,
-#                CoreDNS, crictl and local-path-provisioner that kubeadm and kind name
+#                kubelet, kubectl, the control plane's and kube-proxy's programs, the etcd and
+#                CoreDNS that kubeadm names, and crictl
 #   --print-dir  print the directory holding the binaries once they are all there
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
     --with-node) with_node=true ;;
     --kind) with_kind=true ;;
     --kind-node) with_kind_node=true ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (usage: scripts/build-control-plane.sh [--with-node] [--kind] [--kind-node] [--print-dir])" ;;
   esac
   shift
@@ -61,8 +61,7 @@ if $with_kind_node; then
   for b in kubeadm kubelet kubectl kube-proxy kube-apiserver kube-controller-manager kube-scheduler; do
     order+=("$b@$KUBERNETES_VERSION")
   done
-  order+=("etcd@$KIND_ETCD_VERSION" "coredns@$KIND_COREDNS_VERSION" "crictl@$KIND_CRICTL_VERSION"
-          "local-path-provisioner@$KIND_LOCAL_PATH_PROVISIONER_VERSION")
+  order+=("etcd@$KIND_ETCD_VERSION" "coredns@$KIND_COREDNS_VERSION" "crictl@$KIND_CRICTL_VERSION")
 fi
 # Each binary once, in order.
 declare -A seen=()
@@ -122,10 +121,6 @@ if [ ${#missing[@]} -gt 0 ]; then
       crictl)
         dir=$work/cri-tools; new_module "$dir" "sigs.k8s.io/cri-tools $v"; pkg=sigs.k8s.io/cri-tools/cmd/crictl
         ldflags+=" -X sigs.k8s.io/cri-tools/pkg/version.Version=$v" ;;
-      local-path-provisioner)
-        dir=$work/local-path-provisioner; new_module "$dir" "github.com/rancher/local-path-provisioner $v"
-        pkg=github.com/rancher/local-path-provisioner
-        ldflags+=" -X main.VERSION=$v" ;;
       kube-*|kubelet|kubeadm|kubectl)
         dir=$work/kubernetes; [ -f "$dir/go.mod" ] || setup_kubernetes
         pkg=k8s.io/kubernetes/cmd/$b

@@ -19,6 +19,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$ROOT/scripts/lib/cluster.sh"
 source "$ROOT/scripts/lib/node.sh"
+source "$ROOT/scripts/lib/deploy.sh"
 
 package=solution-08-production
 while [ $# -gt 0 ]; do
@@ -56,18 +57,4 @@ node_image_tar docker.io/library/taskrun-controller:dev "$rootfs" \
 node_load_image "$image" docker.io/library/taskrun-controller:dev
 
 say "applying manifests/crds/ and manifests/deploy/"
-kubectl apply -f manifests/crds/ >/dev/null
-kubectl wait --for condition=Established --timeout 60s crd/tasks.workshop.io crd/taskruns.workshop.io >/dev/null
-existed=$(kubectl -n workshop-system get deployment taskrun-controller -o name 2>/dev/null || true)
-kubectl apply -f manifests/deploy/
-# Deployed before: a new image under the same name, so restart the Pods to run it.
-[ -z "$existed" ] || kubectl -n workshop-system rollout restart deployment/taskrun-controller >/dev/null
-kubectl -n workshop-system rollout status deployment/taskrun-controller --timeout 180s
-# The rollout is done when the new Pods are Ready; wait for the old ones to be gone too.
-replicas=$(kubectl -n workshop-system get deployment taskrun-controller -o jsonpath='{.spec.replicas}')
-for i in $(seq 1 120); do
-  [ "$(kubectl -n workshop-system get pods -l app.kubernetes.io/name=taskrun-controller --no-headers | wc -l)" = "$replicas" ] && break
-  [ $((i % 10)) != 0 ] || say "waiting for the previous Pods to stop"
-  sleep 1
-done
-kubectl -n workshop-system get pods -o wide
+deploy_controller
