@@ -29,9 +29,10 @@ if [ -d "$KWOK_CLUSTERS/$name" ]; then
   kwokctl_quiet "$name" delete cluster --name "$name"
   found=true
 fi
-if have kind && kind get clusters 2>/dev/null | grep -qx "$name"; then
+source "$ROOT/scripts/lib/kind.sh"
+if kind=$(kind_bin) && "$kind" get clusters 2>/dev/null | grep -qx "$name"; then
   say "deleting kind cluster '$name'"
-  kind delete cluster --name "$name"
+  "$kind" delete cluster --name "$name"
   found=true
 fi
 $found || say "no cluster named '$name'; nothing to delete"

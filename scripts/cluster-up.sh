@@ -5,7 +5,11 @@
 #                              [--real-node]
 #
 #   --name NAME      cluster name (default: workshop). Tests use their own (workshop-test).
-#   --runtime        kind:   a kind cluster in Docker (the usual path when Docker works).
+#   --runtime        kind:   a kind cluster in Docker (the usual path when Docker works), with
+#                            the node image pinned in scripts/versions.env (KIND_NODE_IMAGE; set
+#                            that variable to use another image). Your own kind when it is on
+#                            PATH, else kind built from its Go module; as root on Debian or
+#                            Ubuntu, Docker is installed (docker.io) and started when it is not.
 #                    binary: a Docker-free control plane (etcd, kube-apiserver,
 #                            kube-controller-manager, kube-scheduler) running as local processes,
 #                            with one fake node from KWOK, where Pods are scheduled and go Running
@@ -27,9 +31,13 @@
 # A local cluster made before the Stages changed is reused with a warning that says how to
 # recreate it (the test cluster, workshop-test, is recreated without asking).
 set -euo pipefail
+# A node image given in the environment wins over the pinned one (versions.env sets it below).
+kind_node_image=${KIND_NODE_IMAGE:-}
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$ROOT/scripts/lib/cluster.sh"
 source "$ROOT/scripts/lib/node.sh"
+source "$ROOT/scripts/lib/kind.sh"
+KIND_NODE_IMAGE=${kind_node_image:-$KIND_NODE_IMAGE}
 
 name=workshop runtime=auto binaries=auto real_node=false
 while [ $# -gt 0 ]; do
@@ -38,7 +46,7 @@ while [ $# -gt 0 ]; do
     --runtime) runtime=${2:?--runtime needs a value}; shift 2 ;;
     --binaries) binaries=${2:?--binaries needs a value}; shift 2 ;;
     --real-node) real_node=true; shift ;;
-    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see scripts/cluster-up.sh --help)" ;;
   esac
 done
@@ -49,20 +57,21 @@ have kubectl || die "kubectl is not installed: install it (https://kubernetes.io
 
 if [ "$runtime" = auto ]; then
   if $real_node; then runtime=binary
-  elif have kind && docker info >/dev/null 2>&1; then runtime=kind; else runtime=binary; fi
+  # kind installed by you (on PATH), not one the scripts built for --runtime kind.
+  elif have kind && docker_running; then runtime=kind; else runtime=binary; fi
 fi
 [ "$runtime" = kind ] && $real_node && die "--real-node is for the binary runtime (on kind every node is real already)"
 start=$(now)
 
 if [ "$runtime" = kind ]; then
-  have kind || die "--runtime kind needs kind (https://kind.sigs.k8s.io) and a running Docker"
-  docker info >/dev/null 2>&1 || die "Docker is not running: start it, or use --runtime binary (needs Go)"
-  if kind get clusters 2>/dev/null | grep -qx "$name"; then
+  docker_ensure
+  kind=$(kind_ensure)
+  if "$kind" get clusters 2>/dev/null | grep -qx "$name"; then
     say "kind cluster '$name' exists; reusing it"
-    kind export kubeconfig --name "$name" >/dev/null
+    "$kind" export kubeconfig --name "$name" >/dev/null
   else
-    say "creating kind cluster '$name' ($KIND_NODE_IMAGE)"
-    kind create cluster --name "$name" --image "$KIND_NODE_IMAGE" --config "$ROOT/manifests/local-cluster/kind.yaml" --wait 120s
+    say "creating kind cluster '$name' with kind $(kind_version "$kind") (the workshop is tested with $KIND_VERSION), image $KIND_NODE_IMAGE"
+    "$kind" create cluster --name "$name" --image "$KIND_NODE_IMAGE" --config "$ROOT/manifests/local-cluster/kind.yaml" --wait 120s
   fi
   context="kind-$name"
 else

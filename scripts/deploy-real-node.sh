@@ -24,6 +24,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$ROOT/scripts/lib/cluster.sh"
 source "$ROOT/scripts/lib/node.sh"
+source "$ROOT/scripts/lib/deploy.sh"
 
 usage="usage: scripts/deploy-real-node.sh [--package PACKAGE] [--namespace NS]"
 package=solution-08-production guarded=
@@ -64,26 +65,4 @@ node_program_image "$binary" "/$program" "docker.io/library/$program:dev" "$imag
 node_load_image "$image" "docker.io/library/$program:dev"
 
 say "applying manifests/crds/ and ${manifests[*]}"
-kubectl apply -f manifests/crds/ >/dev/null
-kubectl wait --for condition=Established --timeout 60s crd/tasks.workshop.io crd/taskruns.workshop.io >/dev/null
-existed=$(kubectl -n workshop-system get deployment "$program" -o name 2>/dev/null || true)
-if [ "$program" = taskrun-webhook ]; then
-  kubectl apply -f manifests/rbac/webhook.yaml -f manifests/webhook/10-service.yaml
-  # The namespace the webhook guards goes into its Deployment before it is applied, so that no
-  # Pod ever starts guarding (and registering itself for) the manifest's placeholder.
-  kubectl set env --local -o yaml -f manifests/webhook/20-deployment.yaml WEBHOOK_NAMESPACE="$guarded" \
-    | kubectl apply -f -
-else
-  kubectl apply -f "${manifests[@]}"
-fi
-# Deployed before: a new image under the same name, so restart the Pods to run it.
-[ -z "$existed" ] || kubectl -n workshop-system rollout restart "deployment/$program" >/dev/null
-kubectl -n workshop-system rollout status "deployment/$program" --timeout 180s
-# The rollout is done when the new Pods are Ready; wait for the old ones to be gone too.
-replicas=$(kubectl -n workshop-system get deployment "$program" -o jsonpath='{.spec.replicas}')
-for i in $(seq 1 120); do
-  [ "$(kubectl -n workshop-system get pods -l "app.kubernetes.io/name=$program" --no-headers | wc -l)" = "$replicas" ] && break
-  [ $((i % 10)) != 0 ] || say "waiting for the previous Pods to stop"
-  sleep 1
-done
-kubectl -n workshop-system get pods -l "app.kubernetes.io/name=$program" -o wide
+deploy_program "$program" "$guarded"

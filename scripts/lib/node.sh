@@ -182,12 +182,14 @@ node_image_tar() {
   rm -rf "$work"
 }
 
-# node_images: builds (once, cached) and loads the busybox and pause images, pinned so that
-# the kubelet's image garbage collector never deletes them: they could not be pulled again.
-node_images() {
-  local dir="$WORKSHOP_CACHE/images" rootfs ref pause_src
+# node_busybox_tar: builds (once, cached) the busybox image archive, tagged
+# ${NODE_BUSYBOX_IMAGES[0]}, from this machine's busybox-static; prints its path. kind's nodes
+# load it too (scripts/ci-kind.sh, scripts/build-kind-node-image.sh).
+node_busybox_tar() {
+  local dir="$WORKSHOP_CACHE/images" rootfs
   mkdir -p "$dir"
   if [ ! -f "$dir/busybox.tar" ]; then
+    [ -x /bin/busybox ] || die "the busybox image is made from Debian's busybox-static, which is not installed (apt-get install busybox-static)"
     say "building the busybox image from this machine's busybox-static"
     rootfs=$(mktemp -d)
     mkdir -p "$rootfs/bin" "$rootfs/tmp" "$rootfs/etc" "$rootfs/root"
@@ -202,6 +204,14 @@ node_images() {
     mv "$dir/busybox.tar.part" "$dir/busybox.tar"
     rm -rf "$rootfs"
   fi
+  echo "$dir/busybox.tar"
+}
+
+# node_images: builds (once, cached) and loads the busybox and pause images, pinned so that
+# the kubelet's image garbage collector never deletes them: they could not be pulled again.
+node_images() {
+  local dir="$WORKSHOP_CACHE/images" rootfs ref pause_src
+  node_busybox_tar >/dev/null
   if [ ! -f "$dir/pause-$PAUSE_VERSION.tar" ]; then
     pause_src="$(go env GOMODCACHE)/k8s.io/kubernetes@$KUBERNETES_VERSION/build/pause/linux/pause.c"
     [ -f "$pause_src" ] || (cd "$(mktemp -d)" && go mod download "k8s.io/kubernetes@$KUBERNETES_VERSION" >/dev/null 2>&1) || true
@@ -300,6 +310,19 @@ YAML
   node_start_process kube-proxy "$WORKSHOP_BIN/kube-proxy-$KUBERNETES_VERSION" --config "$NODE_DIR/kube-proxy.yaml"
 }
 
+# node_forward_accept: lets the Pods' traffic through the machine's FORWARD chain. Docker sets
+# that chain's policy to DROP when it starts (and loads br_netfilter, so that even traffic between
+# two Pods on the node's bridge passes the chain): without these rules, a Pod reaches neither
+# another Pod nor a Service while dockerd runs. Tagged with a comment, for node_down.
+NODE_FORWARD_COMMENT="kube-workshop real node"
+node_forward_accept() {
+  local dir
+  for dir in -i -o; do
+    iptables -C FORWARD "$dir" "$NODE_BRIDGE" -m comment --comment "$NODE_FORWARD_COMMENT" -j ACCEPT 2>/dev/null \
+      || iptables -A FORWARD "$dir" "$NODE_BRIDGE" -m comment --comment "$NODE_FORWARD_COMMENT" -j ACCEPT
+  done
+}
+
 # node_up NAME CONTEXT KUBECONFIG: the real node of cluster NAME, Ready. Idempotent.
 node_up() {
   local name=$1 ctx=$2 kubeconfig=$3 ip
@@ -310,6 +333,7 @@ node_up() {
   [ -n "$ip" ] || die "cannot tell this machine's address (ip route get 1.1.1.1 gave no source address)"
   say "real node '$NODE_NAME' ($ip): containerd, images, kubelet, kube-proxy (logs: $NODE_LOG_DIR)"
   node_containerd_up
+  node_forward_accept
   node_images
   node_kubelet_up "$kubeconfig" "$ip"
   node_proxy_up "$kubeconfig"
@@ -327,7 +351,7 @@ node_up() {
 # shims, mounts, the Pod bridge, iptables and ip6tables chains, cgroups. Safe to run twice.
 node_down() {
   [ -d "$NODE_DIR" ] || return 0
-  local proc pid pids mount chain table ipt
+  local proc pid pids mount chain table ipt dir
   for proc in kube-proxy kubelet; do
     pid=$(node_pid "$proc") && kill "$pid" 2>/dev/null || true
   done
@@ -350,6 +374,9 @@ node_down() {
     ip netns delete "$ns" 2>/dev/null || true
   done
   ip link delete "$NODE_BRIDGE" 2>/dev/null || true
+  for dir in -i -o; do
+    while iptables -D FORWARD "$dir" "$NODE_BRIDGE" -m comment --comment "$NODE_FORWARD_COMMENT" -j ACCEPT 2>/dev/null; do :; done
+  done
   [ -x "$WORKSHOP_BIN/kube-proxy-$KUBERNETES_VERSION" ] && "$WORKSHOP_BIN/kube-proxy-$KUBERNETES_VERSION" --cleanup >/dev/null 2>&1 || true
   # The kubelet's own chains, in iptables and ip6tables: KUBE-FIREWALL (jumped to from INPUT and
   # OUTPUT) drops non-loopback traffic to 127.0.0.0/8 until it is gone.
@@ -373,4 +400,51 @@ node_down() {
   rm -f /var/lib/cni/results/workshop-* 2>/dev/null || true
   rmdir /var/lib/cni/results /var/lib/cni /run/containerd/s /run/containerd 2>/dev/null || true
   rm -rf "$NODE_DIR"
+}
+
+# node_traffic_check: on the real node, a Pod reaches another Pod directly and through a
+# Service, and the API server through the `kubernetes` Service; fails saying which did not.
+# (What breaks when the machine's FORWARD chain drops the Pods' traffic: see node_forward_accept.)
+node_traffic_check() {
+  local ns=workshop-node-traffic ip svc log status
+  kubectl delete namespace "$ns" --wait=true --timeout=60s >/dev/null 2>&1 || true
+  kubectl create namespace "$ns" >/dev/null
+  kubectl -n "$ns" create -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Pod
+metadata: { name: server, labels: { app: server } }
+spec:
+  nodeName: $NODE_NAME
+  containers:
+  - name: httpd
+    image: ${NODE_BUSYBOX_IMAGES[0]}
+    command: ["sh", "-c", "mkdir -p /tmp/www && echo served > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"]
+    readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: server }
+spec:
+  selector: { app: server }
+  ports: [{ port: 80, targetPort: 8080 }]
+YAML
+  kubectl -n "$ns" wait --for=condition=Ready pod/server --timeout=60s >/dev/null \
+    || die "the traffic check's server Pod did not become Ready on $NODE_NAME in 60s"
+  ip=$(kubectl -n "$ns" get pod server -o jsonpath='{.status.podIP}')
+  svc=$(kubectl -n "$ns" get service server -o jsonpath='{.spec.clusterIP}')
+  # shellcheck disable=SC2016
+  kubectl -n "$ns" run client --image="${NODE_BUSYBOX_IMAGES[0]}" --restart=Never \
+    --overrides="{\"spec\":{\"nodeName\":\"$NODE_NAME\"}}" --command -- sh -c '
+      get() { printf "GET / HTTP/1.0\r\n\r\n" | nc -w 5 "$1" "$2" | grep -q served; }
+      ok=0
+      if get '"$ip"' 8080; then echo "pod to pod ('"$ip"'): ok"; else echo "pod to pod ('"$ip"'): no answer"; ok=1; fi
+      if get '"$svc"' 80; then echo "pod to Service ('"$svc"'): ok"; else echo "pod to Service ('"$svc"'): no answer"; ok=1; fi
+      if echo | nc -w 5 "$KUBERNETES_SERVICE_HOST" "$KUBERNETES_SERVICE_PORT" >/dev/null; then echo "pod to the API server: ok"; else echo "pod to the API server: no answer"; ok=1; fi
+      exit $ok' >/dev/null
+  status=failed
+  kubectl -n "$ns" wait --for=jsonpath='{.status.phase}'=Succeeded pod/client --timeout=60s >/dev/null 2>&1 && status=ok
+  log=$(kubectl -n "$ns" logs client 2>&1 || true)
+  kubectl delete namespace "$ns" --wait=false >/dev/null
+  printf '    %s\n' "${log//$'\n'/$'\n'    }" >&2
+  [ "$status" = ok ] || die "in-cluster traffic on the real node fails (above); iptables -S FORWARD shows what the machine's FORWARD chain does with it"
 }
