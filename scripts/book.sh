@@ -15,8 +15,12 @@
 # included but never captured is one), links to a chapter or a heading that does not exist, when a
 # chapter and the steps in solutions/ disagree (a chapter for a step that does not exist, a step
 # with no chapter), when mdbook reports an error, when a {{#...}} directive survives into the HTML, or
-# when a page would load a script, a stylesheet or a font from the network.
-# The checks are the Rust test solutions/testkit/tests/book.rs (no cluster needed).
+# when a page would load a script, a stylesheet or a font from the network; and when the
+# transcripts and the prose disagree: a transcript that is not exactly what scripts/capture.sh
+# wrote, a count or a quote in the prose that the transcripts and the code do not bear out, a
+# command outside the learner's namespace.
+# The checks are the Rust test solutions/testkit/tests/book.rs and its book/claims.rs (no cluster
+# needed).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -24,7 +28,7 @@ usage="usage: scripts/book.sh [build|serve|check|install]"
 action=${1:-build}
 case "$action" in
   build|serve|check|install) ;;
-  -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) die "$usage" ;;
 esac
 [ $# -le 1 ] || die "$usage"

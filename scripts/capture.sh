@@ -3,28 +3,43 @@
 # against the cluster of your kubeconfig's current context, and writes what they printed to
 # book/src/transcripts/NN-name*.txt.
 #
-# usage: scripts/capture.sh [NN...|setup|deploy|deploy-webhook|bench|bench-taskrun]
-#        (default: every step that has captures)
+# usage: scripts/capture.sh [NN...|setup|deploy|deploy-webhook|bench|bench-taskrun|faults]
+#        (default: every step)
+#        scripts/capture.sh checks [NN...]
+#   checks the check transcripts only (NN-name-check*.txt, scripts/lib/transcripts.sh), the ones
+#          scripts/test.sh compares with a fresh run: the cheap recapture after a code change
 #   setup  the Setup chapter's look at the Docker-free cluster (needs that cluster's context)
 #   deploy step 08 deployed into the cluster (needs the real node: cluster-up.sh --real-node)
 #   deploy-webhook  step 09's webhook deployed into the cluster (the real node too)
 #   bench  the "Measuring it" chapter's figures (about 10 minutes; the mirror benchmarks bring
 #          up throwaway clusters of their own, see scripts/bench.sh)
 #   bench-taskrun  the same chapter's Task runner on a real node (10 minutes or more; Linux, root)
+#   faults the Testing chapter's table of the fault suite (scripts/test-faults.sh, 25 minutes)
 #
 # A transcript is the command line, as `$ command`, then the command's real output (stdout and
-# stderr, unedited), except that lines wider than the book's page (BOOK_COLUMNS) are wrapped as a
-# terminal that wide would wrap them (scripts/lib/fit-page.awk), and the programs log in their
-# compact format (LOG_FORMAT=compact: no timestamps, module names or span prefixes). To make reruns print the same thing, the commands work in one namespace,
-# book-demo, which is deleted and created afresh first. Long-running commands (the informer) run
-# in the background while kubectl changes things, and are stopped with SIGINT, as Ctrl-C would.
+# stderr), exactly as it was printed: nothing is wrapped, cut or edited. The book's page wraps a
+# line too long for it visibly (book/theme/transcripts.css), so a transcript never has to. The
+# programs log in their compact format (LOG_FORMAT=compact: no timestamps, module names or span
+# prefixes), except where a transcript shows what only the default format has (the spans that
+# name kube's HTTP requests). To make reruns print the same thing, the commands work in one
+# namespace, book-demo, which is deleted and created afresh first, and see the context a learner's
+# own cluster has (kwok-workshop or kind-workshop, scripts/cluster-up.sh's default), whatever the
+# capturing cluster is called: they run with a copy of the kubeconfig whose current context is
+# renamed so. Long-running commands (the informer) run in the background while kubectl changes
+# things, and are stopped with SIGINT, as Ctrl-C would.
+#
+# Every file it writes gets its SHA-256 in book/src/transcripts/SHA256SUMS: the book's test
+# (solutions/testkit/tests/book.rs) fails on a transcript whose sum differs, so a transcript
+# edited by hand, or written by anything but this script, cannot go unnoticed. The check
+# transcripts (NN-name-check*.txt) are also compared with a fresh run by scripts/test.sh.
 # Re-run it after changing what a solution prints, then check the book: scripts/book.sh build.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$ROOT/scripts/lib/cluster.sh"
 source "$ROOT/scripts/lib/node.sh"
+source "$ROOT/scripts/lib/transcripts.sh"
 
-case "${1:-}" in -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 
 NS=book-demo
 OUT="$ROOT/book/src/transcripts"
@@ -34,17 +49,26 @@ unset RUST_BACKTRACE RUST_LOG
 export NO_COLOR=1
 # Log lines as the book shows them: level, message, fields.
 export LOG_FORMAT=compact
-# How many columns of code the book's page shows: mdBook's default theme fits 86 characters of
-# code on a line, the 87th is cut off (PAGE_COLUMNS in solutions/testkit/tests/book.rs, which
-# fails on any wider line of a transcript).
-BOOK_COLUMNS=86
-# Transcripts written after this moment are wrapped to the page at the end.
-STARTED="${CARGO_TARGET_DIR:-$ROOT/target}/capture-started"
-mkdir -p "$(dirname "$STARTED")" && touch "$STARTED"
+CAPTURE="${CARGO_TARGET_DIR:-$ROOT/target}/capture"
+mkdir -p "$CAPTURE"
+# The files this run writes, for SHA256SUMS at the end.
+WRITTEN="$CAPTURE/written"
+: >"$WRITTEN"
 
 have kubectl || die "kubectl is not installed: install it (https://kubernetes.io/docs/tasks/tools/), then run this again"
 kubectl get --raw /readyz >/dev/null 2>&1 \
   || die "no cluster answers for context '$(kubectl config current-context 2>/dev/null || echo none)': start one with scripts/cluster-up.sh"
+
+# The context a learner's own cluster has: the capturing cluster's kind (kwok or kind), named
+# `workshop`. Only the copy's context is renamed; the cluster and the credentials are the same.
+context=$(kubectl config current-context)
+BOOK_CONTEXT="${context%%-*}-workshop"
+kubectl config view --minify --raw >"$CAPTURE/kubeconfig"
+chmod 600 "$CAPTURE/kubeconfig"
+if [ "$context" != "$BOOK_CONTEXT" ]; then
+  kubectl --kubeconfig "$CAPTURE/kubeconfig" config rename-context "$context" "$BOOK_CONTEXT" >/dev/null
+fi
+export KUBECONFIG="$CAPTURE/kubeconfig"
 
 # record FILE COMMAND [EXPECTED_STATUS]: appends "$ COMMAND" and its output to FILE.
 # COMMAND is run by bash from the repository root exactly as written.
@@ -83,16 +107,23 @@ fresh_namespace() {
 }
 
 # start FILE: starts a new transcript.
-start() { mkdir -p "$OUT"; : >"$OUT/$1"; echo "$OUT/$1"; }
+start() { mkdir -p "$OUT"; : >"$OUT/$1"; echo "$1" >>"$WRITTEN"; echo "$OUT/$1"; }
 
-# capture_checks NN-name: scripts/check.sh NN on the untouched starter (it fails) and on the
-# solution, into NN-name-check-starter.txt and NN-name-check.txt.
+# capture_checks NN-name: the step's check transcripts (scripts/lib/transcripts.sh): the check on
+# the untouched starter (it fails), with only the diagnose exercise left (it fails), and on the
+# solution.
 capture_checks() {
-  local t
-  t=$(start "$1-check-starter.txt")
-  record "$t" "scripts/check.sh ${1%%-*}" 1
-  t=$(start "$1-check.txt")
-  record "$t" "scripts/check.sh ${1%%-*} --solution"
+  local nn=${1%%-*} state suffix command expected t
+  while read -r state suffix; do
+    command=$(check_command "$nn" "$state")
+    expected=1; [ "$state" = solution ] && expected=0
+    t=$(start "$1-$suffix.txt")
+    if [ "$state" = diagnose ]; then
+      with_diagnose_left "$nn" record "$t" "$command" "$expected"
+    else
+      record "$t" "$command" "$expected"
+    fi
+  done < <(check_transcript_states)
 }
 
 # The Docker-free cluster's fake node, for the Setup chapter: a Pod goes Running, nothing runs.
@@ -115,20 +146,21 @@ capture_setup() {
 capture_01() {
   cargo build -q -p solution-01-connect -p step-01-connect
   local t
-  t=$(start 01-connect-starter.txt)
-  record "$t" "cargo run -q -p step-01-connect" 101
   fresh_namespace
+  t=$(start 01-connect-starter.txt)
+  record "$t" "cargo run -q -p step-01-connect -- --namespace $NS" 101
   t=$(start 01-connect.txt)
   record "$t" "cargo run -q -p solution-01-connect -- --namespace $NS"
+  # kube's log names each request's method and URL in a span, which only the default format shows.
   t=$(start 01-connect-debug.txt)
-  record "$t" "RUST_LOG=kube_client=debug cargo run -q -p solution-01-connect"
+  record "$t" "RUST_LOG=kube_client=debug LOG_FORMAT=text cargo run -q -p solution-01-connect -- --namespace $NS"
   t=$(start 01-connect-no-such-context.txt)
-  record "$t" "cargo run -q -p solution-01-connect -- --context no-such-cluster" 1
+  record "$t" "cargo run -q -p solution-01-connect -- --context no-such-cluster --namespace $NS" 1
   t=$(start 01-connect-no-such-namespace.txt)
   record "$t" "cargo run -q -p solution-01-connect -- --namespace no-such-namespace"
   t=$(start 01-connect-unreachable.txt)
   record "$t" "kubectl config view --minify --raw | sed 's#server: .*#server: https://127.0.0.1:1#' > /tmp/unreachable.kubeconfig"
-  record "$t" "KUBECONFIG=/tmp/unreachable.kubeconfig cargo run -q -p solution-01-connect" 1
+  record "$t" "KUBECONFIG=/tmp/unreachable.kubeconfig cargo run -q -p solution-01-connect -- --namespace $NS" 1
   capture_checks 01-connect
   t=$(start 01-connect-compare.txt)
   record "$t" "scripts/compare.sh 01"
@@ -185,10 +217,12 @@ in_background() {
 capture_02() {
   cargo build -q -p solution-02-informer -p step-02-informer
   local t informer="cargo run -q -p solution-02-informer --"
-  t=$(start 02-informer-starter.txt)
-  record "$t" "cargo run -q -p step-02-informer" 101
   fresh_namespace
-  watch_while 02-informer-debug "RUST_LOG=kube_client=debug $informer --namespace $NS"
+  t=$(start 02-informer-starter.txt)
+  record "$t" "cargo run -q -p step-02-informer -- --namespace $NS" 101
+  fresh_namespace
+  # The list's and the watch's URLs are in kube's spans, which only the default format shows.
+  watch_while 02-informer-debug "RUST_LOG=kube_client=debug LOG_FORMAT=text $informer --namespace $NS"
   fresh_namespace
   watch_while 02-informer "$informer --namespace $NS" \
     "kubectl create configmap demo -n $NS --from-literal=color=red" "ADD $NS/demo" \
@@ -295,12 +329,12 @@ capture_04() {
   kubectl apply -f manifests/rbac/mirror.yaml >/dev/null
   t=$(start 04-mirror-rbac.txt)
   local as="--as=system:serviceaccount:workshop-system:configmap-mirror"
-  record "$t" "kubectl auth can-i list configmaps $as"
-  record "$t" "kubectl auth can-i get configmaps $as" 1
-  record "$t" "kubectl auth can-i update configmaps $as"
-  record "$t" "kubectl auth can-i patch configmaps $as" 1
-  record "$t" "kubectl auth can-i create events.events.k8s.io $as"
-  record "$t" "kubectl auth can-i list secrets $as" 1
+  record "$t" "kubectl auth can-i -n $NS list configmaps $as"
+  record "$t" "kubectl auth can-i -n $NS get configmaps $as" 1
+  record "$t" "kubectl auth can-i -n $NS update configmaps $as"
+  record "$t" "kubectl auth can-i -n $NS patch configmaps $as" 1
+  record "$t" "kubectl auth can-i -n $NS create events.events.k8s.io $as"
+  record "$t" "kubectl auth can-i -n $NS list secrets $as" 1
   capture_checks 04-mirror
 }
 
@@ -587,6 +621,24 @@ YAML"
   kill "$pid" 2>/dev/null || true
 }
 
+# Step 07: a stranger's Pod with the name a run's Pod will have: the run waits, and says why.
+capture_07_blocked() {
+  local t pid
+  "${CARGO_TARGET_DIR:-$ROOT/target}/debug/solution-07-taskrun" --namespace "$NS" 2>/dev/null &
+  pid=$!
+  t=$(start 07-taskrun-blocked.txt)
+  record "$t" "kubectl run blocked-pod -n $NS --image=busybox:1.37 --restart=Never -- sleep 600"
+  record "$t" "kubectl create -n $NS -f - <<'YAML'
+apiVersion: workshop.io/v1alpha1
+kind: TaskRun
+metadata: { name: blocked }
+spec: { taskRef: { name: hello } }
+YAML"
+  record "$t" "kubectl wait taskrun/blocked -n $NS --for=jsonpath='{.status.conditions[0].reason}'=PodNameTaken --timeout=60s"
+  record "$t" "kubectl get taskrun blocked -n $NS -o jsonpath='{.status.conditions[0].message}{\"\\n\"}'"
+  kill "$pid" 2>/dev/null || true
+}
+
 capture_07() {
   cargo build -q -p solution-07-taskrun -p step-07-taskrun --bins
   # `kubectl task` is the plugin program kubectl-task, found on PATH (cargo install puts it there).
@@ -605,6 +657,7 @@ capture_07() {
   capture_07_break
   t=$(start 07-taskrun-events.txt)
   record "$t" "kubectl get events -n $NS --field-selector involvedObject.kind=TaskRun --sort-by=.metadata.creationTimestamp -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message"
+  capture_07_blocked
   kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null
   export PATH=$saved_path
   capture_checks 07-taskrun
@@ -826,7 +879,20 @@ capture_bench_taskrun() {
   grep -q ' targets met$' "$t" || { cat "$figures" >&2; die "no table in $figures"; }
 }
 
+# The fault suite's table (the Testing chapter): scripts/test-faults.sh (its own throwaway
+# cluster, 25 minutes or more), then the table its run printed, from its header line on.
+capture_faults() {
+  local t figures="${CARGO_TARGET_DIR:-$ROOT/target}/faults/summary.txt"
+  say "running scripts/test-faults.sh (progress below; the table goes to book/src/transcripts/faults-summary.txt)"
+  scripts/test-faults.sh >&2
+  t=$(start faults-summary.txt)
+  sed -n '/^scenario /,$p' "$figures" >>"$t"
+  grep -qE '^[0-9]+ passed, 0 failed$' "$t" || { cat "$figures" >&2; die "no table in $figures"; }
+}
+
 steps=("$@")
+checks_only=false
+if [ "${steps[0]:-}" = checks ]; then checks_only=true; steps=("${steps[@]:1}"); fi
 if [ ${#steps[@]} -eq 0 ]; then
   for dir in "$ROOT"/solutions/[0-9][0-9]-*/; do steps+=("$(basename "$dir" | cut -c1-2)"); done
 fi
@@ -836,7 +902,17 @@ for nn in "${steps[@]}"; do
   if [ "$nn" = deploy-webhook ]; then say "deploy-webhook: step 09 in the cluster, on the real node"; capture_deploy_webhook; continue; fi
   if [ "$nn" = bench-taskrun ]; then capture_bench_taskrun; continue; fi
   if [ "$nn" = bench ]; then say "bench: the figures of the Measuring chapter (about 10 minutes)"; capture_bench; continue; fi
+  if [ "$nn" = faults ]; then capture_faults; continue; fi
   nn=$(printf '%02d' "$((10#${nn//[!0-9]/}))")
+  if $checks_only; then
+    dir=$(ls -d "$ROOT"/solutions/"$nn"-*/ 2>/dev/null | head -n 1) || true
+    [ -n "$dir" ] || die "there is no step $nn"
+    say "step $nn: its check transcripts, against context $(kubectl config current-context)"
+    # The kinds the checks need (step 06's tests install them too; step 07's expect them).
+    case "$nn" in 0[6-8]) kubectl apply -f manifests/crds/ >/dev/null ;; esac
+    capture_checks "$(basename "$dir")"
+    continue
+  fi
   if ! declare -F "capture_$nn" >/dev/null; then
     if [ $# -gt 0 ]; then die "there is nothing to capture for step $nn (add capture_$nn to $0)"; fi
     warn "no captures for step $nn yet (add capture_$nn to $0)"
@@ -845,9 +921,12 @@ for nn in "${steps[@]}"; do
   say "step $nn: capturing against context $(kubectl config current-context)"
   "capture_$nn"
 done
-# Fit what was written to the page.
-find "$OUT" -name '*.txt' -newer "$STARTED" | while read -r file; do
-  awk -v width="$BOOK_COLUMNS" -f "$ROOT/scripts/lib/fit-page.awk" "$file" >"$file.fit"
-  mv "$file.fit" "$file"
+# Record the sum of every transcript written, replacing its earlier line.
+sums="$OUT/SHA256SUMS"
+touch "$sums"
+sort -u "$WRITTEN" | while read -r file; do
+  awk -v f="$file" '$2 != f' "$sums" >"$sums.new" && mv "$sums.new" "$sums"
+  (cd "$OUT" && sha256sum "$file") >>"$sums"
 done
-say "transcripts are in ${OUT#"$ROOT"/}; check the book with scripts/book.sh build"
+LC_ALL=C sort -k2,2 -o "$sums" "$sums"
+say "transcripts are in ${OUT#"$ROOT"/} (their sums in ${sums#"$ROOT"/}); check the book with scripts/book.sh build"

@@ -82,31 +82,64 @@ if grep -qE "^warning: .*" "$log" && grep -qE "^ *--> (steps|solutions)/$name/" 
   ' "$log" | awk 'NR <= 40'
 fi
 
+# The tests in a fixed order, whichever finished first: test binary by test binary, as cargo
+# runs them (the library's unit tests, then each file of tests/, then the doc tests), and by name
+# within each. Two runs of the same code print the same lines, so they can be compared (CI
+# compares a fresh run with the book's transcripts). Each line: status, then name.
+results=$(awk '
+  /^ *(Running|Doc-tests) / { binary++ }
+  match($0, /^test .* \.\.\. (ok|FAILED|ignored)/) {
+    line = substr($0, 6)
+    status = line; sub(/.* \.\.\. /, "", status); sub(/[ ,].*/, "", status)
+    sub(/ \.\.\. (ok|FAILED|ignored).*$/, "", line)
+    printf "%04d\t%s\t%s\n", binary, line, status
+  }
+' "$log" | LC_ALL=C sort -t$'\t' -k1,1n -k2,2 | cut -f2,3)
+tests_with() { awk -F'\t' -v s="$1" '$2 == s { print $1 }' <<<"$results"; }
+
 echo
-grep -E '^test .* \.\.\. ok$' "$log" | sed -E 's/^test (.*) \.\.\. ok$/  pass  \1/' || true
+tests_with ok | sed 's/^/  pass  /'
 # For each failure, why: every panic in the test's output with its whole message (an assertion's
-# left and right values, a todo!'s sentence), or the error the test returned ("Error: ...").
-{ grep -E '^test .* \.\.\. FAILED$' "$log" || true; } | sed -E 's/^test (.*) \.\.\. FAILED$/\1/' | while read -r t; do
+# left and right values, a todo!'s sentence), then the error the test returned ("Error: ...").
+# A panic that several threads of one test hit alike is shown once, and distinct panics in the
+# order of their text, not of the threads that happened to get there first.
+tests_with FAILED | while read -r t; do
   printf '  FAIL  %s\n' "$t"
   # (awk stops itself after 30 lines: a `head` here would end it with SIGPIPE.)
   why=$(awk -v t="$t" '
-    function out(line) { if (++n <= 30) print line }
+    function flush() { if (block != "" && !(seen[block]++)) panics[++np] = block; block = "" }
     $0 == "---- " t " stdout ----" { mine = 1; next }
     mine && (/^---- .* stdout ----$/ || /^failures:$/ || /^successes:$/) { exit }
     !mine { next }
-    /^thread .*panicked at/ { inpanic = 1; if (!(seen[$0]++)) out("panicked at " substr($0, index($0, "panicked at ") + 12)); next }
-    inpanic && (/^note: run with/ || /^stack backtrace:/ || /^[[:space:]]*$/) { inpanic = 0; next }
-    inpanic { out("  " $0); next }
-    /^Error: / { inerr = 1 }
+    /^thread .*panicked at/ { flush(); inpanic = 1; inerr = 0; block = "panicked at " substr($0, index($0, "panicked at ") + 12); next }
+    /^Error: / { inpanic = 0; flush(); inerr = 1 }
+    inpanic && (/^note: run with/ || /^stack backtrace:/ || /^[[:space:]]*$/) { inpanic = 0; flush(); next }
+    inpanic { block = block "\n  " $0; next }
     inerr && (/^Stack backtrace:/ || (/^[[:space:]]*$/ && ++blank > 1)) { inerr = 0 }
-    inerr { out("  " $0) }
+    inerr { errors = errors "  " $0 "\n" }
+    END {
+      flush()
+      # The error without the blank lines that ended it.
+      sub(/([[:space:]]*\n)+$/, "\n", errors)
+      if (errors == "\n") errors = ""
+      # Sorted by their text (a small insertion sort: awk has none of its own).
+      for (i = 2; i <= np; i++) {
+        v = panics[i]
+        for (j = i - 1; j >= 1 && panics[j] > v; j--) panics[j + 1] = panics[j]
+        panics[j + 1] = v
+      }
+      for (i = 1; i <= np; i++) text = text panics[i] "\n"
+      text = text errors
+      n = split(text, lines, "\n")
+      for (i = 1; i < n && i <= 30; i++) print lines[i]
+    }
   ' "$log")
   printf '%s\n' "${why:-see the output of: cargo test -p $package -- --include-ignored $t}" | sed 's/^/        /'
 done
 if [ "$skipped" -gt 0 ]; then
   echo
   echo "  not run (they need a cluster; start one with scripts/cluster-up.sh):"
-  grep -E '^test .* \.\.\. ignored' "$log" | sed -E 's/^test (.*) \.\.\. ignored.*$/    \1/'
+  tests_with ignored | sed 's/^/    /'
 fi
 echo
 echo "$what ($package): $passed passed, $failed failed, $skipped not run"

@@ -13,22 +13,26 @@
 #     cannot be, it says so loudly and tests on the fake node only;
 #  4. the local cluster's own end-to-end tests, then for every step: scripts/check.sh NN must
 #     pass on the solution, and for every exercise of it, scripts/check.sh N.M must pass on the
-#     solution and fail on the untouched starter (so no exercise's check is vacuous); with a
-#     real node, step 08 deployed into the cluster (a TaskRun, then a failover), step 09's
-#     webhook deployed and called through its Service (a run of a missing Task refused), and step 07's
-#     end-to-end tests once more on the fake node alone (the path of Docker-free learners
-#     without one);
+#     solution and fail on the untouched starter (so no exercise's check is vacuous), and
+#     scripts/check.sh NN must fail on the starter and with only the diagnose exercise left;
+#     each of the three step checks must print what the book's transcript of it shows
+#     (book/src/transcripts/NN-name-check*.txt, compared as scripts/lib/transcripts.sh says:
+#     a stale transcript fails the run, with its diff); with a real node, step 08 deployed
+#     into the cluster (a TaskRun, then a failover), step 09's webhook deployed and called
+#     through its Service (a run of a missing Task refused), and step 07's end-to-end tests
+#     once more on the fake node alone (the path of Docker-free learners without one);
 #  5. teardown of the test cluster, also on failure.
-# Fails when no end-to-end test ran.
+# Fails when no end-to-end test ran, and when a check transcript of the book is stale.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$ROOT/scripts/lib/exercises.sh"
+source "$ROOT/scripts/lib/transcripts.sh"
 
 keep=false
 case "${1:-}" in
   --keep-cluster) keep=true ;;
   "") ;;
-  -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) die "usage: scripts/test.sh [--keep-cluster]" ;;
 esac
 
@@ -37,7 +41,8 @@ suite_start=$(now)
 state=$(mktemp -d "${TMPDIR:-/tmp}/workshop-test.XXXXXX")
 cluster=workshop-test
 export KUBECONFIG="$state/kubeconfig"
-e2e_passed=0 e2e_failed=0 unit_passed=0 proved=0 legacy=0
+e2e_passed=0 e2e_failed=0 unit_passed=0 proved=0 legacy=0 compared=0
+drift=()
 
 phase() { say "[$(( $(now) - suite_start ))s] $*"; }
 # No warning that the workshop itself causes may reach a learner: kwokctl's own log lines (JSON)
@@ -125,6 +130,25 @@ grep -q "is running; reusing it" "$state/cluster-up-again.log" \
   || { cat "$state/cluster-up-again.log" >&2; die "scripts/cluster-up.sh did not reuse the running cluster"; }
 quiet_or_die "$state/cluster-up-again.log" "scripts/cluster-up.sh (again)"
 
+# transcript_drift NN-name STATE LOG: compares the book's check transcript of STATE
+# (scripts/lib/transcripts.sh) with LOG, this run's output of the same command, and notes the
+# transcript as stale when they differ (the diff is printed; the run fails at the end).
+transcript_drift() {
+  local suffix file
+  suffix=$(check_transcript_states | awk -v s="$2" '$1 == s { print $2 }')
+  file="book/src/transcripts/$1-$suffix.txt"
+  compared=$((compared + 1))
+  if [ ! -f "$ROOT/$file" ]; then
+    warn "$file does not exist"; drift+=("$file"); return 0
+  fi
+  if compare_check_transcript "$ROOT/$file" "$3" "$2"; then
+    say "$file matches this run"
+  else
+    warn "$file is stale: \`$(check_command "${1%%-*}" "$2")\` printed what the diff above shows (+)"
+    drift+=("$file")
+  fi
+}
+
 count_e2e() { # LOG: add the pass/fail counts of a cargo test run or a check.sh run to the totals
   local counts
   counts=$(sed -nE 's/^step [0-9]+ \(.*\): ([0-9]+) passed, ([0-9]+) failed(, [0-9]+ not run)?$/\1 \2/p' "$1")
@@ -156,15 +180,15 @@ for dir in solutions/[0-9][0-9]-*/; do
   set +e; scripts/check.sh "$nn" --solution 2>&1 | tee "$state/check-$nn.log"; status=${PIPESTATUS[0]}; set -e
   count_e2e "$state/check-$nn.log"
   [ "$status" -eq 0 ] || die "scripts/check.sh $nn fails on the solution"
+  transcript_drift "$step" solution "$state/check-$nn.log"
 
   # Exercise by exercise: the tests its `Proved by:` line names pass on the solution and fail on
   # the untouched starter. The step's test binaries are built already: these runs only filter.
-  unnamed=false
   while IFS=$'\t' read -r number _ _ _ tests _; do
     if [ "$tests" = - ]; then
       # Exercises in the format before `Proved by:` existed: only the step-level proof below.
       warn "exercise $number has no \`// Proved by:\` line: proved only by the step check below"
-      unnamed=true; legacy=$((legacy + 1)); continue
+      legacy=$((legacy + 1)); continue
     fi
     phase "exercise $number: scripts/check.sh $number passes on the solution, fails on the starter"
     set +e; scripts/check.sh "$number" --solution >"$state/check-$number.log" 2>&1; status=$?; set -e
@@ -175,12 +199,18 @@ for dir in solutions/[0-9][0-9]-*/; do
     [ "$status" -eq 1 ] || { cat "$state/starter-$number.log" >&2; die "scripts/check.sh $number should fail (exit 1) on the starter, got exit $status"; }
     proved=$((proved + 1))
   done < <(awk -F'\t' -v s="$step" '$3 == s' "$state/exercises")
-  if $unnamed; then
-    phase "step $nn: scripts/check.sh $nn must fail on the untouched starter"
-    set +e; scripts/check.sh "$nn" >"$state/starter-$nn.log" 2>&1; status=$?; set -e
-    tail -n 1 "$state/starter-$nn.log"
-    [ "$status" -eq 1 ] || { cat "$state/starter-$nn.log" >&2; die "scripts/check.sh $nn should fail (exit 1) on the starter, got exit $status"; }
-  fi
+  # The whole step on the untouched starter, and with only its diagnose exercise left: both
+  # fail, and print what the book's transcripts of them show. The starter's test binaries are
+  # built already (by the exercises' checks above); the diagnose-left code builds once more.
+  phase "step $nn: scripts/check.sh $nn must fail on the untouched starter, and with only its diagnose exercise left"
+  set +e; scripts/check.sh "$nn" >"$state/starter-$nn.log" 2>&1; status=$?; set -e
+  tail -n 1 "$state/starter-$nn.log"
+  [ "$status" -eq 1 ] || { cat "$state/starter-$nn.log" >&2; die "scripts/check.sh $nn should fail (exit 1) on the starter, got exit $status"; }
+  transcript_drift "$step" starter "$state/starter-$nn.log"
+  set +e; with_diagnose_left "$nn" scripts/check.sh "$nn" >"$state/diagnose-$nn.log" 2>&1; status=$?; set -e
+  tail -n 1 "$state/diagnose-$nn.log"
+  [ "$status" -eq 1 ] || { cat "$state/diagnose-$nn.log" >&2; die "scripts/check.sh $nn should fail (exit 1) with only the diagnose exercise left, got exit $status"; }
+  transcript_drift "$step" diagnose "$state/diagnose-$nn.log"
 done
 
 if [ ${#real_node[@]} -gt 0 ]; then
@@ -248,9 +278,10 @@ if [ ${#real_node[@]} -gt 0 ]; then
   [ "$status" -eq 0 ] || die "step 07's end-to-end tests fail on the fake node"
 fi
 
+[ ${#drift[@]} -eq 0 ] || die "${#drift[@]} of the book's $compared check transcripts differ from this run (diffs above): ${drift[*]}. Recapture them against a cluster of your own, then review the diff: scripts/capture.sh checks $(printf '%s\n' "${drift[@]}" | sed -E 's#.*/([0-9]{2})-.*#\1#' | sort -u | tr '\n' ' ')"
 [ "$e2e_passed" -gt 0 ] || die "no end-to-end test ran"
 [ "$e2e_failed" -eq 0 ] || die "$e2e_failed end-to-end tests failed"
 total=$(wc -l <"$state/exercises")
 [ "$((proved + legacy))" -eq "$total" ] || die "only $((proved + legacy)) of $total exercises were proved"
-phase "all green in $(( $(now) - suite_start ))s: $unit_passed unit tests; $e2e_passed tests against the cluster (the cluster's own and every step's check on its solution); $proved exercises, each passing on its solution and failing on its starter ($legacy more name no tests yet)"
+phase "all green in $(( $(now) - suite_start ))s: $unit_passed unit tests; $e2e_passed tests against the cluster (the cluster's own and every step's check on its solution); $proved exercises, each passing on its solution and failing on its starter ($legacy more name no tests yet); $compared check transcripts of the book match this run"
 echo "tests: $((unit_passed + e2e_passed)) passed, 0 failed"

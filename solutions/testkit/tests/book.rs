@@ -20,14 +20,17 @@
 //!   which its chapter includes once, alone in a "What was wrong" `<details>` block, so the
 //!   chapter's source shows the include line and not the answer; every answer belongs to a
 //!   diagnose exercise;
-//! - no line of a code block is wider than the page ([`PAGE_COLUMNS`]): not a
-//!   transcript, not code written in the book itself (hints included), not code
-//!   included from the crates (`solutions/`, `steps/`) or the manifests. A wider line
-//!   is cut off at the page's edge, and the reader has to scroll sideways to see what
-//!   matters. rustfmt formats the crates to the page (`rustfmt.toml`); comments,
-//!   strings and YAML are wrapped by hand.
+//! - no line of a code block is wider than the page ([`PAGE_COLUMNS`]): not code
+//!   written in the book itself (hints included), not code included from the crates
+//!   (`solutions/`, `steps/`) or the manifests. A wider line is cut off at the page's
+//!   edge, and the reader has to scroll sideways to see what matters. rustfmt formats
+//!   the crates to the page (`rustfmt.toml`); comments, strings and YAML are wrapped by
+//!   hand. Transcripts are the exception: they are exactly what a command printed, and
+//!   the page wraps their long lines, marked as wrapped (`book/assets/transcripts.css`);
+//!   the rules for transcripts, and for what the prose says about them, are in
+//!   `book/claims.rs`.
 //!
-//! It collects every problem it finds and fails once, listing them all.
+//! Each test collects every problem it finds and fails once, listing them all.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
@@ -35,6 +38,10 @@ use std::path::{Component, Path, PathBuf};
 
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use regex::Regex;
+
+/// What the book says about the programs' output, and the transcripts themselves.
+#[path = "book/claims.rs"]
+mod claims;
 
 /// The repository root (this file is `solutions/testkit/tests/book.rs`).
 fn repo_root() -> PathBuf {
@@ -883,6 +890,8 @@ fn module_of(rel: &Path) -> String {
     }
     let root = match parts.as_slice() {
         [src, file] if src == "src" => file == "lib" || file == "main",
+        // `src/bin/x.rs` is the root of a binary crate of its own.
+        [src, bin, _] if src == "src" && bin == "bin" => !is_mod,
         [tests, _] if tests == "tests" => !is_mod,
         _ => false,
     };
@@ -1138,6 +1147,7 @@ mod checker {
         assert_eq!(module_of(Path::new("src/a/mod.rs")), "a::");
         assert_eq!(module_of(Path::new("tests/e2e.rs")), "");
         assert_eq!(module_of(Path::new("tests/common/mod.rs")), "common::");
+        assert_eq!(module_of(Path::new("src/bin/crdgen.rs")), "");
     }
 
     #[test]
@@ -1318,6 +1328,10 @@ fn too_wide(lines: &[SourceLine]) -> Vec<(SourceLine, usize)> {
                 let Some(is_rust) = rust else { continue };
                 let first = line_at(range.start);
                 for (i, shown) in code.lines().enumerate() {
+                    // A transcript's lines are what was printed: the page wraps them.
+                    if lines[first + i].file.starts_with("book/src/transcripts") {
+                        continue;
+                    }
                     let trimmed = shown.trim_start();
                     if is_rust && (trimmed == "#" || trimmed.starts_with("# ")) {
                         continue;
@@ -1338,14 +1352,6 @@ fn too_wide(lines: &[SourceLine]) -> Vec<(SourceLine, usize)> {
 fn no_code_line_in_the_book_is_wider_than_the_page() {
     let book = Book::load();
     let mut problems = Vec::new();
-    // scripts/capture.sh wraps the transcripts it writes to the same width.
-    let capture =
-        fs::read_to_string(book.root.join("scripts/capture.sh")).unwrap_or_default();
-    if !capture.contains(&format!("\nBOOK_COLUMNS={PAGE_COLUMNS}\n")) {
-        problems.push(format!(
-            "scripts/capture.sh: BOOK_COLUMNS must be {PAGE_COLUMNS}, the page's width"
-        ));
-    }
     // rustfmt keeps the code it formats inside the page; the rest is wrapped by hand.
     let rustfmt =
         fs::read_to_string(book.root.join("rustfmt.toml")).unwrap_or_default();
@@ -1386,10 +1392,9 @@ fn no_code_line_in_the_book_is_wider_than_the_page() {
     assert!(
         problems.is_empty(),
         "{} line(s) of {} file(s) in the book's code blocks are wider than the page's \
-         {PAGE_COLUMNS} columns and are cut off when rendered ({}). Wrap them: a transcript by \
-         rerunning scripts/capture.sh; Rust code with cargo fmt, its comments and strings by \
-         hand; a starter in steps/ by fixing its solution (or scripts/gen-steps.sh) and \
-         regenerating:\n  - {}",
+         {PAGE_COLUMNS} columns and are cut off when rendered ({}). Wrap them: Rust code with \
+         cargo fmt, its comments and strings by hand; a starter in steps/ by fixing its \
+         solution (or scripts/gen-steps.sh) and regenerating:\n  - {}",
         wide_lines.len(),
         files.len(),
         per_file.join(", "),
