@@ -90,6 +90,7 @@ impl<K: Clone + Eq + Hash + Send + Sync> RateLimiter<K>
         // for days: every count of failures must give a wait, and the count
         // must never wrap back to zero.
         // Proved by: rate_limiter::tests::exponential_
+        // Path: stretch, 10 min
         // Book: "Step 03 > Backing off"
         // BEGIN SOLUTION
         let mut failures = lock(&self.failures);

@@ -68,6 +68,7 @@ pub fn checksum(
     // is not ASCII): the bytes hashed are the encoding laid out in the book section
     // below.
     // Proved by: checksum_
+    // Path: core, 8 min
     // Book: "Step 04 > A checksum you can trust"
     // BEGIN SOLUTION
     fn field(hasher: &mut Sha256, bytes: &[u8]) {
@@ -126,6 +127,8 @@ pub fn desired_companion(source: &ConfigMap) -> Result<ConfigMap, InvalidSource>
     // Proved by: the_companion_mirrors_content,
     //   the_companion_carries_only_the_managed_by_label,
     //   a_source_without_uid_is_invalid, a_source_without_a_namespace_is_invalid
+    // Needs: 4.1
+    // Path: core, 7 min
     // Book: "Step 04 > Ownership"
     // BEGIN SOLUTION
     let mut owner = source
@@ -209,9 +212,10 @@ pub fn plan(source: Option<&ConfigMap>, companion: Option<&ConfigMap>) -> Plan {
     // that is gone or being deleted is the garbage collector's business. One world
     // can fit more than one of these: which question to ask first is yours to work
     // out, and the order matters.
-    // Its tests also call 4.2's `desired_companion`: do 4.2 first.
     // Proved by: plan_, a_source_named_like_a_companion_is_just_a_source,
     //   a_name_too_long
+    // Needs: 4.1, 4.2
+    // Path: core, 12 min
     // Book: "Step 04 > Planning the change"
     // BEGIN SOLUTION
     let Some(source) = source else {

@@ -71,6 +71,7 @@ pub fn keys_for(notification: &Notification<ConfigMap>) -> Vec<String> {
     // build, then the code below.
     // Proved by: enqueues_itself, removing_the_label, enqueues_its_owner,
     //   enqueues_only_itself, synced_enqueues_nothing
+    // Path: stretch, 10 min
     // Book: "Step 04 > From a companion back to its source"
     // BEGIN SOLUTION
     let mut keys = Vec::new();

@@ -150,6 +150,8 @@ impl Mirror {
         // the creation with the field `action = "create"`, as `update` does.
         // Proved by: creates_a_companion_and_follows_the_source, two_hundred_sources,
         // a_create_that_finds_the_companion_says_the_cache_is_behind
+        // Needs: 4.1, 4.2, 4.3
+        // Path: stretch, 8 min
         // Book: "Step 04 > Carrying out the plan"
         // BEGIN SOLUTION
         match api.create(&Self::params(), companion).await {
@@ -185,6 +187,8 @@ impl Mirror {
         // companion that is gone already is what we wanted (success). Log the
         // deletion with `action = "delete"`.
         // Proved by: unmanaging_removes_its_companion, a_stale_cache_never_deletes
+        // Needs: 4.1, 4.2, 4.3, 4.5
+        // Path: stretch, 6 min
         // Book: "Step 04 > Carrying out the plan"
         // BEGIN SOLUTION
         let params = DeleteParams {
@@ -224,8 +228,9 @@ impl Mirror {
         // And the controller must return to this source by itself, more slowly each
         // time, until the way is clear: deleting the foreign ConfigMap wakes nobody.
         // The foreign ConfigMap is never written.
-        // Its check also needs 4.5 and 4.6 done.
         // Proved by: never_touches_a_foreign_companion
+        // Needs: 4.1, 4.2, 4.3, 4.5
+        // Path: stretch, 10 min
         // Book: "Step 04 > Carrying out the plan"
         // BEGIN SOLUTION
         if let Some(source) = source {

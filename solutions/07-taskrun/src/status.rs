@@ -117,6 +117,7 @@ pub fn phase_of(pod: &Pod) -> TaskRunPhase {
     // ended), and a Pending run until then.
     // Proved by: the_run_phase_follows_the_pod_phase,
     //   a_failed_step_fails_the_run_before_the_pod
+    // Path: stretch, 10 min
     // Book: "Step 07 > Reading the Pod"
     // BEGIN SOLUTION
     let Some(status) = pod.status.as_ref() else {

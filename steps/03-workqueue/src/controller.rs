@@ -279,6 +279,8 @@ async fn process_next<R: Reconciler>(
     // the outcome says when. On every path, a panicking reconcile too, the key goes
     // back to the queue with `done`.
     // Proved by: controller::tests::, a_change_is_reconciled_after_backing_off
+    // Needs: 3.1, 3.2, 3.3
+    // Path: stretch, 15 min
     // Book: "Step 03 > Workers"
     todo!("Exercise 3.5: Process one key, as client-go's processNextWorkItem does.")
 }

@@ -130,6 +130,8 @@ impl<K: Clone + Eq + Hash> State<K> {
         // the order they first went in. Return what happened (`Added`): the caller
         // wakes a worker only when a key joined the line.
         // Proved by: queue::tests::, random_workloads
+        // Needs: 3.2, 3.3
+        // Path: core, 6 min
         // Book: "Step 03 > Three collections"
         todo!(
             "Exercise 3.1: Record that `key` needs processing, keeping both of the \
@@ -146,6 +148,8 @@ impl<K: Clone + Eq + Hash> State<K> {
         // From now on a worker holds the key, and an `add` of it counts as a new
         // change: one that the worker may not have seen.
         // Proved by: queue::tests::
+        // Needs: 3.1, 3.3
+        // Path: core, 3 min
         // Book: "Step 03 > Three collections"
         todo!(
             "Exercise 3.2: Hand the oldest waiting key to a worker, or `None` when \
@@ -164,6 +168,8 @@ impl<K: Clone + Eq + Hash> State<K> {
         // worker holds changes nothing (the key may be in line already, and
         // must not be there twice).
         // Proved by: queue::tests::, random_workloads
+        // Needs: 3.1, 3.2
+        // Path: core, 5 min
         // Book: "Step 03 > Three collections"
         todo!(
             "Exercise 3.3: Release `key`, and put it back in line if it was added \

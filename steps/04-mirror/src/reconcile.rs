@@ -154,6 +154,8 @@ impl Mirror {
         // the creation with the field `action = "create"`, as `update` does.
         // Proved by: creates_a_companion_and_follows_the_source, two_hundred_sources,
         // a_create_that_finds_the_companion_says_the_cache_is_behind
+        // Needs: 4.1, 4.2, 4.3
+        // Path: stretch, 8 min
         // Book: "Step 04 > Carrying out the plan"
         todo!(
             "Exercise 4.5: Create the companion; if it exists already, return \
@@ -177,6 +179,8 @@ impl Mirror {
         // companion that is gone already is what we wanted (success). Log the
         // deletion with `action = "delete"`.
         // Proved by: unmanaging_removes_its_companion, a_stale_cache_never_deletes
+        // Needs: 4.1, 4.2, 4.3, 4.5
+        // Path: stretch, 6 min
         // Book: "Step 04 > Carrying out the plan"
         todo!(
             "Exercise 4.6: Delete the companion `name`, but only if it is still the \
@@ -201,8 +205,9 @@ impl Mirror {
         // And the controller must return to this source by itself, more slowly each
         // time, until the way is clear: deleting the foreign ConfigMap wakes nobody.
         // The foreign ConfigMap is never written.
-        // Its check also needs 4.5 and 4.6 done.
         // Proved by: never_touches_a_foreign_companion
+        // Needs: 4.1, 4.2, 4.3, 4.5
+        // Path: stretch, 10 min
         // Book: "Step 04 > Carrying out the plan"
         todo!("Exercise 4.7: Say why nothing happens, and come back later.")
     }

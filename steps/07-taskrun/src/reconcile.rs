@@ -113,6 +113,8 @@ pub async fn reconcile(
     // Proved by: a_failed_run_stays_failed_when_its_task_is_fixed,
     //   a_failed_run_stays_failed_after_a_restart,
     //   a_run_goes_pending_running_succeeded
+    // Needs: 7.1, 7.2, 7.3, 7.4, 7.5
+    // Path: stretch, 12 min
     // Book: "Step 07 > Exercise 7.6: after the end"
     let namespace = run.namespace().ok_or(Error::NoNamespace)?;
     let now = status::now();
@@ -213,6 +215,8 @@ pub async fn create_pod(
     //   a_controller_restarted_mid_run_finishes_it_with_one_pod,
     //   a_pod_of_that_name_that_is_not_ours_blocks_the_run,
     //   a_pod_of_an_earlier_run_of_the_same_name_is_not_adopted
+    // Needs: 7.1, 7.3, 7.4, 7.5
+    // Path: stretch, 12 min
     // Book: "Step 07 > Exactly one Pod"
     todo!(
         "Exercise 7.2: Create `desired`, or return the existing Pod of that name if \
@@ -243,10 +247,11 @@ pub fn next_for(pod: Option<&Pod>, time_left: Option<Duration>) -> Next<'_> {
     // times out, whether or not it still has a Pod. A Pod that is missing, or on its
     // way out before it finished, is lost, and the run with it. Any other Pod is
     // reported.
-    // Its end-to-end tests also need 7.1, 7.2 and 7.4 done.
     // Proved by: a_started_run_follows_its_pod_until_it_finishes_vanishes,
     //   a_deleted_pod_fails_the_run_and_is_not_replaced,
     //   a_run_that_times_out_fails_and_loses_its_pod
+    // Needs: 7.1, 7.2, 7.4
+    // Path: stretch, 12 min
     // Book: "Step 07 > Following a run"
     todo!("Exercise 7.3: Decide what a started run's Pod and clock mean for it.")
 }
@@ -444,6 +449,8 @@ pub async fn save_status(
     // the field manager CONTROLLER_NAME.
     // Proved by: a_status_computed_from_an_old_copy_is_refused,
     //   a_run_goes_pending_running_succeeded
+    // Needs: 7.1, 7.2, 7.3
+    // Path: stretch, 8 min
     // Book: "Step 07 > Writing the status"
     todo!(
         "Exercise 7.4: Store `status` as the run's status, unless the run changed \
@@ -465,6 +472,8 @@ pub fn waits_for(run: &TaskRun, task: &Task) -> bool {
     // still waiting may already have a status (Pending).
     // Proved by: a_run_waits_for_its_task_until_it_starts,
     //   a_run_created_before_its_task_waits_for_it
+    // Needs: 7.1, 7.2, 7.3, 7.4
+    // Path: stretch, 8 min
     // Book: "Step 07 > Waiting for a Task"
     todo!("Exercise 7.5: Decide whether a change to `task` concerns `run`.")
 }
