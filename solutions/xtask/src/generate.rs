@@ -69,7 +69,8 @@ fn cargo_toml(step: &str, text: &str) -> Result<String, String> {
     let from = format!("\"solution-{step}\"");
     let to = format!("\"step-{step}\"");
     let mut out = format!(
-        "# Generated from solutions/{step} by scripts/gen-steps.sh: edit the solution and regenerate.\n"
+        "# Generated from solutions/{step} by scripts/gen-steps.sh: edit the solution and \
+         regenerate.\n"
     );
     for line in text.lines() {
         out.push_str(&line.replacen(&from, &to, 1));
@@ -160,7 +161,9 @@ fn rustfmt(root: &Path, dir: &Path) -> Result<(), String> {
         .arg(root.join("rustfmt.toml"))
         .args(&rust)
         .status()
-        .map_err(|e| format!("cannot run rustfmt ({e}): install it with `rustup component add rustfmt`"))?;
+        .map_err(|e| {
+            format!("cannot run rustfmt ({e}): install it with `rustup component add rustfmt`")
+        })?;
     if status.success() {
         Ok(())
     } else {

@@ -15,7 +15,8 @@ usage: cargo xtask COMMAND
   exercises [--json] [NN|N.M ...]
       The exercises (of these steps, or these exercises), in the workshop's order. One line
       each, tab-separated: number, kind (exercise|diagnose), step (04-mirror), file, tests (the
-      `Proved by:` filters, comma-separated), needs (comma-separated, or -), path (core|stretch),
+      `Proved by:` filters, comma-separated), needs (comma-separated, then ;sometimes and those
+      needed only when a race goes one way, or -), path (core|stretch),
       minutes, title. --json: every field of the model, the book section and region included.
       An exercise or step that does not exist is an error (exit 2).
   steps
@@ -175,7 +176,7 @@ fn exercises(workshop: &Workshop, args: &[&str]) -> Result<(), Failure> {
         return Ok(());
     }
     for e in chosen {
-        let needs: Vec<String> = e.needs.iter().map(Number::to_string).collect();
+        let needs = shown_needs(e);
         println!(
             "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             e.number,
@@ -183,17 +184,32 @@ fn exercises(workshop: &Workshop, args: &[&str]) -> Result<(), Failure> {
             e.step,
             e.file.display(),
             e.proved_by.join(","),
-            if needs.is_empty() {
-                "-".to_string()
-            } else {
-                needs.join(",")
-            },
+            needs,
             e.track.as_str(),
             e.minutes,
             e.title
         );
     }
     Ok(())
+}
+
+/// `4.1,4.2`, `4.1,4.2;sometimes 4.5`, or `-` for none (an empty field would vanish: `read`
+/// merges adjacent tabs).
+fn shown_needs(e: &Exercise) -> String {
+    let list = |l: &[Number]| {
+        l.iter()
+            .map(Number::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    match (e.needs.is_empty(), e.sometimes.is_empty()) {
+        (true, true) => "-".into(),
+        (false, true) => list(&e.needs),
+        (true, false) => format!("sometimes {}", list(&e.sometimes)),
+        (false, false) => {
+            format!("{};sometimes {}", list(&e.needs), list(&e.sometimes))
+        }
+    }
 }
 
 fn to_json(e: &Exercise) -> serde_json::Value {
@@ -208,6 +224,7 @@ fn to_json(e: &Exercise) -> serde_json::Value {
         "line": e.line,
         "tests": e.proved_by,
         "needs": e.needs.iter().map(Number::to_string).collect::<Vec<_>>(),
+        "needs_sometimes": e.sometimes.iter().map(Number::to_string).collect::<Vec<_>>(),
         "path": e.track.as_str(),
         "minutes": e.minutes,
         "book": { "step": e.book.step, "section": e.book.section },
@@ -381,8 +398,6 @@ fn needs(workshop: &Workshop, args: &[&str]) -> Result<(), Failure> {
         )
         .map_err(Failure::Failed)?;
         let found: Vec<String> = found.iter().map(Number::to_string).collect();
-        let written: Vec<String> =
-            exercise.needs.iter().map(Number::to_string).collect();
         println!(
             "{}\tneeds: {}\t(written: {})",
             exercise.number,
@@ -391,11 +406,7 @@ fn needs(workshop: &Workshop, args: &[&str]) -> Result<(), Failure> {
             } else {
                 found.join(", ")
             },
-            if written.is_empty() {
-                "-".into()
-            } else {
-                written.join(", ")
-            }
+            shown_needs(exercise)
         );
     }
     Ok(())

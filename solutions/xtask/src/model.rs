@@ -8,7 +8,7 @@
 //!     // What must become true, in a few lines.
 //!     // Proved by: test_name_a, test_name_b,
 //!     //   test_name_c
-//!     // Needs: 4.1
+//!     // Needs: 4.1                (optional; or `4.1; sometimes 4.5`)
 //!     // Path: core, 15 min
 //!     // Book: "Step 04 > Exercise 4.2: ..."
 //!     // BEGIN SOLUTION
@@ -26,9 +26,10 @@
 //! - Its keys, each once, anywhere in that comment:
 //!   `Proved by:` the tests `scripts/check.sh N.M` runs (cargo test filters; a list that ends
 //!   with a comma goes on in the next comment line); `Needs:` (optional) the exercises of the
-//!   same step whose solutions this check also needs; `Path:` `core` or `stretch`, and about
-//!   how many minutes a learner takes; `Book:` the section that explains it,
-//!   `"Step NN > Heading"`.
+//!   same step whose solutions this check also needs (then, after `; sometimes`, those it
+//!   needs only when a race goes one way: `Needs: 7.1; sometimes 7.5`); `Path:` `core` or
+//!   `stretch`, and about how many minutes a learner takes; `Book:` the section that explains
+//!   it, `"Step NN > Heading"`.
 //!
 //! [`Workshop::load`] reads every step and returns the exercises in the workshop's order, or
 //! every problem it found, each as `file:line: what is wrong`.
@@ -145,6 +146,9 @@ pub struct Exercise {
     pub proved_by: Vec<String>,
     /// `Needs:`: other exercises of the step whose solutions this exercise's check needs.
     pub needs: Vec<Number>,
+    /// `Needs: ...; sometimes 7.5`: those it needs only when a race goes one way (a test that
+    /// passes without them as often as not). A learner does them first all the same.
+    pub sometimes: Vec<Number>,
     /// `Path:`.
     pub track: Track,
     pub minutes: u32,
@@ -427,15 +431,25 @@ fn parse_file(file: &Path, step: &Step, text: &str) -> (Vec<Exercise>, Vec<Probl
         if let Some((open, begin, starter)) = region.as_mut() {
             match region_marker(line) {
                 Some("// BEGIN SOLUTION") => {
-                    problems.push(problem(n, format!("BEGIN SOLUTION inside the region of {} (line {begin}): the region needs its END SOLUTION first", shown(open))));
+                    problems.push(problem(n, format!(
+                            "BEGIN SOLUTION inside the region of {} (line {begin}): the \
+                             region needs its END SOLUTION first",
+                            shown(open)
+                        )));
                 }
                 Some("// STARTER") => {
                     if open.kind == Kind::Exercise {
-                        problems.push(problem(n, format!("STARTER belongs in a DIAGNOSE region: {} starts from todo!()", shown(open))));
+                        problems.push(problem(n, format!(
+                            "STARTER belongs in a DIAGNOSE region: {} starts from todo!()",
+                            shown(open)
+                        )));
                     } else if let Some(first) = starter {
                         problems.push(problem(
                             n,
-                            format!("a second STARTER in one region (the first is at line {first})"),
+                            format!(
+                                "a second STARTER in one region (the first is at line \
+                                 {first})"
+                            ),
                         ));
                     } else {
                         *starter = Some(n);
@@ -490,7 +504,9 @@ fn parse_file(file: &Path, step: &Step, text: &str) -> (Vec<Exercise>, Vec<Probl
                         // The buggy code: every line commented out.
                         let t = line.trim_start();
                         if t != "//" && !t.starts_with("// ") {
-                            problems.push(problem(n, "after // STARTER every line is commented out with \"// \" (an empty line as \"//\"): the starter gets the lines back without it".into()));
+                            problems.push(problem(n, "after // STARTER every line is commented out with \"// \" (an empty \
+                                 line as \"//\"): the starter gets the lines back without it"
+                                .into()));
                         }
                     }
                 }
@@ -599,7 +615,11 @@ fn parse_file(file: &Path, step: &Step, text: &str) -> (Vec<Exercise>, Vec<Probl
             if region_marker(line) == Some("// BEGIN SOLUTION") {
                 let open = draft.take().expect("a draft");
                 if open.continues {
-                    problems.push(problem(n, format!("{}: the `Proved by:` list ends with a comma, but the comment ends there", shown(&open))));
+                    problems.push(problem(n, format!(
+                            "{}: the `Proved by:` list ends with a comma, but the comment \
+                             ends there",
+                            shown(&open)
+                        )));
                 }
                 region = Some((open, n, None));
                 continue;
@@ -610,7 +630,10 @@ fn parse_file(file: &Path, step: &Step, text: &str) -> (Vec<Exercise>, Vec<Probl
             if open.in_comment {
                 if open.continues {
                     if let Some((k, _)) = key(line) {
-                        problems.push(problem(n, format!("the `Proved by:` list above ends with a comma, so this line should go on with it, not start `{k}`")));
+                        problems.push(problem(n, format!(
+                            "the `Proved by:` list above ends with a comma, so this line \
+                             should go on with it, not start `{k}`"
+                        )));
                         open.continues = false;
                         if let Some(entry) = open.keys.get_mut(PROVED_BY) {
                             entry.1 = entry.1.trim_end_matches(',').to_string();
@@ -669,7 +692,10 @@ fn parse_file(file: &Path, step: &Step, text: &str) -> (Vec<Exercise>, Vec<Probl
         } else if let Some((k, _)) = key(line) {
             problems.push(problem(
                 n,
-                format!("`{k}` outside an exercise's comment (it belongs right under an EXERCISE or DIAGNOSE line)"),
+                format!(
+                    "`{k}` outside an exercise's comment (it belongs right under an \
+                     EXERCISE or DIAGNOSE line)"
+                ),
             ));
         }
     }
@@ -685,11 +711,18 @@ fn parse_file(file: &Path, step: &Step, text: &str) -> (Vec<Exercise>, Vec<Probl
     if let Some(open) = draft {
         problems.push(problem(
             open.line,
-            format!("{} has no region: `// BEGIN SOLUTION` ... `// END SOLUTION` must follow its comment", shown(&open)),
+            format!(
+                "{} has no region: `// BEGIN SOLUTION` ... `// END SOLUTION` must follow \
+                 its comment",
+                shown(&open)
+            ),
         ));
     }
     if let Some((end, number)) = closing {
-        problems.push(problem(end, format!("exercise {number}: END SOLUTION must be followed by the closing brace of the function body")));
+        problems.push(problem(end, format!(
+                "exercise {number}: END SOLUTION must be followed by the closing brace of \
+                 the function body"
+            )));
     }
     (exercises, problems)
 }
@@ -743,43 +776,85 @@ fn finish(
             if valid {
                 proved_by.push(name.to_string());
             } else if name.is_empty() {
-                problems.push(problem(*line, format!("`Proved by:` has an empty name (`{value}`): name the tests, separated by commas")));
+                problems.push(problem(
+                    *line,
+                    format!(
+                        "`Proved by:` has an empty name (`{value}`): name the tests, \
+                         separated by commas"
+                    ),
+                ));
             } else {
-                problems.push(problem(*line, format!("`{name}` in `Proved by:` is not a test name or a path of one (letters, digits, `_`, `::`)")));
+                problems.push(problem(*line, format!(
+                        "`{name}` in `Proved by:` is not a test name or a path of one \
+                         (letters, digits, `_`, `::`)"
+                    )));
             }
         }
     }
 
     let mut needs = Vec::new();
+    let mut sometimes = Vec::new();
     if let Some((line, value)) = draft.keys.get(NEEDS) {
-        if value.is_empty() {
-            problems.push(problem(*line, "`Needs:` lists no exercise: leave the line out when the check needs no other exercise".into()));
-        }
-        for item in value
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !value.is_empty() || !s.is_empty())
-        {
-            match item.parse::<Number>() {
-                Ok(number) if Some(number) == draft.number => {
-                    problems.push(problem(*line, format!("{name} needs itself")));
-                }
-                Ok(number) if number.step != step.number => problems.push(problem(
+        // `4.1, 4.2`, or `4.1, 4.2; sometimes 4.5`, or `sometimes 4.5`.
+        let (always, racy) = match value.split_once(';') {
+            Some((always, racy)) => (always.trim(), Some(racy.trim())),
+            None if value.starts_with("sometimes ") => ("", Some(value.as_str())),
+            None => (value.as_str(), None),
+        };
+        let racy = match racy.map(|r| r.strip_prefix("sometimes ")) {
+            Some(Some(list)) => list.trim(),
+            Some(None) => {
+                problems.push(problem(
                     *line,
                     format!(
-                        "`Needs: {number}`: only exercises of step {} can be needed (each step \
-                         builds on the reference solutions of the steps before it)",
-                        step.nn()
+                        "`Needs: {value}`: after `;` comes `sometimes` and the exercises a \
+                         check needs only when a race goes one way"
                     ),
-                )),
-                Ok(number) if needs.contains(&number) => {
-                    problems.push(problem(*line, format!("`Needs:` lists {number} twice")));
+                ));
+                ""
+            }
+            None => "",
+        };
+        if value.is_empty() {
+            problems.push(problem(
+                *line,
+                "`Needs:` lists no exercise: leave the line out when the check needs no \
+                 other exercise"
+                    .into(),
+            ));
+        }
+        for (list, into) in [(always, &mut needs), (racy, &mut sometimes)] {
+            for item in list.split(',').map(str::trim).filter(|_| !list.is_empty()) {
+                match item.parse::<Number>() {
+                    Ok(number) if Some(number) == draft.number => {
+                        problems.push(problem(*line, format!("{name} needs itself")));
+                    }
+                    Ok(number) if number.step != step.number => problems.push(problem(
+                        *line,
+                        format!(
+                            "`Needs: {number}`: only exercises of step {} can be needed (each \
+                             step builds on the reference solutions of the steps before it)",
+                            step.nn()
+                        ),
+                    )),
+                    Ok(number) if into.contains(&number) => {
+                        problems.push(problem(*line, format!("`Needs:` lists {number} twice")));
+                    }
+                    Ok(number) => into.push(number),
+                    Err(message) => {
+                        problems.push(problem(*line, format!("`Needs:` {message}")))
+                    }
                 }
-                Ok(number) => needs.push(number),
-                Err(message) => problems.push(problem(*line, format!("`Needs:` {message}"))),
             }
         }
+        if let Some(both) = needs.iter().find(|n| sometimes.contains(n)) {
+            problems.push(problem(
+                *line,
+                format!("`Needs:` lists {both} twice (always and sometimes)"),
+            ));
+        }
         needs.sort();
+        sometimes.sort();
     }
 
     let mut track = Track::Stretch;
@@ -847,6 +922,7 @@ fn finish(
         indent: draft.indent,
         proved_by,
         needs,
+        sometimes,
         track,
         minutes,
         book,
@@ -887,7 +963,7 @@ fn cross_check(steps: &[Step], exercises: &[Exercise]) -> Vec<Problem> {
             line: exercise.line,
             message,
         };
-        for need in &exercise.needs {
+        for need in exercise.needs.iter().chain(&exercise.sometimes) {
             match seen.get(need) {
                 None => problems.push(at(format!(
                     "{} {} needs {need}, which does not exist",
@@ -1100,6 +1176,37 @@ fn a() -> u32 {
                 "{to}: {problems:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_need_that_shows_only_in_a_race_is_read_apart() {
+        let (found, problems) = parse(
+            &GOOD.replace("// Needs: 4.1, 4.3", "// Needs: 4.1; sometimes 4.3, 4.5"),
+        );
+        assert_eq!(problems, Vec::<String>::new());
+        assert_eq!(found[0].needs, [Number { step: 4, index: 1 }]);
+        assert_eq!(
+            found[0].sometimes,
+            [Number { step: 4, index: 3 }, Number { step: 4, index: 5 }]
+        );
+        let (found, _) =
+            parse(&GOOD.replace("// Needs: 4.1, 4.3", "// Needs: sometimes 4.5"));
+        assert_eq!((found[0].needs.len(), found[0].sometimes.len()), (0, 1));
+        let (_, problems) =
+            parse(&GOOD.replace("// Needs: 4.1, 4.3", "// Needs: 4.1; often 4.5"));
+        assert_eq!(
+            problems,
+            [
+                "x.rs:7: `Needs: 4.1; often 4.5`: after `;` comes `sometimes` and the exercises a check needs only when a race goes one way"
+            ]
+        );
+        let (_, problems) = parse(
+            &GOOD.replace("// Needs: 4.1, 4.3", "// Needs: 4.1; sometimes 4.1"),
+        );
+        assert_eq!(
+            problems,
+            ["x.rs:7: `Needs:` lists 4.1 twice (always and sometimes)"]
+        );
     }
 
     #[test]

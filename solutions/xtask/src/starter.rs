@@ -157,6 +157,7 @@ mod tests {
             indent: "    ".into(),
             proved_by: vec!["t".into()],
             needs: vec![],
+            sometimes: vec![],
             track: Track::Core,
             minutes: 5,
             book: BookRef {

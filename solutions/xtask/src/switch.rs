@@ -72,7 +72,8 @@ pub fn switchable(text: &str, exercises: &[&Exercise]) -> Result<String, String>
         }
         let rest: Vec<String> = lines[end + 1..close].to_vec();
         let mut switched = vec![format!(
-            "{indent}if ::std::env::var({STARTER_VAR:?}).map_or(true, |starter| !starter.split(',').any(|n| n.trim() == \"{}\")) {{",
+            "{indent}if ::std::env::var({STARTER_VAR:?}).map_or(true, |starter| \
+             !starter.split(',').any(|n| n.trim() == \"{}\")) {{",
             exercise.number
         )];
         switched.extend(solution);
@@ -110,6 +111,7 @@ mod tests {
             indent: "    ".into(),
             proved_by: vec!["t".into()],
             needs: vec![],
+            sometimes: vec![],
             track: Track::Core,
             minutes: 5,
             book: BookRef {
