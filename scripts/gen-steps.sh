@@ -12,7 +12,8 @@
 #     //     there are.
 #     // ...what must become true, in a few lines...
 #     // Proved by: test_a, test_b
-#     // Needs: 1.1, 1.2          (optional: exercises whose solution this check also needs)
+#     // Needs: 1.1, 1.2          (optional: exercises whose solution this check also needs;
+#                                 `1.1; sometimes 1.4`: 1.4 only when a race goes one way)
 #     // Path: core, 7 min        (core or stretch, and about how long a learner takes)
 #     // Book: "Step 01 > Typed APIs"
 #     // BEGIN SOLUTION
