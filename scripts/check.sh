@@ -13,7 +13,6 @@
 # run (or not all of them: no cluster).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-source "$ROOT/scripts/lib/exercises.sh"
 
 usage="usage: scripts/check.sh NN|N.M [--solution]"
 [ $# -ge 1 ] || { echo "$usage" >&2; exit 2; }
@@ -25,23 +24,19 @@ case "${2:-}" in
   "") ;;
   *) echo "$usage" >&2; exit 2 ;;
 esac
+[[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "$usage" >&2; exit 2; }
 
+# The exercises' comments are read by the workshop's tool: one line per exercise, tab-separated
+# (number, kind, step, file, tests, ...). It says so when there is no such exercise or step.
+rows=$(xtask exercises "$1") || exit 2
 filters=()
-if exercise=$(exercise_number "$1"); then
-  row=$(exercises | awk -F'\t' -v n="$exercise" '$1 == n')
-  [ -n "$row" ] || { echo "error: there is no exercise $exercise (exercises: $(exercises | cut -f1 | tr '\n' ' '))" >&2; exit 2; }
-  IFS=$'\t' read -r _ _ name file tests title <<<"$row"
-  [ "$tests" != - ] || { echo "error: exercise $exercise ($file) has no \`// Proved by:\` line naming its tests" >&2; exit 2; }
+if [[ $1 == *.* ]]; then
+  IFS=$'\t' read -r exercise _ name _ tests _ <<<"$rows"
   IFS=, read -r -a filters <<<"$tests"
   what="exercise $exercise"
-  nn=${name%%-*}
 else
-  [[ $1 =~ ^[0-9]+$ ]] || { echo "$usage" >&2; exit 2; }
-  nn=$(printf '%02d' "$((10#$1))")
-  dir=$(ls -d "$ROOT"/solutions/"$nn"-*/ 2>/dev/null | head -n 1) || true
-  [ -n "$dir" ] || { echo "error: there is no step $nn (steps: $(ls "$ROOT/steps" | tr '\n' ' '))" >&2; exit 2; }
-  name=$(basename "$dir")
-  what="step $nn"
+  IFS=$'\t' read -r _ _ name _ <<<"$rows"
+  what="step ${name%%-*}"
 fi
 package="$kind-$name"
 

@@ -9,14 +9,15 @@
 # The hints are the book's own (book/src/hints/N.M/LEVEL.md), shown there in folded blocks.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-source "$ROOT/scripts/lib/exercises.sh"
 
 usage="usage: scripts/hint.sh N.M [1|2|3]"
 case "${1:-}" in -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
-[ $# -ge 1 ] && [ $# -le 2 ] || die "$usage"
-number=$(exercise_number "$1") || die "$usage"
+[ $# -ge 1 ] && [ $# -le 2 ] && [[ $1 =~ ^[0-9]+\.[0-9]+$ ]] || die "$usage"
+# The workshop's tool knows the exercises (and says which there are when $1 is none of them).
+row=$(xtask exercises "$1") || exit 2
+number=${row%%$'\t'*}
 dir="$ROOT/book/src/hints/$number"
-[ -d "$dir" ] || die "exercise $number has no hints (exercises with hints: $(ls "$ROOT/book/src/hints" | sort -t. -k1,1n -k2,2n | tr '\n' ' '))"
+[ -d "$dir" ] || die "exercise $number has no hints: book/src/hints/$number/ is missing"
 
 # Which levels you have seen, per exercise, kept with your build output (not in git).
 seen_file="$ROOT/target/hints-seen/$number"

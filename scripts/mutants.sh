@@ -55,19 +55,11 @@ install_cargo_mutants() {
     "cargo-mutants $CARGO_MUTANTS_VERSION" "$MUTANTS" mutants --version
 }
 
-# regions DIR: one line per exercise region of the solution in DIR:
+# regions NN: one line per exercise region of step NN's solution, from the workshop's tool:
 # "FILE FIRST LAST NUMBER", FILE relative to the repository, FIRST..LAST the lines of code between
-# the markers, NUMBER the exercise's (from the EXERCISE or DIAGNOSE comment above it).
+# the markers, NUMBER the exercise's.
 regions() {
-  (cd "$ROOT" && find "${1#"$ROOT"/}" -path '*/src/*' -name '*.rs' | sort | while read -r file; do
-    awk -v file="$file" '
-      /^[[:space:]]*\/\/ (EXERCISE|DIAGNOSE) [0-9]+(\.[0-9]+)*: / {
-        number = $0; sub(/^[[:space:]]*\/\/ [A-Z]+ /, "", number); sub(/:.*/, "", number)
-      }
-      /^[[:space:]]*\/\/ BEGIN SOLUTION[[:space:]]*$/ { first = NR + 1 }
-      /^[[:space:]]*\/\/ END SOLUTION[[:space:]]*$/ { print file, first, NR - 1, number }
-    ' "$file"
-  done)
+  xtask regions "$1"
 }
 
 # region_diff REGIONS: a unified diff whose added lines are exactly the regions' lines, as if the
@@ -182,7 +174,7 @@ for nn in "${steps[@]}"; do
   package=$(sed -n 's/^name = "\(.*\)"$/\1/p' "$dir/Cargo.toml" | head -n 1)
   work="$OUT/$nn"
   mkdir -p "$work"
-  regions "$dir" >"$work/regions.txt"
+  regions "$nn" >"$work/regions.txt"
   if [ ! -s "$work/regions.txt" ]; then
     say "step $nn ($package) has no exercise regions; nothing to mutate"
     continue

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# What you have done and what is next, across all steps: for every exercise, whether its tests
-# pass on your code in steps/, fail, or whether you have not started it (its todo!() is still
-# there), then the next exercise to do.
+# What you have done and what is next, across all steps: for every exercise, its path (core or
+# stretch, see the instructor guide's core path), whether its tests pass on your code in steps/,
+# fail, or whether you have not started it (its todo!() is still there), then the next exercise.
 #
 # usage: scripts/progress.sh [--quick]
 #   --quick  unit tests only, no end-to-end tests (faster; says which results that leaves open)
@@ -12,7 +12,6 @@
 # them is shown as "not checked", never as done.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-source "$ROOT/scripts/lib/exercises.sh"
 
 quick=false
 case "${1:-}" in
@@ -29,7 +28,9 @@ if ! $quick; then
 fi
 
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-exercises >"$work/exercises"
+# One line per exercise, tab-separated: number, kind, step, file, tests, needs, path, minutes,
+# title (the workshop's tool reads them from the solutions' comments).
+xtask exercises >"$work/exercises"
 
 # not_started NUMBER STEP: an exercise whose starter todo!() is still in steps/ (its message,
 # which rustfmt may have put on a line of its own).
@@ -47,9 +48,9 @@ touched() {
     || [ -n "$(git -C "$ROOT" ls-files --others --exclude-standard -- "steps/$1")" ]
 }
 
-next="" done_count=0 total=0 open=0
+next="" next_path="" done_count=0 total=0 open=0
 current_step=""
-while IFS=$'\t' read -r number kind step file tests title; do
+while IFS=$'\t' read -r number kind step file tests needs track minutes title; do
   total=$((total + 1))
   if [ "$step" != "$current_step" ]; then
     current_step=$step
@@ -82,8 +83,6 @@ while IFS=$'\t' read -r number kind step file tests title; do
     state="not started (nothing changed in steps/$step yet)"
   elif ! $compiled; then
     state="does not compile (cargo test -p step-$step shows why)"
-  elif [ "$tests" = - ]; then
-    state="no tests named (see scripts/check.sh $number)"
   else
     ok=0 bad=0 skip=0
     IFS=, read -r -a filters <<<"$tests"
@@ -107,15 +106,15 @@ while IFS=$'\t' read -r number kind step file tests title; do
     fi
   fi
   [ "$state" = done ] && done_count=$((done_count + 1))
-  [ "$state" = done ] || { open=$((open + 1)); [ -n "$next" ] || next="$number"; }
-  printf '  %-5s %-8s %s\n' "$number" "$kind" "$state"
+  [ "$state" = done ] || { open=$((open + 1)); [ -n "$next" ] || { next="$number"; next_path="$track, $minutes min"; }; }
+  printf '  %-5s %-8s %-7s %s\n' "$number" "$kind" "$track" "$state"
   [ "$state" = done ] || [ "$next" != "$number" ] || printf '        %s\n' "$title"
 done <"$work/exercises"
 
 echo
 echo "$done_count of $total exercises done."
 if [ -n "$next" ]; then
-  echo "next: exercise $next (scripts/check.sh $next; stuck? scripts/hint.sh $next)"
+  echo "next: exercise $next, $next_path (scripts/check.sh $next; stuck? scripts/hint.sh $next)"
   $cluster || echo "(end-to-end tests did not run: exercises they prove are not counted as done)"
 else
   echo "every exercise is done."

@@ -25,7 +25,6 @@
 # Fails when no end-to-end test ran, and when a check transcript of the book is stale.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-source "$ROOT/scripts/lib/exercises.sh"
 source "$ROOT/scripts/lib/transcripts.sh"
 
 keep=false
@@ -41,7 +40,7 @@ suite_start=$(now)
 state=$(mktemp -d "${TMPDIR:-/tmp}/workshop-test.XXXXXX")
 cluster=workshop-test
 export KUBECONFIG="$state/kubeconfig"
-e2e_passed=0 e2e_failed=0 unit_passed=0 proved=0 legacy=0 compared=0
+e2e_passed=0 e2e_failed=0 unit_passed=0 proved=0 compared=0
 drift=()
 
 phase() { say "[$(( $(now) - suite_start ))s] $*"; }
@@ -173,7 +172,8 @@ set -e
 count_e2e "$state/cluster.log"
 [ "$status" -eq 0 ] || die "the local cluster's end-to-end tests failed"
 
-exercises >"$state/exercises"
+# The exercises, from the workshop's tool: number, kind, step, file, tests, ... (tab-separated).
+xtask exercises >"$state/exercises"
 for dir in solutions/[0-9][0-9]-*/; do
   step=$(basename "$dir"); nn=${step%%-*}
   phase "step $nn: scripts/check.sh $nn --solution must pass"
@@ -184,12 +184,7 @@ for dir in solutions/[0-9][0-9]-*/; do
 
   # Exercise by exercise: the tests its `Proved by:` line names pass on the solution and fail on
   # the untouched starter. The step's test binaries are built already: these runs only filter.
-  while IFS=$'\t' read -r number _ _ _ tests _; do
-    if [ "$tests" = - ]; then
-      # Exercises in the format before `Proved by:` existed: only the step-level proof below.
-      warn "exercise $number has no \`// Proved by:\` line: proved only by the step check below"
-      legacy=$((legacy + 1)); continue
-    fi
+  while IFS=$'\t' read -r number _ _ _ _ _; do
     phase "exercise $number: scripts/check.sh $number passes on the solution, fails on the starter"
     set +e; scripts/check.sh "$number" --solution >"$state/check-$number.log" 2>&1; status=$?; set -e
     tail -n 2 "$state/check-$number.log"
@@ -282,6 +277,6 @@ fi
 [ "$e2e_passed" -gt 0 ] || die "no end-to-end test ran"
 [ "$e2e_failed" -eq 0 ] || die "$e2e_failed end-to-end tests failed"
 total=$(wc -l <"$state/exercises")
-[ "$((proved + legacy))" -eq "$total" ] || die "only $((proved + legacy)) of $total exercises were proved"
-phase "all green in $(( $(now) - suite_start ))s: $unit_passed unit tests; $e2e_passed tests against the cluster (the cluster's own and every step's check on its solution); $proved exercises, each passing on its solution and failing on its starter ($legacy more name no tests yet); $compared check transcripts of the book match this run"
+[ "$proved" -eq "$total" ] || die "only $proved of $total exercises were proved"
+phase "all green in $(( $(now) - suite_start ))s: $unit_passed unit tests; $e2e_passed tests against the cluster (the cluster's own and every step's check on its solution); $proved exercises, each passing on its solution and failing on its starter; $compared check transcripts of the book match this run"
 echo "tests: $((unit_passed + e2e_passed)) passed, 0 failed"

@@ -77,3 +77,11 @@ cargo_install_pinned() {
     cargo install "$crate" --version "$version" --locked --root "$WORKSHOP_CACHE/tools" --force
   [ "$("$@")" = "$want" ] || die "$1 is not $crate $version after installing it (see $log)"
 }
+
+# xtask ARGS...: the workshop's tool (solutions/xtask, `cargo xtask help`), the one reader of the
+# exercises' comments in solutions/: which exercises there are, their tests, their regions, the
+# starters. Built the first time a script asks it something (seconds), quiet afterwards. An
+# exercise or step that does not exist is an error (exit 2) that lists the ones that do.
+xtask() {
+  (cd "$ROOT" && cargo run -q -p workshop-xtask -- "$@")
+}

@@ -23,25 +23,10 @@ check_command() {
   esac
 }
 
-# diagnose_left_rs FILE: the solution file FILE with every diagnose region turned back into its
-# buggy starter code (the lines after `// STARTER`, uncommented, as scripts/gen-steps.sh writes
-# them into the starter) and every exercise region left solved: the code of a learner who did
-# every exercise and has not found the bug yet.
-diagnose_left_rs() {
-  awk '
-    /^[[:space:]]*\/\/ (EXERCISE|DIAGNOSE) [0-9]+(\.[0-9]+)*: / { diagnose = ($0 ~ /\/\/ DIAGNOSE /) }
-    diagnose && /^[[:space:]]*\/\/ BEGIN SOLUTION[[:space:]]*$/ { inside = 1; starter = 0; print; next }
-    inside && /^[[:space:]]*\/\/ STARTER[[:space:]]*$/ { starter = 1; next }
-    inside && /^[[:space:]]*\/\/ END SOLUTION[[:space:]]*$/ { inside = 0; diagnose = 0; print; next }
-    inside && !starter { next }
-    inside && starter && /^[[:space:]]*\/\/$/ { print ""; next }
-    inside && starter { sub(/\/\/ /, ""); print; next }
-    { print }
-  ' "$1"
-}
-
 # with_diagnose_left NN COMMAND...: runs COMMAND with steps/NN-name holding the diagnose-left
-# code (diagnose_left_rs of each of its solution's Rust files), then puts the starter back,
+# code (the code of a learner who did every exercise and has not found the bug yet: the
+# workshop's tool, `xtask diagnose-left`, writes each Rust file of the solution so), then puts
+# the starter back,
 # also when COMMAND fails or the script is interrupted (the caller's EXIT trap still runs after).
 # Returns COMMAND's status.
 with_diagnose_left() {
@@ -50,7 +35,7 @@ with_diagnose_left() {
   solution=$(ls -d "$ROOT"/solutions/"$nn"-*/ | head -n 1); solution=${solution%/}
   _starter="$ROOT/steps/$(basename "$solution")"
   [ -d "$_starter" ] || die "there is no steps/$(basename "$solution")"
-  grep -rq --include='*.rs' '// DIAGNOSE [0-9]' "$solution" || die "${solution#"$ROOT"/} has no diagnose exercise"
+  xtask exercises "$nn" | cut -f2 | grep -qx diagnose || die "${solution#"$ROOT"/} has no diagnose exercise"
   _starter_backup=$(mktemp -d "${TMPDIR:-/tmp}/workshop-starter.XXXXXX")
   cp -R "$_starter/." "$_starter_backup/"
   previous=$(_trap_command "$(trap -p EXIT)")
@@ -61,7 +46,7 @@ with_diagnose_left() {
   while IFS= read -r -d '' rel; do
     rel=${rel#"$solution"/}
     [ -f "$_starter/$rel" ] || continue   # a file the starter does not get (gen-steps: solution only)
-    diagnose_left_rs "$solution/$rel" >"$_starter/$rel"
+    xtask diagnose-left "${solution#"$ROOT"/}/$rel" >"$_starter/$rel"
   done < <(find "$solution" -name '*.rs' -not -path '*/target/*' -print0)
   "$@" || status=$?
   _restore_starter

@@ -101,6 +101,8 @@ where
     // longer and longer between attempts rather than retrying in a hot loop. Its type
     // is `WatchEvents<K>`, so that the `Informer` can hold it.
     // Proved by: create_patch_delete_are_seen, the_store_serves_reads_after_sync
+    // Needs: 2.3
+    // Path: stretch, 12 min
     // Book: "Step 02 > The watcher"
     // BEGIN SOLUTION
     watcher(api, config).default_backoff().boxed()
@@ -245,9 +247,10 @@ where
         // Wanted: an object the cache does not hold is an ADD; one it holds in
         // another version is an UPDATE, with the cached object as `old`; one it
         // holds unchanged is nothing new. Read what the test feeds the informer and
-        // what it expected to come out. Its check also needs 2.3 done (until then
-        // every test stops where 2.3 is still to be written).
+        // what it expected to come out.
         // Proved by: informer::tests::
+        // Needs: 2.3
+        // Path: stretch, 10 min
         // Book: "Step 02 > Telling ADD from UPDATE"
         // BEGIN SOLUTION
         let new = Arc::new(obj.clone());
@@ -284,6 +287,8 @@ where
         // deleted while nobody watched: a DELETE, with the last state the cache knew.
         // `Synced` comes after the first complete list only, never after a re-list.
         // Proved by: informer::tests::, the_store_serves_reads_after_sync
+        // Needs: 2.1, 2.2
+        // Path: stretch, 15 min
         // Book: "Step 02 > Re-lists and missed deletions"
         // BEGIN SOLUTION
         for old in self.store.state() {

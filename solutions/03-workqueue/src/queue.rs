@@ -127,7 +127,7 @@ impl<K: Clone + Eq + Hash> State<K> {
         // wakes a worker only when a key joined the line.
         // Proved by: queue::tests::, random_workloads
         // Needs: 3.2
-        // Path: core, 15 min
+        // Path: core, 8 min
         // Book: "Step 03 > Three collections"
         // BEGIN SOLUTION
         if self.dirty.contains(&key) {
@@ -167,7 +167,7 @@ impl<K: Clone + Eq + Hash> State<K> {
         // nobody who holds `key` changes nothing.
         // Proved by: queue::tests::, random_workloads
         // Needs: 3.1
-        // Path: core, 10 min
+        // Path: core, 6 min
         // Book: "Step 03 > Three collections"
         // BEGIN SOLUTION
         if self.processing.remove(key) && self.dirty.contains(key) {

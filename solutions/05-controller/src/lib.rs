@@ -115,6 +115,8 @@ pub async fn reconcile(
     // the watches report every change to a source and to its companion.
     // Proved by: failures_back_off_per_object_and_a_success_resets_them,
     //   creates_a_companion_and_follows_the_source
+    // Needs: 5.2, 5.3, 5.4
+    // Path: core, 6 min
     // Book: "Step 05 > reconcile returns an Action"
     // BEGIN SOLUTION
     ctx.fail_first.check(&key_of(source.as_ref()))?;
@@ -142,6 +144,8 @@ pub fn error_policy(
     // level for `mirror::Error::CacheBehind` (expected now and then), as a
     // warning for anything else.
     // Proved by: failures_back_off_per_object_and_a_success_resets_them
+    // Needs: 5.1
+    // Path: core, 6 min
     // Book: "Step 05 > Backing off per object"
     // BEGIN SOLUTION
     let wait = ctx.backoff.when(source.as_ref());
@@ -172,10 +176,11 @@ pub fn lean_watch(
     // Every ConfigMap that `config` selects goes into the cache that `writer`
     // fills, without its managedFields; the stream passes every watch event on
     // once the cache has taken it in. A watch that fails is retried with
-    // backoff: the stream never ends on an error. Its end-to-end tests also need
-    // diagnose 5.4 fixed.
+    // backoff: the stream never ends on an error.
     // Proved by: creates_a_companion_and_follows_the_source,
     //   heals_a_deleted_or_edited_companion
+    // Needs: 5.1, 5.4
+    // Path: core, 8 min
     // Book: "Step 05 > A lean cache"
     // BEGIN SOLUTION
     watcher(api, config)
@@ -250,6 +255,8 @@ pub async fn start(
     //   heals_a_deleted_or_edited_companion, never_touches_a_foreign_companion,
     //   a_source_named_like_a_companion_works_and_unmanaging_removes_its_companion,
     //   heals_an_edit_that_arrives_behind_big_changes
+    // Needs: 5.1, 5.2, 5.3
+    // Path: core, 10 min
     // Book: "Step 05 > Exercise 5.4: the mirror stops following"
     // BEGIN SOLUTION
     let events = lean_watch(api, watcher::Config::default(), writer);

@@ -155,10 +155,11 @@ pub async fn ensure_task(
     // as the API server stores it (with its uid and resourceVersion), not `task`.
     // Only "there is no such Task" may lead to creating one; any other failure is
     // returned as it is.
-    // Its check also needs 6.2 done.
     // Proved by: the_program_creates_a_task_and_a_run_that_nothing_acts_on,
     //   tasks_and_runs_round_trip_through_typed_apis,
     //   a_failure_other_than_not_found_is_returned_and_creates_nothing
+    // Needs: 6.2
+    // Path: stretch, 8 min
     // Book: "Step 06 > Typed Apis for our kinds"
     // BEGIN SOLUTION
     match tasks.get_opt(&task.name_any()).await? {

@@ -238,6 +238,8 @@ pub async fn create_pod(
     //   a_controller_restarted_mid_run_finishes_it_with_one_pod,
     //   a_pod_of_that_name_that_is_not_ours_blocks_the_run,
     //   a_pod_of_an_earlier_run_of_the_same_name_is_not_adopted
+    // Needs: 7.1, 7.3, 7.4; sometimes 7.5
+    // Path: stretch, 12 min
     // Book: "Step 07 > Exactly one Pod"
     // BEGIN SOLUTION
     let namespace = desired.namespace().unwrap_or_default();
@@ -301,10 +303,11 @@ pub fn next_for(pod: Option<&Pod>, time_left: Option<Duration>) -> Next<'_> {
     // times out, whether or not it still has a Pod. A Pod that is missing, or on its
     // way out before it finished, is lost, and the run with it. Any other Pod is
     // reported.
-    // Its end-to-end tests also need 7.1, 7.2 and 7.4 done.
     // Proved by: a_started_run_follows_its_pod_until_it_finishes_vanishes,
     //   a_deleted_pod_fails_the_run_and_is_not_replaced,
     //   a_run_that_times_out_fails_and_loses_its_pod
+    // Needs: 7.1, 7.2, 7.4; sometimes 7.5
+    // Path: stretch, 12 min
     // Book: "Step 07 > Following a run"
     // BEGIN SOLUTION
     let finished = pod.is_some_and(|pod| status::phase_of(pod).is_terminal());
@@ -510,6 +513,8 @@ pub async fn save_status(
     // the field manager CONTROLLER_NAME.
     // Proved by: a_status_computed_from_an_old_copy_is_refused,
     //   a_run_goes_pending_running_succeeded
+    // Needs: 7.1, 7.2, 7.3; sometimes 7.5
+    // Path: stretch, 8 min
     // Book: "Step 07 > Writing the status"
     // BEGIN SOLUTION
     let runs: Api<TaskRun> =
@@ -542,7 +547,10 @@ pub fn waits_for(run: &TaskRun, task: &Task) -> bool {
     // and no other. A run has started once its status holds its own copy of the
     // Task's spec (`taskSpec`); later edits of the Task no longer concern it. The
     // phase does not tell: a run still waiting may already have a status (Pending),
-    // and a run that has started stays Pending until its Pod runs a step.
+    // and a run that has started stays Pending until its Pod runs a step. The
+    // controller asks this of every run it holds on any change it sees to a Task, so
+    // the checks of 7.2 to 7.4 sometimes need it too (when a Task's event comes after
+    // its run's).
     // Proved by: a_run_waits_for_its_task_until_it_starts,
     //   a_run_created_before_its_task_waits_for_it
     // Needs: 7.1, 7.2, 7.3, 7.4

@@ -95,6 +95,7 @@ async fn healthz() -> &'static str {
 // ready is 503 Service Unavailable, with a body that tells a human what the replica
 // is waiting for.
 // Proved by: readyz_is_not_ready_before_the_caches_sync_and_ready_after
+// Path: stretch, 5 min
 // Book: "Step 08 > Metrics and health"
 async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str) {
     // BEGIN SOLUTION

@@ -8,14 +8,19 @@
 //! - every step in `solutions/NN-name` has its chapter, `book/src/steps/NN-name.md`, listed in
 //!   `SUMMARY.md`, and there is no chapter for a step that does not exist;
 //! - a step chapter has a section for each exercise of the step (`Exercise N.M`), and every
-//!   section a TODO hint points to (`Book: "Step 01 > Configuration"`) exists;
+//!   section an exercise points to (`Book: "Step 01 > Configuration"`) exists;
 //! - every transcript and picture in the book is used by a chapter (a stale one is a mistake);
-//! - every exercise (`// EXERCISE N.M:` or `// DIAGNOSE N.M:`) names the tests that prove it
-//!   (`// Proved by:`, which `scripts/check.sh N.M` runs), and each name matches a test of its
-//!   step's package: a check that runs no test proves nothing;
-//! - every exercise that names its tests (`// Proved by:`) has its three hints,
-//!   `book/src/hints/N.M/{1,2,3}.md`, which its chapter includes; every hint belongs to an
-//!   exercise; hints are wrapped to fit a terminal (`scripts/hint.sh` prints them);
+//! - the exercises are read by the workshop's model (`workshop_xtask::model`, the one reader of
+//!   the `// EXERCISE N.M:` grammar), and each test name of an exercise's `// Proved by:`
+//!   (which `scripts/check.sh N.M` runs) matches a test of its step's package: a check that
+//!   runs no test proves nothing;
+//! - every exercise has its three hints, `book/src/hints/N.M/{1,2,3}.md`, which its chapter
+//!   includes; every hint belongs to an exercise; hints are wrapped to fit a terminal
+//!   (`scripts/hint.sh` prints them);
+//! - what the book says about the exercises (which a step has, the core path, the minutes of the
+//!   instructor's day) is generated from the model into `book/src/generated/`
+//!   (`scripts/gen-steps.sh`): each generated file is up to date and included by a chapter, a
+//!   step's "Your code" line by the step's own chapter;
 //! - every diagnose exercise (`// DIAGNOSE N.M:`) has its answer, `book/src/answers/N.M.md`,
 //!   which its chapter includes once, alone in a "What was wrong" `<details>` block, so the
 //!   chapter's source shows the include line and not the answer; every answer belongs to a
@@ -38,6 +43,7 @@ use std::path::{Component, Path, PathBuf};
 
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use regex::Regex;
+use workshop_xtask::model::{Kind, Workshop};
 
 /// What the book says about the programs' output, and the transcripts themselves.
 #[path = "book/claims.rs"]
@@ -394,6 +400,7 @@ fn the_book_is_consistent_with_itself_and_with_the_steps() {
         if file != Path::new("SUMMARY.md")
             && !file.starts_with("hints")
             && !file.starts_with("answers")
+            && !file.starts_with("generated")
             && !chapters.contains(&file)
         {
             book.problem(format!(
@@ -513,12 +520,25 @@ fn the_book_is_consistent_with_itself_and_with_the_steps() {
             ));
         }
     }
-    let exercise = Regex::new(r"// (EXERCISE|DIAGNOSE) ([0-9]+(?:\.[0-9]+)*):")
-        .expect("a valid regex");
-    let mut numbers: BTreeSet<String> = BTreeSet::new();
-    let mut diagnosed: BTreeSet<String> = BTreeSet::new();
-    let book_ref =
-        Regex::new(r#"Book: "Step ([0-9]{2}) > ([^"]+)""#).expect("a valid regex");
+    // The exercises, as the workshop's model reads them (one reader of the grammar for every
+    // script and this test). A mistake in their comments is a problem of the book too.
+    let workshop = match Workshop::load(&book.root) {
+        Ok(workshop) => Some(workshop),
+        Err(problems) => {
+            for problem in problems.0 {
+                book.problem(problem.to_string());
+            }
+            None
+        }
+    };
+    let exercises = workshop.as_ref().map_or(&[][..], |w| &w.exercises[..]);
+    let numbers: BTreeSet<String> =
+        exercises.iter().map(|e| e.number.to_string()).collect();
+    let diagnosed: BTreeSet<String> = exercises
+        .iter()
+        .filter(|e| e.kind == Kind::Diagnose)
+        .map(|e| e.number.to_string())
+        .collect();
     let suites = test_suites(&book.root.join("solutions/testkit/src"));
     for step in &steps {
         let chapter = PathBuf::from(format!("steps/{step}.md"));
@@ -536,68 +556,99 @@ fn the_book_is_consistent_with_itself_and_with_the_steps() {
                 chapter.display()
             ));
         }
-        // Every exercise of the step, and every book section its hints point to.
-        let step_dir = book.root.join("solutions").join(step);
-        let tests = package_tests(&step_dir, &suites);
-        for source in rust_files(&step_dir) {
-            let code = fs::read_to_string(&source).unwrap_or_default();
-            for cap in exercise.captures_iter(&code) {
-                let number = &cap[2];
-                numbers.insert(number.to_string());
-                if &cap[1] == "DIAGNOSE" {
-                    diagnosed.insert(number.to_string());
-                    check_answer(&mut book, number, &chapter, &texts);
+        // The step's "Your code" line: its generated include, in its own chapter.
+        let your_code = format!("generated/{step}-your-code.md");
+        if !texts[&chapter].contains(&format!("{{{{#include ../{your_code}}}}}")) {
+            book.problem(format!(
+                "book/src/{}: says which files and exercises are the learner's with                  `{{{{#include ../{your_code}}}}}` (generated from the exercises' comments)",
+                chapter.display()
+            ));
+        }
+        // Every exercise of the step, and every book section it points to.
+        let tests = package_tests(&book.root.join("solutions").join(step), &suites);
+        for exercise in exercises.iter().filter(|e| &e.step == step) {
+            let number = exercise.number.to_string();
+            if exercise.kind == Kind::Diagnose {
+                check_answer(&mut book, &number, &chapter, &texts);
+            }
+            check_proved_by(
+                &mut book,
+                &number,
+                &exercise.proved_by,
+                &exercise.file,
+                &format!("solution-{step}"),
+                &tests,
+            );
+            check_hints(&mut book, &number, &chapter, &used);
+            let wanted = format!("Exercise {number}");
+            let found = chapter_parsed.headings.texts.iter().any(|(_, t)| {
+                t == &wanted
+                    || t.starts_with(&format!("{wanted}:"))
+                    || t.starts_with(&format!("{wanted} "))
+            });
+            if !found {
+                book.problem(format!(
+                    "book/src/{}: no heading for {wanted} (from {})",
+                    chapter.display(),
+                    exercise.file.display()
+                ));
+            }
+            let (ref_step, section) = (&exercise.book.step, &exercise.book.section);
+            let target = steps
+                .iter()
+                .find(|s| s.starts_with(ref_step.as_str()))
+                .map(|s| PathBuf::from(format!("steps/{s}.md")));
+            let ok = target
+                .as_ref()
+                .and_then(|t| parsed.get(t))
+                .is_some_and(|p| p.headings.has_text(section));
+            if !ok {
+                book.problem(format!(
+                    "{}:{}: {} {number} points to the book section \"Step {ref_step} > \
+                     {section}\", which does not exist",
+                    exercise.file.display(),
+                    exercise.line,
+                    exercise.kind.as_str()
+                ));
+            }
+        }
+    }
+
+    // The generated includes: each is what the model generates now, and a chapter uses it.
+    if let Some(workshop) = &workshop {
+        match workshop_xtask::book::generated(workshop) {
+            Ok(wanted) => {
+                let dir = book.src.join("generated");
+                for (name, bytes) in &wanted {
+                    let path = dir.join(name);
+                    let shown = format!("book/src/generated/{}", name.display());
+                    match fs::read(&path) {
+                        Ok(found) if &found == bytes => {}
+                        Ok(_) => book.problem(format!(
+                            "{shown} is stale: the exercises' comments or \
+                             book/instructor-plan.txt changed since it was generated (run \
+                             scripts/gen-steps.sh)"
+                        )),
+                        Err(_) => book.problem(format!(
+                            "{shown} is missing (run scripts/gen-steps.sh)"
+                        )),
+                    }
+                    if !used.contains(&path) {
+                        book.problem(format!("{shown} is included by no chapter"));
+                    }
                 }
-                let shown = source
-                    .strip_prefix(&book.root)
-                    .unwrap_or(&source)
-                    .to_path_buf();
-                check_proved_by(
-                    &mut book,
-                    number,
-                    &code[cap.get(0).map_or(0, |m| m.start())..],
-                    &shown,
-                    &format!("solution-{step}"),
-                    &tests,
-                );
-                check_hints(
-                    &mut book,
-                    number,
-                    &code[cap.get(0).map_or(0, |m| m.start())..],
-                    &chapter,
-                    &used,
-                );
-                let wanted = format!("Exercise {number}");
-                let found = chapter_parsed.headings.texts.iter().any(|(_, t)| {
-                    t == &wanted
-                        || t.starts_with(&format!("{wanted}:"))
-                        || t.starts_with(&format!("{wanted} "))
-                });
-                if !found {
-                    book.problem(format!(
-                        "book/src/{}: no heading for {wanted} (from {})",
-                        chapter.display(),
-                        source.strip_prefix(&book.root).unwrap_or(&source).display()
-                    ));
+                for file in book.files_in("generated", "md") {
+                    if !wanted
+                        .contains_key(file.strip_prefix("generated").unwrap_or(&file))
+                    {
+                        book.problem(format!(
+                            "book/src/{} is not generated any more: remove it",
+                            file.display()
+                        ));
+                    }
                 }
             }
-            for cap in book_ref.captures_iter(&code) {
-                let (ref_step, section) = (&cap[1], &cap[2]);
-                let target = steps
-                    .iter()
-                    .find(|s| s.starts_with(ref_step))
-                    .map(|s| PathBuf::from(format!("steps/{s}.md")));
-                let ok = target
-                    .as_ref()
-                    .and_then(|t| parsed.get(t))
-                    .is_some_and(|p| p.headings.has_text(section));
-                if !ok {
-                    book.problem(format!(
-                        "{} points to the book section \"Step {ref_step} > {section}\", which does not exist",
-                        source.strip_prefix(&book.root).unwrap_or(&source).display()
-                    ));
-                }
-            }
+            Err(err) => book.problem(err),
         }
     }
 
@@ -718,29 +769,15 @@ fn check_answer(
 /// Longest line of a hint: `scripts/hint.sh` prints them in a terminal.
 const HINT_WIDTH: usize = 92;
 
-/// The hints of exercise `number`, whose marker comment starts `region`: an exercise that names
-/// its tests (`// Proved by:`, the current format) has `hints/N.M/{1,2,3}.md`, each included by
-/// its step's chapter and wrapped to [`HINT_WIDTH`].
+/// The hints of exercise `number`: `hints/N.M/{1,2,3}.md`, each included by its step's
+/// chapter and wrapped to [`HINT_WIDTH`].
 fn check_hints(
     book: &mut Book,
     number: &str,
-    region: &str,
     chapter: &Path,
     used: &HashSet<PathBuf>,
 ) {
-    let comment: Vec<&str> = region
-        .lines()
-        .take_while(|line| !line.contains("// BEGIN SOLUTION"))
-        .collect();
     let dir = book.src.join("hints").join(number);
-    if !comment.iter().any(|line| line.contains("Proved by:")) {
-        if dir.exists() {
-            book.problem(format!(
-                "exercise {number} has hints but no `// Proved by:` line naming its tests"
-            ));
-        }
-        return;
-    }
     for level in 1..=3 {
         let file = dir.join(format!("{level}.md"));
         let shown = format!("book/src/hints/{number}/{level}.md");
@@ -771,60 +808,18 @@ fn check_hints(
     }
 }
 
-/// The tests an exercise's comment names: its `// Proved by:` line, split at commas, and
-/// the comment lines that follow while the list ends with a comma (as `scripts/check.sh`
-/// reads it). `None` when the comment, which ends at `// BEGIN SOLUTION`, has no such line.
-fn proved_by(region: &str) -> Option<Vec<String>> {
-    let mut lines = region
-        .lines()
-        .take_while(|line| !line.contains("// BEGIN SOLUTION"))
-        .skip_while(|line| !line.contains("Proved by:"));
-    let first = lines.next()?;
-    let mut list =
-        first[first.find("Proved by:")? + "Proved by:".len()..].to_string();
-    while list.trim_end().ends_with(',') {
-        let Some(next) = lines.next().and_then(|l| l.trim_start().strip_prefix("//"))
-        else {
-            break;
-        };
-        list.push_str(next);
-    }
-    let list = list.split("Book:").next().unwrap_or("");
-    Some(
-        list.split(',')
-            .map(|name| name.trim().trim_end_matches('.').to_string())
-            .filter(|name| !name.is_empty())
-            .collect(),
-    )
-}
-
-/// Checks that the exercise `number`, whose marker comment starts `region`, names its tests,
-/// and that each name selects at least one test of `package` (a `cargo test` filter matches
-/// every test whose path contains it).
+/// Checks that each test name of exercise `number`'s `Proved by:` line selects at least one
+/// test of `package` (a `cargo test` filter matches every test whose path contains it).
 fn check_proved_by(
     book: &mut Book,
     number: &str,
-    region: &str,
+    names: &[String],
     source: &Path,
     package: &str,
     tests: &BTreeSet<String>,
 ) {
-    let Some(names) = proved_by(region) else {
-        book.problem(format!(
-            "{}: exercise {number} has no `// Proved by:` line naming the tests that prove it \
-             (`scripts/check.sh {number}` runs them)",
-            source.display()
-        ));
-        return;
-    };
-    if names.is_empty() {
-        book.problem(format!(
-            "{}: exercise {number}'s `// Proved by:` line names no test",
-            source.display()
-        ));
-    }
     for name in names {
-        if !tests.iter().any(|test| test.contains(&name)) {
+        if !tests.iter().any(|test| test.contains(name.as_str())) {
             book.problem(format!(
                 "{}: exercise {number} is `Proved by: {name}`, but no test of {package} has \
                  `{name}` in its name (`scripts/check.sh {number}` would not run it)",
@@ -1112,17 +1107,6 @@ mod checker {
                 "src/a.rs:2:xfn f() {}y",
                 "c.md:3:\\{{#include src/a.rs}}"
             ]
-        );
-    }
-
-    #[test]
-    fn proved_by_lists_continue_after_a_trailing_comma() {
-        let region = "// EXERCISE 1.1: x\n// Goal.\n// Proved by: a_b, c_d,\n//   e_f\n\
-                      // Book: \"Step 01 > X\"\n// BEGIN SOLUTION\n// Proved by: no\n";
-        assert_eq!(proved_by(region).unwrap(), ["a_b", "c_d", "e_f"]);
-        assert_eq!(
-            proved_by("// EXERCISE 1.1: x\n// BEGIN SOLUTION\n// Proved by: x"),
-            None
         );
     }
 

@@ -97,6 +97,8 @@ pub async fn load_config(context: Option<String>) -> Result<Config, ConnectError
     // whose message says how to get a cluster.
     // Proved by: an_unknown_context_says_how_to_get_a_cluster,
     //   prints_where_it_connected
+    // Needs: 1.2, 1.3
+    // Path: core, 6 min
     // Book: "Step 01 > Configuration"
     todo!(
         "Exercise 1.1: Load a kube::Config from the kubeconfig (using the given \
@@ -112,9 +114,10 @@ pub async fn server_version(client: &Client) -> Result<Info, kube::Error> {
     // TODO(exercise 1.2): Ask the API server for its version.
     // One request, the cheapest every API server answers; what it returns is what the
     // program prints on its `version:` line.
-    // Its check also needs 1.1 and 1.3 done (`prints_where_it_connected` runs them).
     // Proved by: a_server_that_is_not_there_is_reported_as_unreachable,
     //   prints_where_it_connected
+    // Needs: 1.1, 1.3
+    // Path: core, 3 min
     // Book: "Step 01 > The client"
     todo!("Exercise 1.2: Ask the API server for its version.")
 }
@@ -131,6 +134,8 @@ pub async fn count_configmaps(
     // Only that namespace's, not the whole cluster's.
     // Proved by: an_empty_namespace_still_has_its_root_ca_configmap,
     //   prints_where_it_connected
+    // Needs: 1.1, 1.2
+    // Path: core, 5 min
     // Book: "Step 01 > Typed APIs"
     todo!(
         "Exercise 1.3: List the ConfigMaps in `namespace` and return how many there \
@@ -163,12 +168,13 @@ pub async fn connect(config: Config) -> Result<(Client, Info), ConnectError> {
         ConnectError::NoConfig(format!("the kubeconfig cannot be used: {err}"))
     })?;
     // TODO(diagnose 1.4): A request the API server refuses is misreported: fix it.
-    // `a_refused_request_is_reported_as_the_servers_answer` fails (do exercise 1.2
-    // first: the test needs it). It connects with credentials the API server does not
-    // accept. Read what the test expects and what your `connect` reports instead; the
-    // fix is in the lines below.
+    // `a_refused_request_is_reported_as_the_servers_answer` fails. It connects with
+    // credentials the API server does not accept. Read what the test expects and what
+    // your `connect` reports instead; the fix is in the lines below.
     // Proved by: a_refused_request_is_reported_as_the_servers_answer,
     //   a_server_that_is_not_there_is_reported_as_unreachable
+    // Needs: 1.2
+    // Path: stretch, 8 min
     // Book: "Step 01 > When the server says no"
     match tokio::time::timeout(CONNECT_TIMEOUT, server_version(&client)).await {
         Ok(Ok(info)) => Ok((client, info)),

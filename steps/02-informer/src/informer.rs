@@ -105,6 +105,8 @@ where
     // longer and longer between attempts rather than retrying in a hot loop. Its type
     // is `WatchEvents<K>`, so that the `Informer` can hold it.
     // Proved by: create_patch_delete_are_seen, the_store_serves_reads_after_sync
+    // Needs: 2.3
+    // Path: stretch, 12 min
     // Book: "Step 02 > The watcher"
     todo!("Exercise 2.1: Build the stream of watch events for `api` and `config`.")
 }
@@ -247,9 +249,10 @@ where
         // Wanted: an object the cache does not hold is an ADD; one it holds in
         // another version is an UPDATE, with the cached object as `old`; one it
         // holds unchanged is nothing new. Read what the test feeds the informer and
-        // what it expected to come out. Its check also needs 2.3 done (until then
-        // every test stops where 2.3 is still to be written).
+        // what it expected to come out.
         // Proved by: informer::tests::
+        // Needs: 2.3
+        // Path: stretch, 10 min
         // Book: "Step 02 > Telling ADD from UPDATE"
         let new = Arc::new(obj.clone());
         match self.store.get(&ObjectRef::from_obj(obj)) {
@@ -273,6 +276,8 @@ where
         // deleted while nobody watched: a DELETE, with the last state the cache knew.
         // `Synced` comes after the first complete list only, never after a re-list.
         // Proved by: informer::tests::, the_store_serves_reads_after_sync
+        // Needs: 2.1, 2.2
+        // Path: stretch, 15 min
         // Book: "Step 02 > Re-lists and missed deletions"
         todo!(
             "Exercise 2.3: Report the objects this list no longer has as deleted, \

@@ -131,7 +131,7 @@ impl<K: Clone + Eq + Hash> State<K> {
         // wakes a worker only when a key joined the line.
         // Proved by: queue::tests::, random_workloads
         // Needs: 3.2
-        // Path: core, 15 min
+        // Path: core, 8 min
         // Book: "Step 03 > Three collections"
         todo!(
             "Exercise 3.1: Record that `key` needs processing, keeping both of the \
@@ -164,7 +164,7 @@ impl<K: Clone + Eq + Hash> State<K> {
         // nobody who holds `key` changes nothing.
         // Proved by: queue::tests::, random_workloads
         // Needs: 3.1
-        // Path: core, 10 min
+        // Path: core, 6 min
         // Book: "Step 03 > Three collections"
         todo!("Exercise 3.2: Keep the second promise when a worker finishes `key`.")
     }

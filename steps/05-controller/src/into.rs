@@ -178,7 +178,7 @@ async fn decide(source: Arc<ConfigMap>, ctx: &Context) -> Result<Action, Error> 
     //   into_deleting_a_source_deletes_its_companion_first,
     //   into_a_source_deleted_while_the_controller_is_down_waits_for_it
     // Needs: 5.2, 5.3
-    // Path: core, 20 min
+    // Path: stretch, 20 min
     // Book: "Step 05 > Exercise 5.5: which sources carry the finalizer"
     todo!(
         "Exercise 5.5: Put the finalizer on the managed sources, and on no other \
@@ -291,7 +291,7 @@ impl Context {
         // and a change that someone made since the cache saw it is never overwritten.
         // Proved by: into_unmanaging_removes_the_companion_then_the_finalizer
         // Needs: 5.5
-        // Path: core, 15 min
+        // Path: stretch, 15 min
         // Book: "Step 05 > Exercise 5.6: letting go of a source"
         todo!("Exercise 5.6: Let go of a source that is no longer managed.")
     }

@@ -245,10 +245,11 @@ impl TaskRun {
         // run is of. The run refers to its Task by name, carries `params`, and sets
         // nothing the user did not ask for (no timeout); a run that was never stored
         // has no status.
-        // Its check also needs 6.3 done.
         // Proved by: a_run_for_a_task_is_named_by_the_api_server,
         //   a_run_without_params_has_none_in_its_yaml,
         //   the_program_creates_a_task_and_a_run_that_nothing_acts_on
+        // Needs: 6.3
+        // Path: stretch, 8 min
         // Book: "Step 06 > Creating a run"
         todo!("Exercise 6.2: Build a run of `task_name` for the API server to name.")
     }
@@ -296,6 +297,7 @@ pub fn parse_timeout(text: &str) -> Result<Duration, TimeoutError> {
     // gets wrong, and why that matters, before you change anything.
     // Proved by: bad_timeouts_are_errors_not_panics,
     //   the_parser_accepts_exactly_what_the_schema_accepts
+    // Path: stretch, 12 min
     // Book: "Step 06 > Exercise 6.1: the parser and the schema"
     let invalid = || TimeoutError::Invalid(text.to_string());
     let too_long = || TimeoutError::TooLong(text.to_string());

@@ -123,7 +123,7 @@ pub fn phase_of(pod: &Pod) -> TaskRunPhase {
     // Proved by: the_run_phase_follows_the_pod_phase,
     //   a_failed_step_fails_the_run_before_the_pod,
     //   a_failed_last_step_fails_the_run_while_the_pod_still_runs
-    // Path: core, 10 min
+    // Path: stretch, 10 min
     // Book: "Step 07 > Reading the Pod"
     todo!("Exercise 7.1: Map the Pod's phase to the run's.")
 }

@@ -57,6 +57,8 @@ impl std::fmt::Debug for Context {
 //   metrics_parse_as_prometheus_text_and_count_the_work,
 //   a_standby_does_nothing_asks_for_nothing_and_the_run_waits_no_more,
 //   the_leaders_reconciles_are_timed_as_they_run
+// Needs: 8.1, 8.3, 8.4, 8.7
+// Path: stretch, 12 min
 // Book: "Step 08 > Only the leader reconciles"
 pub async fn reconcile(
     run: Arc<TaskRun>,
@@ -190,6 +192,8 @@ pub async fn run(
     // hide the bug, not fix it.
     // Proved by: only_the_leader_reconciles_and_the_standby_takes_over,
     //   a_standby_does_nothing_asks_for_nothing_and_the_run_waits_no_more
+    // Needs: 8.1, 8.3, 8.4, 8.5
+    // Path: stretch, 10 min
     // Book: "Step 08 > Exercise 8.7: the standby takes over"
     // Every replica watches and keeps its caches warm; only the leader's reconcile
     // acts.

@@ -145,6 +145,7 @@ pub enum Decision {
 // Proved by: a_free_lease_is_taken, our_own_lease_is_renewed_even_when_it_has_lapsed,
 //   another_holder_is_waited_for_until_the_claim_runs_out,
 //   a_claim_without_a_renewal_time_has_lapsed
+// Path: stretch, 8 min
 // Book: "Step 08 > Leader election"
 pub fn decide(lease: &LeaseSpec, me: &str, now: Timestamp) -> Decision {
     todo!(
@@ -416,6 +417,8 @@ impl Elector {
     // must not overwrite theirs.
     // Proved by: a_clean_shutdown_releases_the_lease_and_hands_over_at_once,
     //   releasing_a_lease_someone_else_holds_leaves_it_untouched
+    // Needs: 8.1, 8.3, 8.4, 8.5, 8.6
+    // Path: stretch, 8 min
     // Book: "Step 08 > Leader election"
     async fn release(&self) -> Result<(), kube::Error> {
         todo!(

@@ -16,6 +16,8 @@
 // Return as soon as either arrives. If the handler of one cannot be installed, wait
 // for the other alone: never return without a signal, and never panic.
 // Proved by: a_clean_shutdown_releases_the_lease_and_hands_over_at_once
+// Needs: 8.1, 8.2, 8.3, 8.4, 8.5
+// Path: stretch, 5 min
 // Book: "Step 08 > Graceful shutdown"
 pub async fn signal() {
     todo!(
