@@ -801,9 +801,12 @@ EOF" 1
   [ "$status" = 0 ] || { cat "$log" >&2; die "the webhook exited $status after SIGINT, expected 0"; }
   record "$t" "kubectl get validatingwebhookconfiguration taskrun-webhook-$NS $policy"
   record "$t" "kubectl create -n $NS -f manifests/samples/hello-taskrun.yaml" 1
-  record "$t" "kubectl create -n default --dry-run=server -f - <<'EOF'
+  # Another namespace (a learner's next door, say) is not guarded: its runs go through.
+  kubectl create namespace "$NS-other" >/dev/null
+  record "$t" "kubectl create -n $NS-other --dry-run=server -f - <<'EOF'
 $MISSING_TASK_RUN
 EOF"
+  kubectl delete namespace "$NS-other" --wait=false >/dev/null
   # Down, with failurePolicy Ignore: admitted unchecked.
   t=$(start 09-webhook-ignore.txt)
   record "$t" "timeout -s INT 3 $program --namespace $NS --failure-policy Ignore 2>&1 | grep -E 'registered|stopped'"

@@ -393,8 +393,8 @@ pub async fn start(
         target,
         companions,
     });
-    // A source's failure count goes when the source does (the runtime never reconciles
-    // a source that is gone): the watch tells the backoff.
+    // A source's failure count goes when the source does (the runtime never
+    // reconciles a source that is gone): the watch tells the backoff.
     let gone = ctx.clone();
     let source_events = source_events.inspect(move |event| {
         if let Ok(event) = event {
