@@ -168,7 +168,7 @@ impl Mirror {
         // Proved by: creates_a_companion_and_follows_the_source, two_hundred_sources,
         // a_create_that_finds_the_companion_says_the_cache_is_behind
         // Needs: 4.1, 4.2
-        // Path: stretch, 8 min
+        // Path: core, 7 min
         // Book: "Step 04 > Carrying out the plan"
         // BEGIN SOLUTION
         match api.create(&Self::params(), companion).await {

@@ -60,6 +60,9 @@ pub struct Plan {
     pub teach: BTreeMap<u32, u32>,
     /// What comes before the core path's exercises: minutes and what.
     pub core: Vec<(u32, String)>,
+    /// The short teaching before each step on the core path, in minutes (`core-teach NN M`):
+    /// the core path is a slot with an instructor, not exercises alone.
+    pub core_teach: BTreeMap<u32, u32>,
     pub days: Vec<Day>,
 }
 
@@ -122,6 +125,18 @@ impl Plan {
                         "`{line}` should read `teach NN MINUTES`"
                     ))),
                 },
+                "core-teach" => match (step(), after.parse::<u32>()) {
+                    (Some(nn), Ok(m)) if m > 0 => {
+                        if plan.core_teach.insert(nn, m).is_some() {
+                            problems.push(problem(format!(
+                                "a second `core-teach {first}`"
+                            )));
+                        }
+                    }
+                    _ => problems.push(problem(format!(
+                        "`{line}` should read `core-teach NN MINUTES`"
+                    ))),
+                },
                 "core" | "other" => match minutes() {
                     Some(m) if !after.is_empty() => {
                         if word == "core" {
@@ -157,7 +172,7 @@ impl Plan {
                     items: Vec::new(),
                 }),
                 _ => problems.push(problem(format!(
-                    "`{line}`: a line starts with teach, core, day, step or other"
+                    "`{line}`: a line starts with teach, core-teach, core, day, step or other"
                 ))),
             }
         }
@@ -198,7 +213,27 @@ impl Plan {
                 )),
             }
         }
-        for n in self.teach.keys().chain(planned.iter()) {
+        // Every step up to the last one with a core exercise is taught on the core path.
+        let last_core = workshop.steps.iter().rposition(|s| {
+            workshop
+                .exercises_of(&s.name)
+                .any(|e| e.track == Track::Core)
+        });
+        for step in workshop.steps.iter().take(last_core.map_or(0, |l| l + 1)) {
+            if !self.core_teach.contains_key(&step.number) {
+                out.push(format!(
+                    "{PLAN}: no `core-teach {} MINUTES` for step {}, which is on the core path",
+                    step.nn(),
+                    step.nn()
+                ));
+            }
+        }
+        for n in self
+            .teach
+            .keys()
+            .chain(planned.iter())
+            .chain(self.core_teach.keys())
+        {
             if workshop.step(*n).is_none() {
                 out.push(format!("{PLAN}: there is no step {n:02}"));
             }
@@ -405,7 +440,20 @@ pub fn timing(workshop: &Workshop, plan: &Plan) -> String {
 /// How long the core path takes: what comes before it, and every core exercise.
 pub fn core_minutes(workshop: &Workshop, plan: &Plan) -> u32 {
     let before: u32 = plan.core.iter().map(|(m, _)| m).sum();
-    before + minutes(workshop.exercises.iter().filter(|e| e.track == Track::Core))
+    let last_core = workshop.steps.iter().rposition(|s| {
+        workshop
+            .exercises_of(&s.name)
+            .any(|e| e.track == Track::Core)
+    });
+    let teaching: u32 = workshop
+        .steps
+        .iter()
+        .take(last_core.map_or(0, |l| l + 1))
+        .map(|s| plan.core_teach.get(&s.number).copied().unwrap_or(0))
+        .sum();
+    before
+        + teaching
+        + minutes(workshop.exercises.iter().filter(|e| e.track == Track::Core))
 }
 
 /// The instructor guide's day plan: one table per day, every step as long as the timing table
@@ -458,11 +506,12 @@ pub fn day_plan(workshop: &Workshop, plan: &Plan) -> String {
 /// are core and which stretch, and how long the whole path takes.
 pub fn core_path(workshop: &Workshop, plan: &Plan) -> String {
     let mut out = String::from(
-        "| minutes | step | core | stretch |\n|---------|------|------|---------|\n",
+        "| minutes | step | teaching | core | stretch |\n\
+         |---------|------|---------:|------|---------|\n",
     );
     let mut at = 0;
     for (m, what) in &plan.core {
-        let _ = writeln!(out, "| {}–{} | {what} | | |", at, at + m);
+        let _ = writeln!(out, "| {}–{} | {what} | | | |", at, at + m);
         at += m;
     }
     // Steps after the last one with core exercises are for later; one before it without any
@@ -485,19 +534,23 @@ pub fn core_path(workshop: &Workshop, plan: &Plan) -> String {
             later.push(step);
             continue;
         }
+        let teach = plan.core_teach.get(&step.number).copied().unwrap_or(0);
         if core.is_empty() {
             let _ = writeln!(
                 out,
-                "| – | {} | none | {} |",
+                "| {}–{} | {} | {teach} min | none: read, not done | {} |",
+                at,
+                at + teach,
                 step_label(step),
                 list(&stretch)
             );
+            at += teach;
             continue;
         }
-        let m = minutes(core.iter().copied());
+        let m = teach + minutes(core.iter().copied());
         let _ = writeln!(
             out,
-            "| {}–{} | {} | {} | {} |",
+            "| {}–{} | {} | {teach} min | {} | {} |",
             at,
             at + m,
             step_label(step),
@@ -514,12 +567,12 @@ pub fn core_path(workshop: &Workshop, plan: &Plan) -> String {
         [] => {}
         [one] => {
             let _ =
-                writeln!(out, "| later | {} | | every exercise |", step_label(one));
+                writeln!(out, "| later | {} | | | every exercise |", step_label(one));
         }
         [first, .., last] => {
             let _ = writeln!(
                 out,
-                "| later | steps {} to {} | | every exercise |",
+                "| later | steps {} to {} | | | every exercise |",
                 first.nn(),
                 last.nn()
             );
@@ -527,9 +580,17 @@ pub fn core_path(workshop: &Workshop, plan: &Plan) -> String {
     }
     let _ = write!(
         out,
-        "\nThe core path takes {} in all, and every core exercise's check passes with only the \
-         core exercises done: CI checks it (`scripts/test-paths.sh`).\n",
-        duration(at)
+        "\nThe core path takes {} in all, {} of it teaching (the short version of each step's, \
+         in the table above), and every core exercise's check passes with only the core \
+         exercises done: CI checks it (`scripts/test-paths.sh`).\n",
+        duration(at),
+        duration(
+            workshop
+                .steps
+                .iter()
+                .filter_map(|s| plan.core_teach.get(&s.number))
+                .sum()
+        )
     );
     debug_assert_eq!(at, core_minutes(workshop, plan));
     out

@@ -119,7 +119,7 @@ pub fn desired_companion(source: &ConfigMap) -> Result<ConfigMap, InvalidSource>
     // Proved by: the_companion_mirrors_content,
     //   the_companion_carries_only_the_managed_by_label,
     //   a_source_without_uid_is_invalid, a_source_without_a_namespace_is_invalid
-    // Path: core, 10 min
+    // Path: core, 8 min
     // Book: "Step 04 > Ownership"
     todo!("Exercise 4.1: Build the companion ConfigMap that `source` should have.")
 }
@@ -181,7 +181,7 @@ pub fn plan(source: Option<&ConfigMap>, companion: Option<&ConfigMap>) -> Plan {
     // Proved by: plan_, a_source_named_like_a_companion_is_just_a_source,
     //   a_name_too_long
     // Needs: 4.1
-    // Path: core, 17 min
+    // Path: core, 12 min
     // Book: "Step 04 > Planning the change"
     todo!("Exercise 4.2: Decide the one thing to do about `source` and `companion`.")
 }
