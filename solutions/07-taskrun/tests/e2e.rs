@@ -23,6 +23,7 @@ use kube::{Api, ResourceExt};
 use taskrun::pod::{MANAGED_BY_LABEL, RUN_LABEL, TASK_LABEL};
 use taskrun::reconcile::save_status;
 use taskrun::status::reason;
+use workshop_testkit::under_test::Graceful;
 use workshop_testkit::{service_account_client, wait_until};
 
 // ANCHOR: e2e_success
@@ -752,12 +753,8 @@ async fn the_backoff_forgets_runs_that_are_gone() -> anyhow::Result<()> {
     let h = Harness::without_controller("taskrun-churn").await?;
     h.task("quick", &[("only", "echo quick")]).await?;
     let as_controller = service_account_client(SA_NAMESPACE, SA_NAME).await;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let namespace = h.ns.name().to_string();
-    let running = tokio::spawn(async move {
-        let shutdown = async {
-            let _ = stopped.await;
-        };
+    let running = Graceful::start(|shutdown| async move {
         taskrun::start(as_controller, Some(&namespace), 2, shutdown).await
     });
 
@@ -810,11 +807,7 @@ async fn the_backoff_forgets_runs_that_are_gone() -> anyhow::Result<()> {
     })
     .await?;
 
-    let _ = stop.send(());
-    let ctx = tokio::time::timeout(Duration::from_secs(30), running)
-        .await
-        .map_err(|_| anyhow::anyhow!("the controller did not stop within 30 s"))??;
-    let entries = ctx.backoff_entries();
+    let entries = running.stop().await?.backoff_entries();
     eprintln!(
         "{} runs created, failed and deleted: the backoff holds {entries} entries",
         CHURN * ROUNDS

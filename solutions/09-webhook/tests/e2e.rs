@@ -205,10 +205,7 @@ fn host() -> String {
 
 fn panic_message(err: tokio::task::JoinError) -> String {
     match err.try_into_panic() {
-        Ok(panic) => panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        Ok(panic) => workshop_testkit::under_test::panic_message(&*panic)
             .unwrap_or_else(|| "a panic".into()),
         Err(err) => err.to_string(),
     }
@@ -225,27 +222,19 @@ fn refusal(result: Result<TaskRun, kube::Error>, what: &str) -> (u16, String) {
     }
 }
 
-/// A configuration deleted when the test ends (a thread of its own, as
-/// `TestNamespace` does: `drop` cannot wait on the test's runtime).
+/// A configuration deleted when the test ends (with `clean_up`, as `TestNamespace`
+/// is: `drop` cannot wait on the test's runtime).
 struct Registration(String);
 
 impl Drop for Registration {
     fn drop(&mut self) {
         let name = std::mem::take(&mut self.0);
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let client = Client::try_default().await.ok()?;
-                Api::<ValidatingWebhookConfiguration>::all(client)
-                    .delete(&name, &DeleteParams::default())
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        workshop_testkit::clean_up(|client| async move {
+            Api::<ValidatingWebhookConfiguration>::all(client)
+                .delete(&name, &DeleteParams::default())
+                .await
+                .ok()
+        });
     }
 }
 

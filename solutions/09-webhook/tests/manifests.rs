@@ -3,29 +3,8 @@
 //! define, as one replica. (The end-to-end tests send them to the API server;
 //! `scripts/test.sh` deploys them on the real node.)
 
-use serde::Deserialize as _;
 use serde_json::Value;
-
-/// Every object in a YAML file under `manifests/`.
-fn objects(relative: &str) -> Vec<Value> {
-    let path = workshop_testkit::manifests_dir().join(relative);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|document| {
-            let value = serde_yaml::Value::deserialize(document)
-                .unwrap_or_else(|err| panic!("{relative} is not YAML: {err}"));
-            serde_json::to_value(value).expect("YAML maps to JSON")
-        })
-        .collect()
-}
-
-fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    objects
-        .iter()
-        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
-        .unwrap_or_else(|| panic!("no {kind} {name}"))
-}
+use workshop_testkit::{find_object, manifest_objects};
 
 /// The value of `--flag=value` among a container's args.
 fn flag<'a>(args: &'a [Value], name: &str) -> &'a str {
@@ -37,10 +16,10 @@ fn flag<'a>(args: &'a [Value], name: &str) -> &'a str {
 
 #[test]
 fn the_deployment_calls_itself_through_its_own_service() {
-    let services = objects("webhook/10-service.yaml");
-    let service = find(&services, "Service", "taskrun-webhook");
-    let deployments = objects("webhook/20-deployment.yaml");
-    let deployment = find(&deployments, "Deployment", "taskrun-webhook");
+    let services = manifest_objects("webhook/10-service.yaml");
+    let service = find_object(&services, "Service", "taskrun-webhook");
+    let deployments = manifest_objects("webhook/20-deployment.yaml");
+    let deployment = find_object(&deployments, "Deployment", "taskrun-webhook");
     let pod = &deployment["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
     let args = container["args"].as_array().expect("args");
@@ -68,8 +47,8 @@ fn the_deployment_calls_itself_through_its_own_service() {
 
 #[test]
 fn one_replica_that_never_overlaps_its_successor() {
-    let deployments = objects("webhook/20-deployment.yaml");
-    let deployment = find(&deployments, "Deployment", "taskrun-webhook");
+    let deployments = manifest_objects("webhook/20-deployment.yaml");
+    let deployment = find_object(&deployments, "Deployment", "taskrun-webhook");
     // Each process registers a caBundle of its own: two would overwrite each other's.
     assert_eq!(deployment["spec"]["replicas"], 1);
     assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
@@ -80,6 +59,6 @@ fn one_replica_that_never_overlaps_its_successor() {
         assert_eq!(container[probe]["httpGet"]["scheme"], "HTTPS", "{probe}");
         assert_eq!(container[probe]["httpGet"]["path"], "/healthz", "{probe}");
     }
-    let rbac = objects("rbac/webhook.yaml");
-    find(&rbac, "ServiceAccount", "taskrun-webhook");
+    let rbac = manifest_objects("rbac/webhook.yaml");
+    find_object(&rbac, "ServiceAccount", "taskrun-webhook");
 }

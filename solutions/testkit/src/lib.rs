@@ -25,6 +25,7 @@ pub mod log;
 pub mod mirror;
 pub mod mirror_into;
 pub mod proxy;
+pub mod under_test;
 
 /// The label put on every namespace a test creates, so leftovers are easy to find and delete:
 /// `kubectl delete ns -l workshop.io/test=true`.
@@ -69,6 +70,40 @@ pub async fn client() -> Client {
 /// The repository's `manifests/` directory.
 pub fn manifests_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests")
+}
+
+/// Every object in the YAML file `manifests/<relative>`, as JSON values: what a test that
+/// checks the manifests without a cluster reads.
+///
+/// # Panics
+/// When the file cannot be read or is not YAML.
+pub fn manifest_objects(relative: &str) -> Vec<serde_json::Value> {
+    use serde::Deserialize as _;
+    let path = manifests_dir().join(relative);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|document| {
+            let value = serde_yaml::Value::deserialize(document)
+                .unwrap_or_else(|err| panic!("{relative} is not YAML: {err}"));
+            serde_json::to_value(value).expect("YAML maps to JSON")
+        })
+        .collect()
+}
+
+/// The object of kind `kind` named `name` among `objects` (from [`manifest_objects`]).
+///
+/// # Panics
+/// When there is none.
+pub fn find_object<'a>(
+    objects: &'a [serde_json::Value],
+    kind: &str,
+    name: &str,
+) -> &'a serde_json::Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
 }
 
 /// Applies a file under `manifests/` with `kubectl apply -f`, once per test process: the RBAC we
@@ -260,28 +295,45 @@ impl std::fmt::Debug for TestNamespace {
     }
 }
 
+/// Runs `work`, given a client of its own, on a thread of its own with a small runtime, and
+/// waits for it: how a `Drop` deletes what a test made. Deleting is asynchronous but `drop` is
+/// not, and it cannot wait on the test's runtime: that is the one blocked here waiting for
+/// the thread. The client is a new one for the same reason: a `Client` drives its connections
+/// from tasks on the runtime that built it. `None` when `work` gives none, or when no runtime
+/// or client could be had.
+pub fn clean_up<T, F, Fut>(work: F) -> Option<T>
+where
+    T: Send + 'static,
+    F: FnOnce(Client) -> Fut + Send + 'static,
+    Fut: Future<Output = Option<T>>,
+{
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        rt.block_on(async {
+            let client = Client::try_default().await.ok()?;
+            work(client).await
+        })
+    })
+    .join()
+    .ok()
+    .flatten()
+}
+
 impl Drop for TestNamespace {
-    /// Deleting is asynchronous but `drop` is not, so the delete request runs on a thread of its
-    /// own with a small runtime. It needs a client of its own too: a `Client` drives its
-    /// connections from tasks on the runtime that built it, and that runtime is the one blocked
-    /// here waiting for the thread. The API server finishes the deletion in the background.
+    /// The delete request runs with [`clean_up`]; the API server finishes the deletion in the
+    /// background.
     fn drop(&mut self) {
         let name = std::mem::take(&mut self.name);
-        let deleted = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let client = Client::try_default().await.ok()?;
-                Api::<Namespace>::all(client)
-                    .delete(&name, &DeleteParams::background())
-                    .await
-                    .ok()
-            })
-        })
-        .join();
-        if !matches!(deleted, Ok(Some(_))) {
+        let deleted = clean_up(|client| async move {
+            Api::<Namespace>::all(client)
+                .delete(&name, &DeleteParams::background())
+                .await
+                .ok()
+        });
+        if deleted.is_none() {
             eprintln!(
                 "note: could not delete a test namespace; `kubectl delete ns -l {TEST_LABEL}=true` removes leftovers"
             );

@@ -23,18 +23,21 @@ use crate::{TestNamespace, apply_manifest, service_account_client, wait_until};
 /// returned future is dropped.
 pub type Start = fn(Client, String) -> BoxFuture<'static, anyhow::Result<()>>;
 
-const RBAC: &str = "rbac/mirror.yaml";
-const SA_NAMESPACE: &str = "workshop-system";
+/// The RBAC of both mirrors (step 04's and step 05's, `--into` too), and the namespace of
+/// their ServiceAccounts.
+pub(crate) const RBAC: &str = "rbac/mirror.yaml";
+pub(crate) const SA_NAMESPACE: &str = "workshop-system";
 const SA_NAME: &str = "configmap-mirror";
-const MANAGED: &str = "workshop.io/managed";
-const CHECKSUM: &str = "workshop.io/source-checksum";
+/// The label that makes a ConfigMap a source, and the companion's checksum annotation.
+pub(crate) const MANAGED: &str = "workshop.io/managed";
+pub(crate) const CHECKSUM: &str = "workshop.io/source-checksum";
 /// How long a test waits for a companion to be created, to follow its source or to be healed.
 /// Neither mirror polls (a reconcile that finds nothing to do awaits a change), so a companion
 /// that is put right within this bound was put right by a watch event, and one whose controller
 /// does not watch companions is never healed at all. How *fast* is not a test's business: it
 /// depends on the machine's load, and `scripts/bench.sh mirror` measures it (target: a heal's
 /// p99 under 100 ms). A bound of 2 s made these tests fail on a busy machine.
-const FAST: Duration = Duration::from_secs(15);
+pub(crate) const FAST: Duration = Duration::from_secs(15);
 
 /// A namespace with the controller under test running in it, as its ServiceAccount.
 pub struct Harness {
@@ -83,11 +86,7 @@ impl Harness {
         managed: bool,
         data: &[(&str, &str)],
     ) -> anyhow::Result<ConfigMap> {
-        let mut cm = crate::configmap(name, data);
-        if managed {
-            cm.labels_mut().insert(MANAGED.into(), "true".into());
-        }
-        Ok(self.api.create(&PostParams::default(), &cm).await?)
+        create(&self.api, name, managed, data).await
     }
 
     /// Changes the ConfigMap `name` as a user would, with a JSON merge `patch`.
@@ -96,8 +95,7 @@ impl Harness {
         name: &str,
         patch: &serde_json::Value,
     ) -> anyhow::Result<()> {
-        let params = PatchParams::default();
-        self.api.patch(name, &params, &Patch::Merge(patch)).await?;
+        edit(&self.api, name, patch).await?;
         Ok(())
     }
 
@@ -152,26 +150,77 @@ impl Drop for Harness {
     }
 }
 
-/// Whether `companion` is a faithful, owned copy of `source`.
-fn mirrors(source: &ConfigMap, companion: &ConfigMap) -> bool {
+/// A ConfigMap named `name` that holds `data`, labelled managed: a source.
+pub fn managed_configmap(name: &str, data: &[(&str, &str)]) -> ConfigMap {
+    let mut cm = crate::configmap(name, data);
+    cm.labels_mut().insert(MANAGED.into(), "true".into());
+    cm
+}
+
+/// Creates a ConfigMap with `data` in `api`'s namespace, managed or not: how a user makes a
+/// source, or anything else, in both mirrors' suites.
+pub(crate) async fn create(
+    api: &Api<ConfigMap>,
+    name: &str,
+    managed: bool,
+    data: &[(&str, &str)],
+) -> anyhow::Result<ConfigMap> {
+    let cm = if managed {
+        managed_configmap(name, data)
+    } else {
+        crate::configmap(name, data)
+    };
+    Ok(api.create(&PostParams::default(), &cm).await?)
+}
+
+/// Changes `name` in `api` as a user would, with a JSON merge `patch`; returns it changed.
+pub(crate) async fn edit(
+    api: &Api<ConfigMap>,
+    name: &str,
+    patch: &serde_json::Value,
+) -> anyhow::Result<ConfigMap> {
+    Ok(api
+        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await?)
+}
+
+/// Whether `event` is a mirror's report that the companion name of the source `source` is
+/// held by a ConfigMap it does not control (reason `CompanionExists`, regarding `source`).
+pub fn reports_companion_exists(event: &Event, source: &str) -> bool {
+    let regarding = event.regarding.as_ref().and_then(|r| r.name.as_deref());
+    event.reason.as_deref() == Some("CompanionExists") && regarding == Some(source)
+}
+
+/// Whether `companion` holds the same `data` and `binaryData` as `source` (none and empty
+/// are the same).
+pub(crate) fn same_content(source: &ConfigMap, companion: &ConfigMap) -> bool {
     let empty = BTreeMap::new();
-    let checksum_ok = companion.annotations().get(CHECKSUM).is_some_and(|sum| {
+    source.data.as_ref().unwrap_or(&BTreeMap::new())
+        == companion.data.as_ref().unwrap_or(&BTreeMap::new())
+        && source.binary_data.as_ref().unwrap_or(&empty)
+            == companion.binary_data.as_ref().unwrap_or(&empty)
+}
+
+/// Whether `sum`, a companion's checksum annotation, is a SHA-256 in lowercase hex.
+pub(crate) fn is_checksum(sum: Option<&String>) -> bool {
+    sum.is_some_and(|sum| {
         sum.len() == 64
             && sum
                 .chars()
                 .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-    });
+    })
+}
+
+/// Whether `companion` is a faithful, owned copy of `source`.
+fn mirrors(source: &ConfigMap, companion: &ConfigMap) -> bool {
     let owner_ok = companion.owner_references().iter().any(|o| {
         o.controller == Some(true)
             && o.block_owner_deletion == Some(true)
             && o.kind == "ConfigMap"
             && Some(&o.uid) == source.metadata.uid.as_ref()
     });
-    source.data.as_ref().unwrap_or(&BTreeMap::new())
-        == companion.data.as_ref().unwrap_or(&BTreeMap::new())
-        && source.binary_data.as_ref().unwrap_or(&empty)
-            == companion.binary_data.as_ref().unwrap_or(&empty)
-        && checksum_ok
+    same_content(source, companion)
+        && is_checksum(companion.annotations().get(CHECKSUM))
         && owner_ok
 }
 
@@ -195,9 +244,7 @@ pub async fn creates_a_companion_and_follows_the_source(
     assert_eq!(checksum_of(&first), checksum_of(&same));
 
     let patch = serde_json::json!({ "data": { "red": "#ff0000" }, "binaryData": { "logo": "aGVsbG8=" } });
-    h.api
-        .patch("colors", &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
+    h.edit("colors", &patch).await?;
     let (followed, took) = h.converged("colors", FAST).await?;
     eprintln!("companion followed the source in {took:?}");
     assert_ne!(
@@ -260,11 +307,7 @@ pub async fn heals_an_edit_that_arrives_behind_big_changes(
         let changed = serde_json::json!({ "data": { "blob": blob(round) } });
         let changes = (0..BIG).map(|i| {
             let (api, changed) = (h.api.clone(), changed.clone());
-            async move {
-                let params = PatchParams::default();
-                api.patch(&format!("big-{i}"), &params, &Patch::Merge(&changed))
-                    .await
-            }
+            async move { edit(&api, &format!("big-{i}"), &changed).await }
         });
         for change in futures::future::join_all(changes).await {
             change?;
@@ -320,11 +363,11 @@ pub async fn never_touches_a_foreign_companion(start: Start) -> anyhow::Result<(
     let events: Api<Event> = Api::namespaced(h.admin.clone(), h.ns.name());
     let blocked = || async {
         let list = events.list(&ListParams::default()).await?;
-        anyhow::Ok(list.items.into_iter().find(|e| {
-            let on_x =
-                e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("x");
-            e.reason.as_deref() == Some("CompanionExists") && on_x
-        }))
+        anyhow::Ok(
+            list.items
+                .into_iter()
+                .find(|e| reports_companion_exists(e, "x")),
+        )
     };
     // How many times it said so: the Recorder counts a repeat in the Event's series.
     let published = || async {
@@ -384,13 +427,7 @@ pub async fn a_source_named_like_a_companion_works_and_unmanaging_removes_its_co
     );
 
     let unmanage = serde_json::json!({ "metadata": { "labels": { MANAGED: null } } });
-    h.api
-        .patch(
-            "y-synced",
-            &PatchParams::default(),
-            &Patch::Merge(&unmanage),
-        )
-        .await?;
+    h.edit("y-synced", &unmanage).await?;
     h.wait("y-synced-synced to be deleted", FAST, || async {
         Ok(h.api
             .get_opt("y-synced-synced")
@@ -416,9 +453,7 @@ pub async fn a_reconcile_with_nothing_to_do_writes_nothing(
     // A change to the source that does not change its content still triggers a reconcile.
     let relabel =
         serde_json::json!({ "metadata": { "labels": { "unrelated": "change" } } });
-    h.api
-        .patch("colors", &PatchParams::default(), &Patch::Merge(&relabel))
-        .await?;
+    h.edit("colors", &relabel).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = h.api.get("colors-synced").await?;
     assert_eq!(
@@ -438,13 +473,7 @@ pub async fn two_hundred_sources_created_at_once_all_converge(
     let creates = (0..200).map(|i| {
         let api = h.api.clone();
         async move {
-            let mut cm = ConfigMap {
-                data: Some(BTreeMap::from([("n".to_string(), i.to_string())])),
-                ..ConfigMap::default()
-            };
-            cm.metadata.name = Some(format!("source-{i}"));
-            cm.labels_mut().insert(MANAGED.into(), "true".into());
-            api.create(&PostParams::default(), &cm).await
+            create(&api, &format!("source-{i}"), true, &[("n", &i.to_string())]).await
         }
     });
     for created in futures::future::join_all(creates).await {

@@ -10,22 +10,23 @@
 //! uninstall would, and start it again.
 //! A step's `tests/e2e.rs` adds one line: `workshop_testkit::mirror_into_suite!(start);`.
 
-use std::collections::BTreeMap;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-use futures::FutureExt;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 
-use crate::log::ControllerLog;
+use crate::mirror::{
+    CHECKSUM, FAST, MANAGED, RBAC, SA_NAMESPACE, is_checksum,
+    reports_companion_exists, same_content,
+};
+use crate::under_test::{ControllerUnderTest, GaveUp};
 use crate::{
-    TestNamespace, apply_manifest, bind_cluster_role, service_account_client,
-    wait_until,
+    TestNamespace, apply_manifest, bind_cluster_role, clean_up,
+    service_account_client, wait_until,
 };
 
 /// Starts a mirror into another namespace with `client`: sources from the first namespace,
@@ -33,24 +34,17 @@ use crate::{
 pub type StartInto =
     fn(Client, String, String) -> BoxFuture<'static, anyhow::Result<()>>;
 
-const RBAC: &str = "rbac/mirror.yaml";
-const SA_NAMESPACE: &str = "workshop-system";
 const SA_NAME: &str = "configmap-mirror-into";
 /// Bound in the source namespace: the finalizer needs `patch` there.
 const SOURCE_ROLE: &str = "configmap-mirror-into-source";
 /// Bound in the target namespace: the companions are written there.
 const TARGET_ROLE: &str = "configmap-mirror-into-target";
-const MANAGED: &str = "workshop.io/managed";
-const CHECKSUM: &str = "workshop.io/source-checksum";
 const FINALIZER: &str = "workshop.io/companion-cleanup";
 /// Another controller's finalizer, on one of the sources.
 const OTHER_FINALIZER: &str = "example.com/other-controller";
 const SOURCE_NAMESPACE_LABEL: &str = "workshop.io/source-namespace";
 const SOURCE_UID_LABEL: &str = "workshop.io/source-uid";
 const SOURCE_NAME_ANNOTATION: &str = "workshop.io/source-name";
-/// How long a test waits for the controller to put something right (see mirror.rs: a bound
-/// on a busy machine, not a measure of speed).
-const FAST: Duration = Duration::from_secs(15);
 /// How long a test watches for something that must not happen.
 const A_WHILE: Duration = Duration::from_secs(3);
 
@@ -65,14 +59,7 @@ pub struct Harness {
     /// The target namespace's ConfigMaps, as a user (admin).
     pub targets: Api<ConfigMap>,
     start: StartInto,
-    controller: Option<Running>,
-    log: ControllerLog,
-}
-
-/// The controller under test, in a task of its own, and why it stopped, once it has.
-struct Running {
-    task: tokio::task::JoinHandle<()>,
-    stopped: tokio::sync::watch::Receiver<Option<String>>,
+    controller: ControllerUnderTest,
 }
 
 impl std::fmt::Debug for Harness {
@@ -118,8 +105,7 @@ impl Harness {
             source_ns,
             target_ns,
             start,
-            controller: None,
-            log: ControllerLog::default(),
+            controller: ControllerUnderTest::default(),
         };
         harness.start_controller().await;
         Ok(harness)
@@ -133,34 +119,12 @@ impl Harness {
             self.source_ns.name().to_string(),
             self.target_ns.name().to_string(),
         );
-        let (report, stopped) = tokio::sync::watch::channel(None);
-        let log = self.log.clone();
-        let task = tokio::spawn(async move {
-            // A panic (a `todo!` not done yet) ends the controller: say why, so that the
-            // test fails at once with that message instead of waiting out its bound.
-            let why = match AssertUnwindSafe(log.attach(controller))
-                .catch_unwind()
-                .await
-            {
-                Ok(Ok(())) => "it returned".to_string(),
-                Ok(Err(err)) => format!("it failed: {err:#}"),
-                Err(panic) => panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "it panicked".into()),
-            };
-            let _ = report.send(Some(why));
-        });
-        self.controller = Some(Running { task, stopped });
+        self.controller.start(controller);
     }
 
     /// Stops the controller at once, wherever it is: as a crash, or an uninstall, would.
     pub async fn stop_controller(&mut self) {
-        if let Some(controller) = self.controller.take() {
-            controller.task.abort();
-            let _ = controller.task.await;
-        }
+        self.controller.stop().await;
     }
 
     /// Creates a ConfigMap with `data` in the source namespace, managed or not.
@@ -170,11 +134,25 @@ impl Harness {
         managed: bool,
         data: &[(&str, &str)],
     ) -> anyhow::Result<ConfigMap> {
-        let mut cm = crate::configmap(name, data);
-        if managed {
-            cm.labels_mut().insert(MANAGED.into(), "true".into());
-        }
-        Ok(self.sources.create(&PostParams::default(), &cm).await?)
+        crate::mirror::create(&self.sources, name, managed, data).await
+    }
+
+    /// [`Harness::start`], with the managed source `colors` created and mirrored: where
+    /// most tests begin.
+    pub async fn with_colors(start: StartInto, prefix: &str) -> anyhow::Result<Self> {
+        let harness = Self::start(start, prefix).await?;
+        harness.create("colors", true, &[("red", "#f00")]).await?;
+        harness.converged("colors").await?;
+        Ok(harness)
+    }
+
+    /// Deletes the source `name` as a user would; while it carries a finalizer, the API
+    /// server only marks it Terminating.
+    pub async fn delete_source(&self, name: &str) -> anyhow::Result<()> {
+        self.sources
+            .delete(name, &DeleteParams::background())
+            .await?;
+        Ok(())
     }
 
     /// Changes `name` in `api` as a user would, with a JSON merge `patch`.
@@ -183,9 +161,7 @@ impl Harness {
         name: &str,
         patch: &serde_json::Value,
     ) -> anyhow::Result<ConfigMap> {
-        Ok(api
-            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-            .await?)
+        crate::mirror::edit(api, name, patch).await
     }
 
     /// `target/<name>-synced`, once it mirrors `source/<name>` exactly and the source
@@ -276,7 +252,7 @@ impl Harness {
 
     /// The last warnings the controller logged, to explain a wait that timed out.
     fn logged(&self) -> String {
-        let lines = self.log.lines();
+        let lines = self.controller.log().lines();
         if lines.is_empty() {
             return "the controller logged no warning".into();
         }
@@ -305,52 +281,31 @@ impl Harness {
         F: FnMut() -> Fut,
         Fut: Future<Output = anyhow::Result<Option<T>>>,
     {
-        let check = wait_until(what, within, check);
-        let Some(controller) = &self.controller else {
-            return check.await;
-        };
-        let mut stopped = controller.stopped.clone();
-        let refused = async {
-            loop {
-                if let Some(line) = self.log.forbidden() {
-                    return line;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        };
         tokio::select! {
-            waited = check => waited,
-            why = stopped.wait_for(Option::is_some) => anyhow::bail!(
-                "the controller under test stopped while waiting for {what}: {} (its error \
-                 or panic is above)",
-                why.map(|why| why.clone().unwrap_or_default()).unwrap_or_default()
-            ),
-            line = refused => anyhow::bail!(
-                "the API server refused the controller under test a request (403 \
-                 Forbidden: the roles of manifests/{RBAC} bound in the test's namespaces \
-                 do not grant it), so it cannot do its work: {line}"
-            ),
+            waited = wait_until(what, within, check) => waited,
+            gave_up = self.controller.gave_up() => match gave_up {
+                GaveUp::Stopped(why) => anyhow::bail!(
+                    "the controller under test stopped while waiting for {what}: {why} (its \
+                     error or panic is above)"
+                ),
+                GaveUp::Refused(line) => anyhow::bail!(
+                    "the API server refused the controller under test a request (403 \
+                     Forbidden: the roles of manifests/{RBAC} bound in the test's \
+                     namespaces do not grant it), so it cannot do its work: {line}"
+                ),
+            },
         }
     }
 
     /// Whether the controller stopped, or was refused a request: then a wait that failed
     /// says so itself, and what the cluster looks like is only a consequence.
     fn gave_up(&self) -> bool {
-        let stopped = self
-            .controller
-            .as_ref()
-            .is_some_and(|controller| controller.task.is_finished());
-        stopped || self.log.forbidden().is_some()
+        self.controller.has_given_up()
     }
 
     /// Fails if the controller stopped.
     pub fn assert_running(&self) {
-        assert!(
-            self.controller
-                .as_ref()
-                .is_some_and(|controller| !controller.task.is_finished()),
-            "the controller under test is not running"
-        );
+        self.controller.assert_running();
     }
 }
 
@@ -359,31 +314,22 @@ impl Drop for Harness {
     /// carry it, and the source namespace would stay Terminating for ever: the harness
     /// takes every finalizer off (as an operator would) before the namespaces go.
     fn drop(&mut self) {
-        if let Some(controller) = self.controller.take() {
-            controller.task.abort();
-        }
+        // The controller stops when it is dropped.
+        self.controller = ControllerUnderTest::default();
         let ns = self.source_ns.name().to_string();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let client = Client::try_default().await.ok()?;
-                let api: Api<ConfigMap> = Api::namespaced(client, &ns);
-                let patch = serde_json::json!({ "metadata": { "finalizers": null } });
-                for cm in api.list(&ListParams::default()).await.ok()? {
-                    if !cm.finalizers().is_empty() {
-                        let params = PatchParams::default();
-                        let _ = api
-                            .patch(&cm.name_any(), &params, &Patch::Merge(&patch))
-                            .await;
-                    }
+        clean_up(|client| async move {
+            let api: Api<ConfigMap> = Api::namespaced(client, &ns);
+            let patch = serde_json::json!({ "metadata": { "finalizers": null } });
+            for cm in api.list(&ListParams::default()).await.ok()? {
+                if !cm.finalizers().is_empty() {
+                    let params = PatchParams::default();
+                    let _ = api
+                        .patch(&cm.name_any(), &params, &Patch::Merge(&patch))
+                        .await;
                 }
-                Some(())
-            })
-        })
-        .join();
+            }
+            Some(())
+        });
     }
 }
 
@@ -397,17 +343,11 @@ fn mirrors(
     companion: &ConfigMap,
     target: &str,
 ) -> Option<String> {
-    let empty = BTreeMap::new();
-    if source.data.as_ref().unwrap_or(&BTreeMap::new())
-        != companion.data.as_ref().unwrap_or(&BTreeMap::new())
-        || source.binary_data.as_ref().unwrap_or(&empty)
-            != companion.binary_data.as_ref().unwrap_or(&empty)
-    {
+    if !same_content(source, companion) {
         return Some("its content differs".into());
     }
     let sum = companion.annotations().get(CHECKSUM);
-    if !sum.is_some_and(|s| s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()))
-    {
+    if !is_checksum(sum) {
         return Some(format!("its checksum is {sum:?}"));
     }
     if companion.namespace().as_deref() != Some(target) {
@@ -507,12 +447,8 @@ pub async fn into_only_managed_sources_carry_the_finalizer(
 pub async fn into_deleting_a_source_deletes_its_companion_first(
     start: StartInto,
 ) -> anyhow::Result<()> {
-    let h = Harness::start(start, "into-delete").await?;
-    h.create("colors", true, &[("red", "#f00")]).await?;
-    h.converged("colors").await?;
-    h.sources
-        .delete("colors", &DeleteParams::background())
-        .await?;
+    let h = Harness::with_colors(start, "into-delete").await?;
+    h.delete_source("colors").await?;
     h.source_and_companion_gone("colors", FAST).await?;
     h.assert_running();
     Ok(())
@@ -521,9 +457,7 @@ pub async fn into_deleting_a_source_deletes_its_companion_first(
 pub async fn into_unmanaging_removes_the_companion_then_the_finalizer(
     start: StartInto,
 ) -> anyhow::Result<()> {
-    let mut h = Harness::start(start, "into-unmanage").await?;
-    h.create("colors", true, &[("red", "#f00")]).await?;
-    h.converged("colors").await?;
+    let mut h = Harness::with_colors(start, "into-unmanage").await?;
     // Another controller's finalizer, which this one must leave alone.
     let add_other = Patch::Json::<()>(serde_json::from_value(serde_json::json!([
         { "op": "add", "path": "/metadata/finalizers/-", "value": OTHER_FINALIZER },
@@ -582,9 +516,7 @@ pub async fn into_unmanaging_removes_the_companion_then_the_finalizer(
     h.stop_controller().await;
     let no_other = serde_json::json!({ "metadata": { "finalizers": null } });
     Harness::edit(&h.sources, "colors", &no_other).await?;
-    h.sources
-        .delete("colors", &DeleteParams::background())
-        .await?;
+    h.delete_source("colors").await?;
     wait_until(
         "colors, no longer managed, to be deleted while the controller is down",
         A_WHILE,
@@ -597,18 +529,14 @@ pub async fn into_unmanaging_removes_the_companion_then_the_finalizer(
 pub async fn into_a_source_whose_companion_is_gone_is_deleted_all_the_same(
     start: StartInto,
 ) -> anyhow::Result<()> {
-    let mut h = Harness::start(start, "into-gone").await?;
-    h.create("colors", true, &[("red", "#f00")]).await?;
-    h.converged("colors").await?;
+    let mut h = Harness::with_colors(start, "into-gone").await?;
     // Someone deletes the companion, then the source, while the controller is down: when
     // it is back, the cleanup finds nothing to delete. That is what it wanted.
     h.stop_controller().await;
     h.targets
         .delete("colors-synced", &DeleteParams::default())
         .await?;
-    h.sources
-        .delete("colors", &DeleteParams::background())
-        .await?;
+    h.delete_source("colors").await?;
     h.start_controller().await;
     h.source_and_companion_gone("colors", FAST)
         .await
@@ -625,13 +553,9 @@ pub async fn into_a_source_whose_companion_is_gone_is_deleted_all_the_same(
 pub async fn into_a_source_deleted_while_the_controller_is_down_waits_for_it(
     start: StartInto,
 ) -> anyhow::Result<()> {
-    let mut h = Harness::start(start, "into-down").await?;
-    h.create("colors", true, &[("red", "#f00")]).await?;
-    h.converged("colors").await?;
+    let mut h = Harness::with_colors(start, "into-down").await?;
     h.stop_controller().await;
-    h.sources
-        .delete("colors", &DeleteParams::background())
-        .await?;
+    h.delete_source("colors").await?;
     tokio::time::sleep(A_WHILE).await;
     let target = h.target_ns.name();
     let Some(terminating) = h.sources.get_opt("colors").await? else {
@@ -668,13 +592,9 @@ pub async fn into_a_source_deleted_while_the_controller_is_down_waits_for_it(
 pub async fn into_removing_the_finalizer_by_hand_leaves_the_companion_behind(
     start: StartInto,
 ) -> anyhow::Result<()> {
-    let mut h = Harness::start(start, "into-unstick").await?;
-    h.create("colors", true, &[("red", "#f00")]).await?;
-    h.converged("colors").await?;
+    let mut h = Harness::with_colors(start, "into-unstick").await?;
     h.stop_controller().await;
-    h.sources
-        .delete("colors", &DeleteParams::background())
-        .await?;
+    h.delete_source("colors").await?;
     let stuck = h.sources.get("colors").await?;
     let index = stuck
         .finalizers()
@@ -721,12 +641,11 @@ pub async fn into_never_deletes_a_foreign_configmap_in_the_target_namespace(
     let (note, _) = h
         .wait("a CompanionExists Event on x", FAST, || async {
             let list = events.list(&ListParams::default()).await?;
-            Ok(list.items.into_iter().find_map(|e| {
-                let on_x =
-                    e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("x");
-                (on_x && e.reason.as_deref() == Some("CompanionExists"))
-                    .then_some(e.note)
-            }))
+            Ok(list
+                .items
+                .into_iter()
+                .find(|e| reports_companion_exists(e, "x"))
+                .map(|e| e.note))
         })
         .await?;
     let note = note.unwrap_or_default();
@@ -735,7 +654,7 @@ pub async fn into_never_deletes_a_foreign_configmap_in_the_target_namespace(
         "the CompanionExists Event must name the ConfigMap in the other namespace \
          ({target}/x-synced); its note is {note:?}"
     );
-    h.sources.delete("x", &DeleteParams::background()).await?;
+    h.delete_source("x").await?;
     h.wait("x to be deleted", FAST, || async {
         Ok(h.sources.get_opt("x").await?.is_none().then_some(()))
     })

@@ -43,7 +43,7 @@ use std::path::{Component, Path, PathBuf};
 
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use regex::Regex;
-use workshop_xtask::model::{Kind, Workshop};
+use workshop_xtask::model::{Kind, Workshop, files, rust_files};
 
 /// What the book says about the programs' output, and the transcripts themselves.
 #[path = "book/claims.rs"]
@@ -251,27 +251,15 @@ impl Book {
 
     /// Every file under `book/src/<dir>` with extension `ext`, relative to `book/src`.
     fn files_in(&self, dir: &str, ext: &str) -> Vec<PathBuf> {
-        let mut files = Vec::new();
-        let mut stack = vec![self.src.join(dir)];
-        while let Some(dir) = stack.pop() {
-            let Ok(entries) = fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if path.extension().is_some_and(|e| e == ext) {
-                    files.push(
-                        path.strip_prefix(&self.src)
-                            .expect("found under book/src")
-                            .to_path_buf(),
-                    );
-                }
-            }
-        }
-        files.sort();
-        files
+        files(&self.src.join(dir))
+            .into_iter()
+            .filter(|path| path.extension().is_some_and(|e| e == ext))
+            .map(|path| {
+                path.strip_prefix(&self.src)
+                    .expect("found under book/src")
+                    .to_path_buf()
+            })
+            .collect()
     }
 
     /// The steps that exist: `NN-name` for every `solutions/NN-name` directory.
@@ -944,27 +932,6 @@ fn tests_in(
         }
     }
     found
-}
-
-/// The `.rs` files of a crate, sorted.
-fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() && path.file_name().is_some_and(|n| n != "target") {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
 }
 
 /// The checker's own pieces, on small inputs, so a change to them cannot make the check vacuous.

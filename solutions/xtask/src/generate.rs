@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::book;
-use crate::model::Workshop;
+use crate::model::{Workshop, files};
 
 /// The files of one generated tree, by path relative to its directory.
 pub type Tree = BTreeMap<PathBuf, Vec<u8>>;
@@ -82,29 +82,6 @@ fn cargo_toml(step: &str, text: &str) -> Result<String, String> {
         ));
     }
     Ok(out)
-}
-
-/// Every file under `dir`, sorted, without build output (`target/`).
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                if path.file_name().is_some_and(|n| n != "target") {
-                    stack.push(path);
-                }
-            } else {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    found
 }
 
 /// Reads a tree back (after rustfmt rewrote its Rust files).
@@ -235,17 +212,10 @@ pub fn run(workshop: &Workshop, check: bool) -> Result<String, String> {
             let found = read_tree(&dir)?;
             problems.extend(differences(&format!("steps/{name}"), tree, &found));
         }
-        for dir in fs::read_dir(root.join("steps"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let name = dir.file_name().to_string_lossy().into_owned();
-            if !starters.contains_key(&name) {
-                problems.push(format!(
-                    "steps/{name}: no solutions/{name} generates it (remove it)"
-                ));
-            }
+        for (name, _) in stale(root, &starters) {
+            problems.push(format!(
+                "steps/{name}: no solutions/{name} generates it (remove it)"
+            ));
         }
         let dir = root.join(book::GENERATED);
         problems.extend(differences(book::GENERATED, &book, &read_tree(&dir)?));
@@ -264,17 +234,9 @@ pub fn run(workshop: &Workshop, check: bool) -> Result<String, String> {
         for (name, tree) in &starters {
             write_tree(&root.join("steps").join(name), tree, true)?;
         }
-        for dir in fs::read_dir(root.join("steps"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let name = dir.file_name().to_string_lossy().into_owned();
-            if !starters.contains_key(&name) {
-                said.push(format!("removing stale steps/{name}"));
-                fs::remove_dir_all(dir.path())
-                    .map_err(|e| format!("steps/{name}: {e}"))?;
-            }
+        for (name, dir) in stale(root, &starters) {
+            said.push(format!("removing stale steps/{name}"));
+            fs::remove_dir_all(dir).map_err(|e| format!("steps/{name}: {e}"))?;
         }
         write_tree(&root.join(book::GENERATED), &book, true)?;
         said.push(format!(
@@ -283,6 +245,18 @@ pub fn run(workshop: &Workshop, check: bool) -> Result<String, String> {
         ));
         Ok(said.join("\n"))
     }
+}
+
+/// The directories under `steps/` that no solution generates (a step renamed or removed),
+/// by name: `--check` reports them, a run removes them.
+fn stale(root: &Path, starters: &BTreeMap<String, Tree>) -> Vec<(String, PathBuf)> {
+    fs::read_dir(root.join("steps"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|dir| (dir.file_name().to_string_lossy().into_owned(), dir.path()))
+        .filter(|(name, _)| !starters.contains_key(name))
+        .collect()
 }
 
 /// A scratch directory of our own under target/, emptied.

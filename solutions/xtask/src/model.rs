@@ -164,6 +164,42 @@ impl Exercise {
     }
 }
 
+#[cfg(test)]
+impl Exercise {
+    /// Exercise `index` of step `step` (`04-mirror`), as the unit tests of the tools that read
+    /// exercises make one: a core exercise of 5 minutes in `x.rs`, its marker on line 1 and its
+    /// region on lines 2 to 3. A test sets what it is about with `Exercise { .., ..sample }`.
+    pub(crate) fn sample(step: &str, index: u32) -> Exercise {
+        Exercise {
+            number: Number {
+                step: step[..2].parse().expect("a step named NN-name"),
+                index,
+            },
+            kind: Kind::Exercise,
+            title: "T.".into(),
+            step: step.into(),
+            file: PathBuf::from("x.rs"),
+            line: 1,
+            title_lines: 1,
+            indent: String::new(),
+            proved_by: vec!["t".into()],
+            needs: vec![],
+            sometimes: vec![],
+            track: Track::Core,
+            minutes: 5,
+            book: BookRef {
+                step: step[..2].into(),
+                section: "X".into(),
+            },
+            region: Region {
+                begin: 2,
+                starter: None,
+                end: 3,
+            },
+        }
+    }
+}
+
 /// The package of step `step` (`04-mirror`): its starter's, or its solution's.
 pub fn package(step: &str, solution: bool) -> String {
     let kind = if solution { "solution" } else { "step" };
@@ -322,9 +358,9 @@ fn steps(root: &Path) -> Result<Vec<Step>, String> {
     Ok(steps)
 }
 
-/// The `.rs` files under `dir`, sorted, without build output (`target/`).
-pub fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
+/// Every file under `dir`, sorted, without build output (`target/`).
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = fs::read_dir(&dir) else {
@@ -336,13 +372,20 @@ pub fn rust_files(dir: &Path) -> Vec<PathBuf> {
                 if path.file_name().is_some_and(|n| n != "target") {
                     stack.push(path);
                 }
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                files.push(path);
+            } else {
+                found.push(path);
             }
         }
     }
-    files.sort();
-    files
+    found.sort();
+    found
+}
+
+/// The `.rs` files under `dir`, sorted, without build output (`target/`).
+pub fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut rust = files(dir);
+    rust.retain(|path| path.extension().is_some_and(|e| e == "rs"));
+    rust
 }
 
 /// The keys of an exercise's comment.

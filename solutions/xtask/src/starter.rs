@@ -142,29 +142,16 @@ fn allow_unused(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{BookRef, Number, Region, Track};
-    use std::path::PathBuf;
+    use crate::model::Region;
 
     fn exercise(kind: Kind, title: &str, line: usize, region: Region) -> Exercise {
         Exercise {
-            number: Number { step: 3, index: 6 },
             kind,
             title: title.into(),
-            step: "03-workqueue".into(),
-            file: PathBuf::from("x.rs"),
             line,
-            title_lines: 1,
             indent: "    ".into(),
-            proved_by: vec!["t".into()],
-            needs: vec![],
-            sometimes: vec![],
-            track: Track::Core,
-            minutes: 5,
-            book: BookRef {
-                step: "03".into(),
-                section: "X".into(),
-            },
             region,
+            ..Exercise::sample("03-workqueue", 6)
         }
     }
 

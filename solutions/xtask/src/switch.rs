@@ -96,29 +96,16 @@ fn indentation(line: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{BookRef, Number, Region, Track};
-    use std::path::PathBuf;
+    use crate::model::Region;
 
     fn exercise(kind: Kind, line: usize, region: Region) -> Exercise {
         Exercise {
-            number: Number { step: 5, index: 4 },
             kind,
             title: "Fix \"it\".".into(),
-            step: "05-controller".into(),
-            file: PathBuf::from("x.rs"),
             line,
-            title_lines: 1,
             indent: "    ".into(),
-            proved_by: vec!["t".into()],
-            needs: vec![],
-            sometimes: vec![],
-            track: Track::Core,
-            minutes: 5,
-            book: BookRef {
-                step: "05".into(),
-                section: "X".into(),
-            },
             region,
+            ..Exercise::sample("05-controller", 4)
         }
     }
 

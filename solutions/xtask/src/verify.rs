@@ -863,35 +863,17 @@ pub fn discover(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{BookRef, Kind, Region};
 
     fn exercise(index: u32, track: Track, needs: &[u32], tests: &[&str]) -> Exercise {
         Exercise {
-            number: Number { step: 4, index },
-            kind: Kind::Exercise,
-            title: "T.".into(),
-            step: "04-mirror".into(),
             file: PathBuf::from("solutions/04-mirror/src/lib.rs"),
-            line: 1,
-            title_lines: 1,
-            indent: String::new(),
             proved_by: tests.iter().map(|t| t.to_string()).collect(),
             needs: needs
                 .iter()
                 .map(|&i| Number { step: 4, index: i })
                 .collect(),
-            sometimes: vec![],
             track,
-            minutes: 5,
-            book: BookRef {
-                step: "04".into(),
-                section: "X".into(),
-            },
-            region: Region {
-                begin: 2,
-                starter: None,
-                end: 3,
-            },
+            ..Exercise::sample("04-mirror", index)
         }
     }
 

@@ -12,9 +12,11 @@ use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, PostParams};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client};
+use workshop_testkit::under_test::Graceful;
 use workshop_testkit::{
-    TestNamespace, apply_manifest, configmap, service_account_client, wait_until,
+    TestNamespace, apply_manifest, configmap, mirror, service_account_client,
+    wait_until,
 };
 
 /// Runs this step's mirror, scoped to `namespace`, until dropped.
@@ -46,12 +48,8 @@ async fn the_backoff_forgets_sources_that_are_gone() -> anyhow::Result<()> {
     let events: Api<Event> = Api::namespaced(admin.clone(), ns.name());
     let as_controller =
         service_account_client("workshop-system", "configmap-mirror").await;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let namespace = ns.name().to_string();
-    let running = tokio::spawn(async move {
-        let shutdown = async {
-            let _ = stopped.await;
-        };
+    let running = Graceful::start(|shutdown| async move {
         controller::start(as_controller, Some(&namespace), 2, 0, shutdown).await
     });
 
@@ -64,10 +62,7 @@ async fn the_backoff_forgets_sources_that_are_gone() -> anyhow::Result<()> {
         for name in &names {
             api.create(&post, &configmap(&format!("{name}-synced"), &[]))
                 .await?;
-            let mut source = configmap(name, &[("a", "1")]);
-            source
-                .labels_mut()
-                .insert("workshop.io/managed".into(), "true".into());
+            let source = mirror::managed_configmap(name, &[("a", "1")]);
             api.create(&post, &source).await?;
         }
         // Each has failed once the controller has said why (the Event comes just
@@ -76,11 +71,9 @@ async fn the_backoff_forgets_sources_that_are_gone() -> anyhow::Result<()> {
         wait_until(&what, Duration::from_secs(60), || async {
             let list = events.list(&ListParams::default()).await?;
             let blocked = names.iter().all(|name| {
-                list.items.iter().any(|e| {
-                    e.reason.as_deref() == Some("CompanionExists")
-                        && e.regarding.as_ref().and_then(|r| r.name.as_deref())
-                            == Some(name.as_str())
-                })
+                list.items
+                    .iter()
+                    .any(|e| mirror::reports_companion_exists(e, name))
             });
             Ok(blocked.then_some(()))
         })
@@ -93,9 +86,7 @@ async fn the_backoff_forgets_sources_that_are_gone() -> anyhow::Result<()> {
     }
     // A last source, and its companion: the watch reports in order, so once the
     // controller has acted on this one, it has heard of every deletion before it.
-    let mut last = configmap("last", &[("a", "1")]);
-    last.labels_mut()
-        .insert("workshop.io/managed".into(), "true".into());
+    let last = mirror::managed_configmap("last", &[("a", "1")]);
     api.create(&post, &last).await?;
     wait_until(
         "last-synced to be created",
@@ -104,11 +95,7 @@ async fn the_backoff_forgets_sources_that_are_gone() -> anyhow::Result<()> {
     )
     .await?;
 
-    let _ = stop.send(());
-    let ctx = tokio::time::timeout(Duration::from_secs(30), running)
-        .await
-        .map_err(|_| anyhow::anyhow!("the controller did not stop within 30 s"))??;
-    let entries = ctx.backoff_entries();
+    let entries = running.stop().await?.backoff_entries();
     eprintln!(
         "{} sources created, failed and deleted: the backoff holds {entries} entries",
         CHURN * ROUNDS

@@ -1,46 +1,26 @@
 //! The deploy manifests, checked without a cluster (the end-to-end tests send them to one).
 
-use serde::Deserialize as _;
-use serde_json::Value;
-
-/// Every object in a YAML file under `manifests/`.
-fn objects(relative: &str) -> Vec<Value> {
-    let path = workshop_testkit::manifests_dir().join(relative);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|document| {
-            let value = serde_yaml::Value::deserialize(document)
-                .unwrap_or_else(|err| panic!("{relative} is not YAML: {err}"));
-            serde_json::to_value(value).expect("YAML maps to JSON")
-        })
-        .collect()
-}
-
-fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    objects
-        .iter()
-        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
-        .unwrap_or_else(|| panic!("no {kind} {name}"))
-}
+use workshop_testkit::{find_object, manifest_objects};
 
 #[test]
 fn the_deployed_controller_has_exactly_step_07_s_permissions_over_the_cluster() {
-    let deploy = objects("deploy/10-rbac.yaml");
-    let step07 = objects("rbac/taskrun.yaml");
+    let deploy = manifest_objects("deploy/10-rbac.yaml");
+    let step07 = manifest_objects("rbac/taskrun.yaml");
     assert_eq!(
-        find(&deploy, "ClusterRole", "taskrun-controller")["rules"],
-        find(&step07, "ClusterRole", "taskrun-controller")["rules"],
+        find_object(&deploy, "ClusterRole", "taskrun-controller")["rules"],
+        find_object(&step07, "ClusterRole", "taskrun-controller")["rules"],
         "manifests/deploy/10-rbac.yaml and manifests/rbac/taskrun.yaml disagree"
     );
 }
 
 #[test]
 fn leader_election_is_granted_only_in_the_controller_s_namespace() {
-    let deploy = objects("deploy/10-rbac.yaml");
-    let binding = find(&deploy, "RoleBinding", "taskrun-controller-leader-election");
+    let deploy = manifest_objects("deploy/10-rbac.yaml");
+    let binding =
+        find_object(&deploy, "RoleBinding", "taskrun-controller-leader-election");
     assert_eq!(binding["metadata"]["namespace"], "workshop-system");
-    let role = find(&deploy, "ClusterRole", "taskrun-controller-leader-election");
+    let role =
+        find_object(&deploy, "ClusterRole", "taskrun-controller-leader-election");
     assert_eq!(role["rules"][0]["resources"], serde_json::json!(["leases"]));
     assert!(
         !deploy.iter().any(|o| o["kind"] == "ClusterRoleBinding"
@@ -51,8 +31,8 @@ fn leader_election_is_granted_only_in_the_controller_s_namespace() {
 
 #[test]
 fn the_deployment_runs_two_replicas_probed_and_locked_down() {
-    let deploy = objects("deploy/20-deployment.yaml");
-    let deployment = find(&deploy, "Deployment", "taskrun-controller");
+    let deploy = manifest_objects("deploy/20-deployment.yaml");
+    let deployment = find_object(&deploy, "Deployment", "taskrun-controller");
     assert_eq!(deployment["spec"]["replicas"], 2);
     let pod = &deployment["spec"]["template"]["spec"];
     assert_eq!(pod["serviceAccountName"], "taskrun-controller");

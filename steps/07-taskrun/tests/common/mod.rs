@@ -10,16 +10,15 @@
 #![allow(dead_code)]
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use crds::{Param, Step, Task, TaskRun, TaskRunPhase, TaskSpec};
-use futures::{FutureExt, StreamExt, TryStreamExt};
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use kube::api::{ListParams, PostParams};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
-use workshop_testkit::log::ControllerLog;
+use workshop_testkit::under_test::{ControllerUnderTest, GaveUp};
 use workshop_testkit::{
     TestNamespace, apply_manifest, service_account_client, wait_until,
 };
@@ -47,15 +46,8 @@ pub struct Harness {
     pub tasks: Api<Task>,
     pub runs: Api<TaskRun>,
     pub pods: Api<Pod>,
-    controller: Option<Running>,
-    /// The warnings and errors the controller logged (403 Forbidden among them).
-    log: ControllerLog,
-}
-
-/// The controller under test, running in a task of its own, and how it stopped, once it has.
-struct Running {
-    task: tokio::task::JoinHandle<()>,
-    stopped: tokio::sync::watch::Receiver<Option<String>>,
+    /// The controller, and the warnings and errors it logged (403 Forbidden among them).
+    controller: ControllerUnderTest,
 }
 
 impl std::fmt::Debug for Harness {
@@ -86,8 +78,7 @@ impl Harness {
             pods: Api::namespaced(admin.clone(), ns.name()),
             admin,
             ns,
-            controller: None,
-            log: ControllerLog::default(),
+            controller: ControllerUnderTest::default(),
         })
     }
 
@@ -96,78 +87,42 @@ impl Harness {
     pub async fn start_controller(&mut self) {
         let as_controller = service_account_client(SA_NAMESPACE, SA_NAME).await;
         let namespace = self.ns.name().to_string();
-        let (report, stopped) = tokio::sync::watch::channel(None);
-        let log = self.log.clone();
-        let task = tokio::spawn(async move {
-            let controller = log.attach(taskrun::start(
+        self.controller.start(async move {
+            taskrun::start(
                 as_controller,
                 Some(&namespace),
                 2,
                 std::future::pending(),
-            ));
-            // A panic in the controller (a `todo!` not done yet) ends it: report why, so the
-            // test fails at once with that message instead of waiting for its time to run out.
-            let why = match AssertUnwindSafe(controller).catch_unwind().await {
-                Ok(_) => "it returned".to_string(),
-                Err(panic) => panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "it panicked".into()),
-            };
-            let _ = report.send(Some(why));
+            )
+            .await;
+            Ok(())
         });
-        self.controller = Some(Running { task, stopped });
     }
 
     /// Stops the controller at once, wherever it is: as a crash would.
     pub async fn crash_controller(&mut self) {
-        if let Some(controller) = self.controller.take() {
-            controller.task.abort();
-            let _ = controller.task.await;
-        }
-    }
-
-    /// Why the controller stopped, once it has; never, while it runs (or if none was started).
-    pub async fn stopped(&self) -> String {
-        let Some(controller) = &self.controller else {
-            return std::future::pending().await;
-        };
-        let mut stopped = controller.stopped.clone();
-        match stopped.wait_for(Option::is_some).await {
-            Ok(why) => why.clone().unwrap_or_default(),
-            Err(_) => "it was stopped".into(),
-        }
-    }
-
-    /// The first request the API server refused the controller (403 Forbidden): its RBAC
-    /// does not grant that verb on that resource, and no retry will change it. Never, while
-    /// there is none.
-    async fn refused(&self) -> String {
-        loop {
-            if let Some(line) = self.log.forbidden() {
-                return line;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.controller.stop().await;
     }
 
     /// Runs `work`, but fails as soon as the controller stops, with the reason it stopped,
-    /// or is refused a request, with the refusal.
+    /// or is refused a request (its RBAC does not grant that verb on that resource, and no
+    /// retry will change it), with the refusal.
     pub async fn unless_stopped<T>(
         &self,
         work: impl Future<Output = anyhow::Result<T>>,
     ) -> anyhow::Result<T> {
         tokio::select! {
             result = work => result,
-            why = self.stopped() => anyhow::bail!(
-                "the controller under test stopped: {why} (its error or panic is above)"
-            ),
-            line = self.refused() => anyhow::bail!(
-                "the API server refused the controller under test a request (403 \
-                 Forbidden: manifests/{RBAC} does not grant it), so it cannot do its work: \
-                 {line}"
-            ),
+            gave_up = self.controller.gave_up() => match gave_up {
+                GaveUp::Stopped(why) => anyhow::bail!(
+                    "the controller under test stopped: {why} (its error or panic is above)"
+                ),
+                GaveUp::Refused(line) => anyhow::bail!(
+                    "the API server refused the controller under test a request (403 \
+                     Forbidden: manifests/{RBAC} does not grant it), so it cannot do its \
+                     work: {line}"
+                ),
+            },
         }
     }
 
@@ -177,7 +132,7 @@ impl Harness {
     /// KWOK Stages.
     async fn timed_out(&self, name: &str, err: anyhow::Error) -> anyhow::Error {
         let mut err = err;
-        let lines = self.log.lines();
+        let lines = self.controller.log().lines();
         if !lines.is_empty() {
             let last = &lines[lines.len().saturating_sub(5)..];
             err = err.context(format!(
@@ -205,21 +160,12 @@ impl Harness {
 
     /// Whether the controller stopped, or was refused a request: it will not get anywhere.
     fn gave_up(&self) -> bool {
-        let stopped = self
-            .controller
-            .as_ref()
-            .is_some_and(|controller| controller.task.is_finished());
-        stopped || self.log.forbidden().is_some()
+        self.controller.has_given_up()
     }
 
     /// Fails if the controller stopped (say, it was denied a permission it needs).
     pub fn assert_running(&self) {
-        assert!(
-            self.controller
-                .as_ref()
-                .is_some_and(|controller| !controller.task.is_finished()),
-            "the controller under test is not running"
-        );
+        self.controller.assert_running();
     }
 
     /// Creates a Task named `name` whose steps are `(name, script)` pairs run in busybox, with
@@ -377,14 +323,6 @@ impl Harness {
             .list(&ListParams::default().labels(&selector))
             .await?
             .items)
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        if let Some(controller) = self.controller.take() {
-            controller.task.abort();
-        }
     }
 }
 
