@@ -424,7 +424,7 @@ YAML"
   record "$t" "kubectl get configmaps -n $NS-copies -l workshop.io/source-namespace=$NS -L workshop.io/source-uid"
   record "$t" "kubectl delete configmap colors-synced -n $NS-copies"
   # The ServiceAccount's permissions: two roles, each bound in one namespace.
-  kubectl apply --server-side --force-conflicts --field-manager=workshop-tests -f manifests/rbac/mirror.yaml >/dev/null
+  kubectl apply -f manifests/rbac/mirror.yaml >/dev/null
   t=$(start 05-controller-into-rbac.txt)
   local sa="workshop-system:configmap-mirror-into" as="--as=system:serviceaccount:workshop-system:configmap-mirror-into"
   record "$t" "kubectl create rolebinding configmap-mirror-into-source -n $NS --clusterrole=configmap-mirror-into-source --serviceaccount=$sa"
