@@ -119,6 +119,11 @@ else
   real_node=(--real-node)
   export WORKSHOP_REAL_NODE=1
 fi
+if [ ${#real_node[@]} -gt 0 ] && [ -e "$NODE_BRIDGE_NF" ]; then
+  # As on a freshly booted machine, where bridged traffic bypasses iptables: the real node's
+  # setup must turn it on, or a Pod reaches no Service (the traffic check below).
+  echo 0 >"$NODE_BRIDGE_NF"
+fi
 phase "throwaway cluster '$cluster' ${real_node[*]}"
 scripts/cluster-up.sh --name "$cluster" "${real_node[@]}" 2>&1 | tee "$state/cluster-up.log"
 quiet_or_die "$state/cluster-up.log" "scripts/cluster-up.sh"

@@ -111,6 +111,17 @@ node_start_process() {
   echo $! >"$NODE_DIR/run/$name.pid"
 }
 
+# node_write FILE: writes stdin into FILE, unless FILE already holds exactly that. Running a
+# cluster's setup again rewrites nothing a running process reads: kube-proxy exits ("content of
+# the proxy server's configuration file was updated") when its configuration file is written,
+# even with the same content.
+node_write() {
+  local file=$1 new
+  new=$(cat)
+  [ -f "$file" ] && [ "$(cat "$file")" = "$new" ] && return 0
+  printf '%s\n' "$new" >"$file"
+}
+
 # node_wait LABEL SECONDS CMD...: waits until CMD succeeds, with progress every 10 seconds.
 node_wait() {
   local label=$1 limit=$2 start; shift 2
@@ -128,7 +139,7 @@ node_containerd_up() {
   mkdir -p "$NODE_DIR/containerd" "$NODE_DIR/cni/net.d" "$NODE_DIR/run"
   # restrict_oom_score_adj: this kind of machine forbids lowering a process's oom_score_adj,
   # and without it every Pod sandbox fails (runc: "can't get final child's PID from pipe").
-  cat >"$NODE_DIR/containerd/config.toml" <<TOML
+  node_write "$NODE_DIR/containerd/config.toml" <<TOML
 version = 2
 root = "$NODE_DIR/containerd/root"
 state = "$NODE_DIR/containerd/state"
@@ -146,7 +157,7 @@ state = "$NODE_DIR/containerd/state"
     conf_dir = "$NODE_DIR/cni/net.d"
 TOML
   # One bridge for the node's Pods, masquerading their traffic out.
-  cat >"$NODE_DIR/cni/net.d/10-workshop.conflist" <<JSON
+  node_write "$NODE_DIR/cni/net.d/10-workshop.conflist" <<JSON
 {
   "cniVersion": "1.0.0",
   "name": "workshop",
@@ -266,7 +277,7 @@ node_ip() { ip -4 route get 1.1.1.1 2>/dev/null | awk '{ for (i = 1; i < NF; i++
 node_kubelet_up() {
   local kubeconfig=$1 ip=$2
   mkdir -p "$NODE_DIR/kubelet"
-  cat >"$NODE_DIR/kubelet/config.yaml" <<YAML
+  node_write "$NODE_DIR/kubelet/config.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 containerRuntimeEndpoint: unix://$NODE_SOCK
@@ -297,7 +308,7 @@ YAML
 
 node_proxy_up() {
   local kubeconfig=$1
-  cat >"$NODE_DIR/kube-proxy.yaml" <<YAML
+  node_write "$NODE_DIR/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
@@ -323,6 +334,20 @@ node_forward_accept() {
   done
 }
 
+# node_bridge_netfilter: has the kernel pass traffic between two Pods on the node's bridge
+# through iptables. A Pod that asks a Service for another Pod on the same bridge gets its answer
+# straight over the bridge; unless iptables sees that answer too, kube-proxy's translation of the
+# Service's address is never undone and the asking Pod drops it (pod to pod works, pod to
+# Service does not). kubeadm requires the same setting; Docker sets it when it starts, a freshly
+# booted machine may not have it.
+NODE_BRIDGE_NF=/proc/sys/net/bridge/bridge-nf-call-iptables
+node_bridge_netfilter() {
+  [ -e "$NODE_BRIDGE_NF" ] || { have modprobe && modprobe br_netfilter; } || true
+  [ -e "$NODE_BRIDGE_NF" ] \
+    || die "this kernel has no br_netfilter ($NODE_BRIDGE_NF is missing, and modprobe br_netfilter did not load it): Pods on the real node could not reach Services"
+  [ "$(cat "$NODE_BRIDGE_NF")" = 1 ] || echo 1 >"$NODE_BRIDGE_NF"
+}
+
 # node_up NAME CONTEXT KUBECONFIG: the real node of cluster NAME, Ready. Idempotent.
 node_up() {
   local name=$1 ctx=$2 kubeconfig=$3 ip
@@ -334,6 +359,7 @@ node_up() {
   say "real node '$NODE_NAME' ($ip): containerd, images, kubelet, kube-proxy (logs: $NODE_LOG_DIR)"
   node_containerd_up
   node_forward_accept
+  node_bridge_netfilter
   node_images
   node_kubelet_up "$kubeconfig" "$ip"
   node_proxy_up "$kubeconfig"
@@ -446,5 +472,5 @@ YAML
   log=$(kubectl -n "$ns" logs client 2>&1 || true)
   kubectl delete namespace "$ns" --wait=false >/dev/null
   printf '    %s\n' "${log//$'\n'/$'\n'    }" >&2
-  [ "$status" = ok ] || die "in-cluster traffic on the real node fails (above); iptables -S FORWARD shows what the machine's FORWARD chain does with it"
+  [ "$status" = ok ] || die "in-cluster traffic on the real node fails (above); iptables -S FORWARD shows what the machine's FORWARD chain does with it, and $NODE_BRIDGE_NF must be 1"
 }
