@@ -90,9 +90,12 @@ pub async fn load_config(context: Option<String>) -> Result<Config, ConnectError
     //     if any), falling back to the in-cluster configuration.
     // A context that was asked for and does not exist is an error, never a silent
     // fallback to another cluster; any failure becomes `ConnectError::NoConfig`,
-    // whose message says how to get a cluster.
+    // whose message says how to get a cluster. With no context asked for and no
+    // kubeconfig, the in-cluster configuration is tried, and when it fails too, the
+    // message says that it was.
     // Proved by: an_unknown_context_says_how_to_get_a_cluster,
-    //   prints_where_it_connected
+    //   prints_where_it_connected,
+    //   without_a_kubeconfig_the_in_cluster_configuration_is_tried
     // Needs: 1.2, 1.3
     // Path: core, 6 min
     // Book: "Step 01 > Configuration"
@@ -422,9 +425,16 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_context_says_how_to_get_a_cluster() {
-        let err = load_config(Some("no-such-context-for-sure".into()))
-            .await
-            .expect_err("a context that does not exist cannot load");
+        let err = match load_config(Some("no-such-context-for-sure".into())).await {
+            Err(err) => err,
+            Ok(config) => panic!(
+                "the kubeconfig has no context no-such-context-for-sure, yet a \
+                 configuration loaded (for the cluster at {}): a context that was asked \
+                 for and does not exist must be an error, never a fallback to another \
+                 cluster",
+                config.cluster_url
+            ),
+        };
         let message = err.to_string();
         assert!(matches!(err, ConnectError::NoConfig(_)), "{message}");
         assert!(message.contains("scripts/cluster-up.sh"), "{message}");

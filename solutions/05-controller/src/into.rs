@@ -132,6 +132,29 @@ pub struct Context {
 }
 // ANCHOR_END: into_context
 
+impl Context {
+    /// The context of a mirror from the namespace `namespace` into `into`, its objects
+    /// read from `sources` and `companions`, the caches of the two namespaces.
+    pub fn new(
+        client: Client,
+        namespace: &str,
+        into: &str,
+        sources: Store<ConfigMap>,
+        companions: Store<ConfigMap>,
+    ) -> Self {
+        Self {
+            base: Arc::new(crate::Context {
+                mirror: Mirror::new(client.clone(), sources.clone()),
+                backoff: ObjectBackoff::new(sources, BASE_DELAY, MAX_DELAY),
+                fail_first: FailFirst::new(0),
+            }),
+            sources: Api::namespaced(client.clone(), namespace),
+            target: Api::namespaced(client, into),
+            companions,
+        }
+    }
+}
+
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
@@ -256,7 +279,9 @@ impl Context {
         // Most sources are deleted with no trouble, yet some never go: kubectl shows
         // them Terminating, with FINALIZER, for good. Find which ones, and why, from
         // the failing test and the controller's log, before you change anything.
-        // Proved by: into_a_source_whose_companion_is_gone_is_deleted_all_the_same
+        // Proved by: into_a_source_whose_companion_is_gone_is_deleted_all_the_same,
+        //   into_a_cleanup_that_cannot_read_the_companion_keeps_the_finalizer,
+        //   into_a_cleanup_reads_the_companion_from_the_api_server
         // Needs: 5.5
         // Path: stretch, 15 min
         // Book: "Step 05 > Exercise 5.7: sources that never go"
@@ -327,7 +352,8 @@ impl Context {
         // no companion in the target namespace, and then no FINALIZER: its deletion
         // must never wait for this controller. The finalizers of others stay on it,
         // and a change that someone made since the cache saw it is never overwritten.
-        // Proved by: into_unmanaging_removes_the_companion_then_the_finalizer
+        // Proved by: into_unmanaging_removes_the_companion_then_the_finalizer,
+        //   into_a_release_never_overwrites_a_change_it_has_not_seen
         // Needs: 5.5
         // Path: stretch, 15 min
         // Book: "Step 05 > Exercise 5.6: letting go of a source"
@@ -376,23 +402,19 @@ pub async fn start(
     workers: u16,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let sources: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    let target: Api<ConfigMap> = Api::namespaced(client.clone(), into);
     let (source_store, source_writer) = reflector::store();
     let (companions, companion_writer) = reflector::store();
-    let config = watcher::Config::default();
-    let source_events = lean_watch(sources.clone(), config.clone(), source_writer);
-    let companion_events = lean_watch(target.clone(), config, companion_writer);
-    let ctx = Arc::new(Context {
-        base: Arc::new(crate::Context {
-            mirror: Mirror::new(client, source_store.clone()),
-            backoff: ObjectBackoff::new(source_store.clone(), BASE_DELAY, MAX_DELAY),
-            fail_first: FailFirst::new(0),
-        }),
-        sources,
-        target,
+    let ctx = Arc::new(Context::new(
+        client,
+        namespace,
+        into,
+        source_store.clone(),
         companions,
-    });
+    ));
+    let config = watcher::Config::default();
+    let source_events =
+        lean_watch(ctx.sources.clone(), config.clone(), source_writer);
+    let companion_events = lean_watch(ctx.target.clone(), config, companion_writer);
     // A source's failure count goes when the source does (the runtime never
     // reconciles a source that is gone): the watch tells the backoff.
     let gone = ctx.clone();

@@ -110,11 +110,15 @@ pub async fn reconcile(
 ) -> Result<Action, Error> {
     // EXERCISE 5.1: Reconcile `source` with step 04's mirror, and
     //     reset its backoff on success.
-    // The --fail-first injection comes first. After a success, the next failure of
-    // this source waits the base delay again, and no later reconcile is asked for:
-    // the watches report every change to a source and to its companion.
+    // The --fail-first injection comes first. Only a success resets the count: a
+    // source that keeps failing, whatever the reason, waits longer each time, and
+    // after a success its next failure waits the base delay again. No later
+    // reconcile is asked for: the watches report every change to a source and to its
+    // companion.
     // Proved by: failures_back_off_per_object_and_a_success_resets_them,
-    //   creates_a_companion_and_follows_the_source
+    //   a_source_that_keeps_failing_waits_longer_each_time,
+    //   creates_a_companion_and_follows_the_source,
+    //   the_backoff_forgets_sources_that_are_gone
     // Needs: 5.2, 5.3, 5.4
     // Path: core, 6 min
     // Book: "Step 05 > reconcile returns an Action"
@@ -143,7 +147,8 @@ pub fn error_policy(
     // lengthen its wait. Log the source's key, the error and the wait: at debug
     // level for `mirror::Error::CacheBehind` (expected now and then), as a
     // warning for anything else.
-    // Proved by: failures_back_off_per_object_and_a_success_resets_them
+    // Proved by: failures_back_off_per_object_and_a_success_resets_them,
+    //   a_failure_is_a_warning_that_names_the_source_and_the_error
     // Needs: 5.1
     // Path: core, 6 min
     // Book: "Step 05 > Backing off per object"
@@ -178,7 +183,8 @@ pub fn lean_watch(
     // once the cache has taken it in. A watch that fails is retried with
     // backoff: the stream never ends on an error.
     // Proved by: creates_a_companion_and_follows_the_source,
-    //   heals_a_deleted_or_edited_companion
+    //   heals_a_deleted_or_edited_companion, the_cache_holds_no_managed_fields,
+    //   a_refused_watch_is_retried_with_backoff
     // Needs: 5.1, 5.4
     // Path: core, 8 min
     // Book: "Step 05 > A lean cache"
@@ -379,4 +385,79 @@ mod tests {
         assert_eq!(error_policy(plain(), &error, ctx), Action::requeue(ms(5)));
     }
     // ANCHOR_END: backoff_test
+
+    /// A managed source whose companion's name is taken, in the cache of a context
+    /// with no other source: its reconcile fails (Blocked) every time, for a reason
+    /// of its own, whatever `--fail-first` says.
+    fn blocked_context(fail_first: u32) -> (Arc<ConfigMap>, Arc<Context>) {
+        let mut source = (*unmanaged("blocked")).clone();
+        source
+            .labels_mut()
+            .insert(mirror::desired::MANAGED_LABEL.into(), "true".into());
+        let foreign = unmanaged("blocked-synced");
+        let config =
+            kube::Config::new("http://127.0.0.1:1".parse().expect("a valid URL"));
+        let client = Client::try_from(config)
+            .expect("a client needs no connection to be built");
+        let (store, mut writer) = reflector::store();
+        for cm in [source.clone(), (*foreign).clone()] {
+            writer.apply_watcher_event(&watcher::Event::Apply(cm));
+        }
+        let ctx = Arc::new(Context {
+            mirror: Mirror::new(client, store.clone()),
+            backoff: ObjectBackoff::new(store, BASE_DELAY, MAX_DELAY),
+            fail_first: FailFirst::new(fail_first),
+        });
+        (Arc::new(source), ctx)
+    }
+
+    #[tokio::test]
+    async fn a_source_that_keeps_failing_waits_longer_each_time() {
+        // Two injected failures, then failures of its own: its companion's name is
+        // taken (the Event it publishes about it goes nowhere: no API server here).
+        let (source, ctx) = blocked_context(2);
+        let mut waits = Vec::new();
+        for _ in 0..5 {
+            let error = reconcile(source.clone(), ctx.clone())
+                .await
+                .expect_err("blocked-synced is not its companion: Blocked");
+            waits.push(error_policy(source.clone(), &error, ctx.clone()));
+        }
+        let ms = |n| Action::requeue(Duration::from_millis(n));
+        assert_eq!(
+            waits,
+            [ms(5), ms(10), ms(20), ms(40), ms(80)],
+            "blocked fails twice by --fail-first, then three times because its              companion's name is taken: each failure must wait twice as long as the one              before. Only a success resets the count: a reconcile that resets it before              the work has succeeded retries a source that keeps failing every 5 ms,              publishing an Event each time"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failure_is_a_warning_that_names_the_source_and_the_error() {
+        let ctx = context(0);
+        let error = Error::Mirror(mirror::Error::Blocked {
+            companion: "plain-synced".into(),
+        });
+        let log = workshop_testkit::log::ControllerLog::default();
+        log.attach(async { error_policy(plain(), &error, ctx.clone()) })
+            .await;
+        let lines = log.lines();
+        let warned = lines
+            .iter()
+            .any(|line| line.contains("WARN") && line.contains("ns/plain"));
+        assert!(
+            warned && lines.iter().any(|line| line.contains(&error.to_string())),
+            "a failed reconcile of ns/plain ({error}) must be logged as a warning that              names the source by its key and gives the error: that line is how anyone              finds out why a source is not mirrored. Logged at warn level or above:              {lines:?}"
+        );
+
+        // A cache that is behind is expected now and then: no warning.
+        let log = workshop_testkit::log::ControllerLog::default();
+        let behind = Error::Mirror(mirror::Error::CacheBehind);
+        log.attach(async { error_policy(other(), &behind, ctx.clone()) })
+            .await;
+        assert_eq!(
+            log.lines(),
+            Vec::<String>::new(),
+            "a CacheBehind is expected now and then: it is logged at debug level, not              as a warning"
+        );
+    }
 }

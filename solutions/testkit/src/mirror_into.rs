@@ -14,8 +14,13 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 
@@ -47,6 +52,9 @@ const SOURCE_UID_LABEL: &str = "workshop.io/source-uid";
 const SOURCE_NAME_ANNOTATION: &str = "workshop.io/source-name";
 /// How long a test watches for something that must not happen.
 const A_WHILE: Duration = Duration::from_secs(3);
+/// A Role of a test's own in the target namespace, granting the controller less than
+/// [`TARGET_ROLE`] for a while ([`Harness::grant_in_target_without`]).
+const LIMITED_ROLE: &str = "configmap-mirror-into-limited";
 
 /// Two namespaces, and the controller under test mirroring from the first into the second,
 /// as its ServiceAccount.
@@ -307,6 +315,142 @@ impl Harness {
     pub fn assert_running(&self) {
         self.controller.assert_running();
     }
+
+    /// A client that acts as the controller does: as its ServiceAccount.
+    pub async fn as_controller() -> Client {
+        service_account_client(SA_NAMESPACE, SA_NAME).await
+    }
+
+    /// Grants the controller, in the target namespace, what the manifest's role there
+    /// grants but `left_out`, and returns once the API server applies it: how a test has
+    /// some of the controller's requests fail for real (403 Forbidden), for as long as it
+    /// wants. [`Harness::restore_target_grant`] gives the manifest's role back.
+    pub async fn grant_in_target_without(
+        &self,
+        left_out: &[&str],
+    ) -> anyhow::Result<()> {
+        let verbs: Vec<String> = target_verbs()
+            .into_iter()
+            .filter(|verb| !left_out.contains(&verb.as_str()))
+            .collect();
+        let ns = self.target_ns.name();
+        let bindings: Api<RoleBinding> = Api::namespaced(self.admin.clone(), ns);
+        let roles: Api<Role> = Api::namespaced(self.admin.clone(), ns);
+        let role = Role {
+            metadata: ObjectMeta {
+                name: Some(LIMITED_ROLE.into()),
+                ..ObjectMeta::default()
+            },
+            rules: Some(vec![PolicyRule {
+                api_groups: Some(vec![String::new()]),
+                resources: Some(vec!["configmaps".into()]),
+                verbs: verbs.clone(),
+                ..PolicyRule::default()
+            }]),
+        };
+        roles.create(&PostParams::default(), &role).await?;
+        let binding = RoleBinding {
+            metadata: ObjectMeta {
+                name: Some(LIMITED_ROLE.into()),
+                ..ObjectMeta::default()
+            },
+            role_ref: RoleRef {
+                api_group: "rbac.authorization.k8s.io".into(),
+                kind: "Role".into(),
+                name: LIMITED_ROLE.into(),
+            },
+            subjects: Some(vec![Subject {
+                kind: "ServiceAccount".into(),
+                name: SA_NAME.into(),
+                namespace: Some(SA_NAMESPACE.into()),
+                ..Subject::default()
+            }]),
+        };
+        bindings.create(&PostParams::default(), &binding).await?;
+        bindings
+            .delete(
+                &format!("{TARGET_ROLE}-{SA_NAME}"),
+                &DeleteParams::default(),
+            )
+            .await?;
+        self.wait_for_grant(&verbs).await
+    }
+
+    /// Gives the controller the manifest's role in the target namespace back, after
+    /// [`Harness::grant_in_target_without`], and returns once the API server applies it.
+    pub async fn restore_target_grant(&self) -> anyhow::Result<()> {
+        let ns = self.target_ns.name();
+        bind_cluster_role(&self.admin, ns, TARGET_ROLE, SA_NAMESPACE, SA_NAME)
+            .await?;
+        let bindings: Api<RoleBinding> = Api::namespaced(self.admin.clone(), ns);
+        bindings
+            .delete(LIMITED_ROLE, &DeleteParams::default())
+            .await?;
+        self.wait_for_grant(&target_verbs()).await
+    }
+
+    /// Waits until the controller may do, of the verbs [`TARGET_ROLE`] grants on ConfigMaps
+    /// in the target namespace, exactly `verbs`, as the API server's authorizer answers (it
+    /// learns of a change to RBAC a moment after it is made).
+    async fn wait_for_grant(&self, verbs: &[String]) -> anyhow::Result<()> {
+        let reviews: Api<SubjectAccessReview> = Api::all(self.admin.clone());
+        let ns = self.target_ns.name();
+        let what = format!("the controller's grant in {ns} to be {verbs:?}");
+        let all = target_verbs();
+        wait_until(&what, Duration::from_secs(10), || async {
+            for verb in &all {
+                let review = SubjectAccessReview {
+                    spec: SubjectAccessReviewSpec {
+                        user: Some(format!(
+                            "system:serviceaccount:{SA_NAMESPACE}:{SA_NAME}"
+                        )),
+                        resource_attributes: Some(ResourceAttributes {
+                            namespace: Some(ns.into()),
+                            verb: Some(verb.to_string()),
+                            resource: Some("configmaps".into()),
+                            ..ResourceAttributes::default()
+                        }),
+                        ..SubjectAccessReviewSpec::default()
+                    },
+                    ..SubjectAccessReview::default()
+                };
+                let answer = reviews.create(&PostParams::default(), &review).await?;
+                let allowed = answer.status.is_some_and(|status| status.allowed);
+                if allowed != verbs.contains(verb) {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(()))
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// [`wait_until`], for a test that has the API server refuse the controller some
+    /// requests on purpose: fails at once only if the controller stops.
+    pub async fn wait_through_refusals<T, F, Fut>(
+        &self,
+        what: &str,
+        within: Duration,
+        check: F,
+    ) -> anyhow::Result<(T, Duration)>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = anyhow::Result<Option<T>>>,
+    {
+        let stopped = async {
+            while self.controller.is_running() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::select! {
+            waited = wait_until(what, within, check) => waited,
+            () = stopped => anyhow::bail!(
+                "the controller under test stopped while waiting for {what} (its error or \
+                 panic is above)"
+            ),
+        }
+    }
 }
 
 impl Drop for Harness {
@@ -331,6 +475,14 @@ impl Drop for Harness {
             Some(())
         });
     }
+}
+
+/// The verbs [`TARGET_ROLE`] grants, as `manifests/rbac/mirror.yaml` has them.
+fn target_verbs() -> Vec<String> {
+    let objects = crate::manifest_objects(RBAC);
+    let role = crate::find_object(&objects, "ClusterRole", TARGET_ROLE);
+    serde_json::from_value(role["rules"][0]["verbs"].clone())
+        .expect("the target role's first rule lists its verbs")
 }
 
 fn has_finalizer(cm: &ConfigMap) -> bool {
@@ -465,19 +617,38 @@ pub async fn into_unmanaging_removes_the_companion_then_the_finalizer(
     h.sources
         .patch("colors", &PatchParams::default(), &add_other)
         .await?;
+    // For a while, the companion cannot be deleted: the API server refuses the controller
+    // that (403 Forbidden), as a crash between the two writes, or a failed request, would
+    // leave it undone.
+    let target = h.target_ns.name().to_string();
+    h.grant_in_target_without(&["delete"]).await?;
     let unmanage = serde_json::json!({ "metadata": { "labels": { MANAGED: null } } });
     Harness::edit(&h.sources, "colors", &unmanage).await?;
-    let target = h.target_ns.name().to_string();
-    let what = format!(
-        "{target}/colors-synced to be deleted, and then {FINALIZER} to come off colors"
-    );
     let state = || async {
         let companion = h.targets.get_opt("colors-synced").await?;
         let source = h.sources.get("colors").await?;
         anyhow::Ok((companion.is_some(), has_finalizer(&source)))
     };
+    let until = tokio::time::Instant::now() + A_WHILE;
+    while tokio::time::Instant::now() < until {
+        let (companion, finalizer) = state().await?;
+        assert!(
+            finalizer || !companion,
+            "{FINALIZER} came off colors while its companion {target}/colors-synced could \
+             not be deleted (the test had the API server refuse the controller deletions in \
+             {target} for a while, as a crash between the two writes would leave it): \
+             nothing will ever delete that companion now. The companion goes first, and \
+             the finalizer comes off only once it is gone"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    h.restore_target_grant().await?;
+
+    let what = format!(
+        "{target}/colors-synced to be deleted, and then {FINALIZER} to come off colors"
+    );
     let waited = h
-        .wait(&what, FAST, || async {
+        .wait_through_refusals(&what, FAST, || async {
             Ok(match state().await? {
                 (false, false) => Some(Ok(())),
                 (true, false) => Some(Err(anyhow::anyhow!(
@@ -490,7 +661,7 @@ pub async fn into_unmanaging_removes_the_companion_then_the_finalizer(
         .await;
     let still = match waited {
         Ok((released, _)) => released,
-        Err(err) if h.gave_up() => Err(err),
+        Err(err) if !h.controller.is_running() => Err(err),
         Err(err) => Err(match state().await {
             Ok((companion, _)) => err.context(format!(
                 "colors is no longer managed, yet it still carries {FINALIZER}{}: its \
@@ -546,6 +717,78 @@ pub async fn into_a_source_whose_companion_is_gone_is_deleted_all_the_same(
                  deleted its companion",
             )
         })?;
+    h.assert_running();
+    Ok(())
+}
+
+pub async fn into_a_cleanup_that_cannot_read_the_companion_keeps_the_finalizer(
+    start: StartInto,
+) -> anyhow::Result<()> {
+    let h = Harness::with_colors(start, "into-unread").await?;
+    // For a while, the controller may not read ConfigMaps in the target namespace one by
+    // one: the cleanup's look at the companion fails with 403 Forbidden, as it could for
+    // any reason (a timeout, an API server restarting), none of which means "gone".
+    let target = h.target_ns.name().to_string();
+    h.grant_in_target_without(&["get"]).await?;
+    h.delete_source("colors").await?;
+    let until = tokio::time::Instant::now() + A_WHILE;
+    while tokio::time::Instant::now() < until {
+        let source = h.sources.get_opt("colors").await?;
+        let kept = source.as_ref().is_some_and(has_finalizer);
+        if !kept {
+            let companion = h.targets.get_opt("colors-synced").await?;
+            anyhow::bail!(
+                "colors was deleted, and the controller's look at its companion failed (the \
+                 test had the API server refuse it `get` in {target}: 403 Forbidden); yet \
+                 {FINALIZER} came off colors{}. Only a 404 Not Found says the companion is \
+                 gone; any other error leaves the cleanup undone, and the finalizer on, for \
+                 a retry",
+                if companion.is_some() {
+                    format!(", and {target}/colors-synced is left behind for good")
+                } else {
+                    String::new()
+                }
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    h.restore_target_grant().await?;
+    let what = format!("colors and {target}/colors-synced to be gone");
+    h.wait_through_refusals(&what, FAST, || async {
+        let source = h.sources.get_opt("colors").await?;
+        let companion = h.targets.get_opt("colors-synced").await?;
+        Ok((source.is_none() && companion.is_none()).then_some(()))
+    })
+    .await?;
+    h.assert_running();
+    Ok(())
+}
+
+pub async fn into_a_cleanup_reads_the_companion_from_the_api_server(
+    start: StartInto,
+) -> anyhow::Result<()> {
+    let mut h = Harness::with_colors(start, "into-behind").await?;
+    // The controller, started again, may read, write and delete ConfigMaps in the target
+    // namespace, but not list or watch them: its cache of that namespace stays empty, as a
+    // cache that is behind has not got a companion created a moment ago yet.
+    h.stop_controller().await;
+    let target = h.target_ns.name().to_string();
+    h.grant_in_target_without(&["list", "watch"]).await?;
+    h.delete_source("colors").await?;
+    h.start_controller().await;
+    let what = "colors to be gone".to_string();
+    h.wait_through_refusals(&what, FAST, || async {
+        Ok(h.sources.get_opt("colors").await?.is_none().then_some(()))
+    })
+    .await?;
+    assert!(
+        h.targets.get_opt("colors-synced").await?.is_none(),
+        "colors is gone, and its companion {target}/colors-synced is left behind for good: \
+         the cleanup looked for the companion in the controller's cache, which did not hold \
+         it (the test kept the controller from listing {target}, as a cache that is behind \
+         would not hold a companion created a moment ago). The cleanup is the last look \
+         before the finalizer comes off: it asks the API server"
+    );
     h.assert_running();
     Ok(())
 }
@@ -793,6 +1036,8 @@ macro_rules! mirror_into_suite {
             into_deleting_a_source_deletes_its_companion_first,
             into_unmanaging_removes_the_companion_then_the_finalizer,
             into_a_source_whose_companion_is_gone_is_deleted_all_the_same,
+            into_a_cleanup_that_cannot_read_the_companion_keeps_the_finalizer,
+            into_a_cleanup_reads_the_companion_from_the_api_server,
             into_a_source_deleted_while_the_controller_is_down_waits_for_it,
             into_removing_the_finalizer_by_hand_leaves_the_companion_behind,
             into_never_deletes_a_foreign_configmap_in_the_target_namespace,

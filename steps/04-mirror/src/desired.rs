@@ -112,12 +112,14 @@ pub fn desired_companion(source: &ConfigMap) -> Result<ConfigMap, InvalidSource>
     // It is named `name`, in the source's namespace, with the source's `data` and
     // `binaryData`, only the label MANAGED_BY_LABEL=CONTROLLER_NAME (none of the
     // source's labels: a companion labelled as managed would be mirrored in turn),
-    // the annotation CHECKSUM_ANNOTATION holding the `checksum` of that content, and
-    // exactly one owner reference: the source, as its controller, with
-    // blockOwnerDeletion set. A source without a uid or a namespace (never stored by
-    // the API server) is `InvalidSource::NotPersisted`.
+    // only the annotation CHECKSUM_ANNOTATION holding the `checksum` of that content
+    // (none of the source's annotations either), and exactly one owner reference:
+    // the source, as its controller, with blockOwnerDeletion set. A source without a
+    // uid or a namespace (never stored by the API server) is
+    // `InvalidSource::NotPersisted`.
     // Proved by: the_companion_mirrors_content,
     //   the_companion_carries_only_the_managed_by_label,
+    //   the_companion_carries_no_annotation_of_the_source,
     //   a_source_without_uid_is_invalid, a_source_without_a_namespace_is_invalid
     // Path: core, 8 min
     // Book: "Step 04 > Ownership"
@@ -355,6 +357,29 @@ mod tests {
     }
 
     #[test]
+    fn the_companion_carries_no_annotation_of_the_source() {
+        let mut src = source("colors", &[("red", "#f00")]);
+        // What `kubectl apply` leaves on every object it writes: the manifest it applied.
+        let applied = r##"{"apiVersion":"v1","data":{"red":"#f00"},"kind":"ConfigMap","metadata":{"labels":{"workshop.io/managed":"true"},"name":"colors","namespace":"ns"}}"##;
+        src.annotations_mut()
+            .insert(LAST_APPLIED.into(), applied.into());
+        let companion = desired_companion(&src).unwrap();
+        let annotations: Vec<&String> = companion.annotations().keys().collect();
+        assert_eq!(
+            annotations,
+            [CHECKSUM_ANNOTATION],
+            "the companion's annotations must be exactly {CHECKSUM_ANNOTATION}, none of \
+             the source's: the source's {LAST_APPLIED} holds the manifest of the source \
+             (named colors, labelled managed), and on the companion it would make \
+             `kubectl apply` and `kubectl diff` take the companion for the object that \
+             manifest made"
+        );
+    }
+
+    /// The annotation `kubectl apply` writes on the objects it applies.
+    const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+    #[test]
     fn a_name_too_long_for_a_companion_is_invalid() {
         let src = source(&"x".repeat(250), &[]);
         assert!(matches!(
@@ -379,6 +404,21 @@ mod tests {
             Err(InvalidSource::NotPersisted),
             "a source without a namespace was never stored by the API server: no \
              namespace is to be guessed for its companion"
+        );
+    }
+
+    #[test]
+    fn plan_leaves_an_unmanaged_source_alone_whatever_its_name() {
+        let mut src = source(&"x".repeat(250), &[]);
+        src.labels_mut().remove(MANAGED_LABEL);
+        let plan = plan(Some(&src), None);
+        assert_eq!(
+            plan,
+            Plan::Nothing,
+            "a ConfigMap that is not managed, with a name too long for a companion, got \
+             {plan:?}: an Invalid plan publishes a Warning Event on a ConfigMap that never \
+             asked to be mirrored. Whether a source is managed comes before any companion \
+             is built for it"
         );
     }
 
