@@ -46,7 +46,7 @@ const SOURCE_ROLE: &str = "configmap-mirror-into-source";
 const TARGET_ROLE: &str = "configmap-mirror-into-target";
 const FINALIZER: &str = "workshop.io/companion-cleanup";
 /// Another controller's finalizer, on one of the sources.
-const OTHER_FINALIZER: &str = "example.com/other-controller";
+pub const OTHER_FINALIZER: &str = "example.com/other-controller";
 const SOURCE_NAMESPACE_LABEL: &str = "workshop.io/source-namespace";
 const SOURCE_UID_LABEL: &str = "workshop.io/source-uid";
 const SOURCE_NAME_ANNOTATION: &str = "workshop.io/source-name";
@@ -314,6 +314,20 @@ impl Harness {
     /// Fails if the controller stopped.
     pub fn assert_running(&self) {
         self.controller.assert_running();
+    }
+
+    /// Adds [`OTHER_FINALIZER`], another controller's, to the source `name`, after the
+    /// finalizers it has (a JSON patch that appends: it overwrites none of them).
+    pub async fn add_other_finalizer(&self, name: &str) -> anyhow::Result<()> {
+        let add_other = Patch::Json::<()>(serde_json::from_value(
+            serde_json::json!([
+                { "op": "add", "path": "/metadata/finalizers/-", "value": OTHER_FINALIZER },
+            ]),
+        )?);
+        self.sources
+            .patch(name, &PatchParams::default(), &add_other)
+            .await?;
+        Ok(())
     }
 
     /// A client that acts as the controller does: as its ServiceAccount.
@@ -611,12 +625,7 @@ pub async fn into_unmanaging_removes_the_companion_then_the_finalizer(
 ) -> anyhow::Result<()> {
     let mut h = Harness::with_colors(start, "into-unmanage").await?;
     // Another controller's finalizer, which this one must leave alone.
-    let add_other = Patch::Json::<()>(serde_json::from_value(serde_json::json!([
-        { "op": "add", "path": "/metadata/finalizers/-", "value": OTHER_FINALIZER },
-    ]))?);
-    h.sources
-        .patch("colors", &PatchParams::default(), &add_other)
-        .await?;
+    h.add_other_finalizer("colors").await?;
     // For a while, the companion cannot be deleted: the API server refuses the controller
     // that (403 Forbidden), as a crash between the two writes, or a failed request, would
     // leave it undone.

@@ -15,13 +15,12 @@ use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, PostParams};
-use kube::api::{Patch, PatchParams};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 // Step 04's crate (`::mirror`), not the test kit's suite of the same name (`mirror`).
 use ::mirror::desired::MANAGED_LABEL;
-use workshop_testkit::mirror_into::Harness;
+use workshop_testkit::mirror_into::{Harness, OTHER_FINALIZER};
 use workshop_testkit::under_test::Graceful;
 use workshop_testkit::{
     TestNamespace, apply_manifest, configmap, mirror, service_account_client,
@@ -239,9 +238,6 @@ fn start_into(
 
 workshop_testkit::mirror_into_suite!(start_into);
 
-/// Another controller's finalizer.
-const OTHER_FINALIZER: &str = "example.com/other-controller";
-
 #[tokio::test]
 #[ignore = "end-to-end: needs a cluster (scripts/check.sh 05 runs it)"]
 async fn into_a_release_never_overwrites_a_change_it_has_not_seen()
@@ -254,12 +250,7 @@ async fn into_a_release_never_overwrites_a_change_it_has_not_seen()
     let seen = Harness::edit(&h.sources, "colors", &unmanage).await?;
     // Then, before the controller's cache has it, another controller adds its
     // finalizer.
-    let add_other = Patch::Json::<()>(serde_json::from_value(serde_json::json!([
-        { "op": "add", "path": "/metadata/finalizers/-", "value": OTHER_FINALIZER },
-    ]))?);
-    h.sources
-        .patch("colors", &PatchParams::default(), &add_other)
-        .await?;
+    h.add_other_finalizer("colors").await?;
     // The reconcile that the lost label woke, working from the copy it was given.
     let (sources, _) = reflector::store();
     let (companions, _) = reflector::store();
