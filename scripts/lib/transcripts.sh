@@ -81,7 +81,13 @@ _trap_command() {
 #   - timestamps (`2026-12-05T08:28:20.069237Z`), in the controller logs a failing test prints;
 #   - thread ids (`thread 'tokio-rt-worker' (17397) panicked`), the operating system's;
 #   - tokio's task ids (`JoinError::Panic(Id(28), ...)`): the order in which tasks were spawned
-#     across the whole test binary, whose tests run in parallel.
+#     across the whole test binary, whose tests run in parallel;
+#   - the test kit's namespaces (`wt-into-gone-abw5kb4q-15`): each is made unique by the clock,
+#     the process id and a counter (testkit's `unique_name`);
+#   - names the API server generates (`build-45hsn` from `generateName: build-`): five random
+#     characters from its alphabet, which has no vowels;
+#   - resourceVersions an assertion prints (`Some("14104")`): the cluster's counter, which every
+#     write anywhere moves on.
 # Everything else (test names, pass and FAIL, panic messages and our files' line numbers, counts)
 # must be the same, or the transcript is stale.
 normalise_check_output() {
@@ -91,7 +97,10 @@ normalise_check_output() {
     -e 's#(127\.0\.0\.1|localhost):[0-9]+#\1:PORT#g' \
     -e 's/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z/TIME/g' \
     -e "s/thread '([^']*)' \([0-9]+\)/thread '\\1' (N)/g" \
-    -e 's/\bId\([0-9]+\)/Id(N)/g'
+    -e 's/\bId\([0-9]+\)/Id(N)/g' \
+    -e 's/\b(wt-[a-z0-9-]+)-[0-9a-z]{1,8}-[0-9]+\b/\1-UNIQUE/g' \
+    -e 's/\b([a-z0-9]+)-[bcdfghjklmnpqrstvwxz2456789]{5}\b/\1-XXXXX/g' \
+    -e 's/Some\("[0-9]+"\)/Some("RV")/g'
 }
 
 # check_verdicts: the verdicts of a check's output (stdin to stdout), without the reasons under

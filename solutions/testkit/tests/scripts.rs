@@ -260,3 +260,83 @@ fn kubectl_apply_has_one_mode_everywhere() {
         found.join("\n")
     );
 }
+
+/// What `compare_check_transcript` says about the book's transcript `book` (its first line is the
+/// command) and a fresh run's `run`: `(same, diff)`.
+fn compare_transcripts(book: &str, run: &str) -> (bool, String) {
+    let sandbox = Sandbox::new();
+    let book_file = sandbox.dir.path().join("book.txt");
+    let run_file = sandbox.dir.path().join("run.txt");
+    fs::write(&book_file, format!("$ scripts/check.sh 07\n{book}"))
+        .expect("writing a transcript");
+    fs::write(&run_file, run).expect("writing a run");
+    let output = sandbox.bash(
+        &["common.sh", "transcripts.sh"],
+        &format!(
+            "compare_check_transcript '{}' '{}' diagnose",
+            book_file.display(),
+            run_file.display()
+        ),
+    );
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+/// A failing test's reasons as the book shows them (step 05's, 07's and 09's diagnose-left
+/// symptoms), with everything in them that changes from run to run although the code does not.
+const SYMPTOMS: &str = "\
+  FAIL  a_failed_run_stays_failed_when_its_pod_is_deleted
+        panicked at steps/07-taskrun/tests/e2e.rs:674:5:
+            left: ((\"PodDeleted\", \"Pod broken-1-pod was deleted\"), Some(\"14104\"))
+           right: ((\"StepFailed\", \"step only failed with exit code 3\"), Some(\"14066\"))
+          WARN controller: reconcile failed key=\"wt-into-gone-abw5kb4q-15/colors\"
+          1: timed out after 15s waiting for wt-into-gone-copies-adijb84q-16/colors-synced
+          Error: labelling run build-45hsn was refused: Post \"https://127.0.0.1:41234/validate\"
+step 07 (step-07-taskrun): 65 passed, 3 failed, 0 not run
+";
+
+/// The book's check transcripts are compared with every run of the suite (scripts/test.sh). A
+/// transcript holding a namespace of the test kit, a name the API server generated or a
+/// resourceVersion once failed CI although nothing had changed but the run: those are masked.
+#[test]
+fn a_transcript_matches_a_run_that_differs_only_in_what_every_run_changes() {
+    let run = SYMPTOMS
+        .replace("14104", "17408")
+        .replace("14066", "17370")
+        .replace("abw5kb4q-15", "s0m2j8kn-3")
+        .replace("adijb84q-16", "s1sf1okn-4")
+        .replace("build-45hsn", "build-87kmm")
+        .replace("41234", "36001");
+    let (same, diff) = compare_transcripts(SYMPTOMS, &run);
+    assert!(
+        same,
+        "a run that only differs in generated names and versions was called stale:\n{diff}"
+    );
+}
+
+/// And the masks hide nothing else: a transcript is stale when a run differs in what the code
+/// decides (a reason, a name the test chose, a count, a test's verdict).
+#[test]
+fn a_transcript_is_stale_when_a_run_differs_in_what_the_code_decides() {
+    for (from, to) in [
+        ("\"PodDeleted\"", "\"StepFailed\""),
+        ("broken-1-pod", "broken-2-pod"),
+        ("wt-into-gone-abw5kb4q", "wt-into-kept-abw5kb4q"),
+        ("colors-synced", "colors-copied"),
+        ("build-45hsn", "built-45hsn"),
+        ("exit code 3", "exit code 4"),
+        ("e2e.rs:674", "e2e.rs:675"),
+        ("65 passed, 3 failed", "66 passed, 2 failed"),
+        ("FAIL  a_failed", "pass  a_failed"),
+    ] {
+        let run = SYMPTOMS.replacen(from, to, 1);
+        assert_ne!(run, SYMPTOMS, "{from} is in the symptoms");
+        let (same, _) = compare_transcripts(SYMPTOMS, &run);
+        assert!(
+            !same,
+            "a run with {to} instead of {from} was taken to match the book"
+        );
+    }
+}
