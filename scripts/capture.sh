@@ -7,7 +7,8 @@
 #        (default: every step)
 #        scripts/capture.sh checks [NN...]
 #   checks the check transcripts only (NN-name-check*.txt, scripts/lib/transcripts.sh), the ones
-#          scripts/test.sh compares with a fresh run: the cheap recapture after a code change
+#          scripts/test.sh and test-exercises.sh compare with a fresh run: the cheap recapture
+#          after a code change
 #   setup  the Setup chapter's look at the Docker-free cluster (needs that cluster's context)
 #   deploy step 08 deployed into the cluster (needs the real node: cluster-up.sh --real-node)
 #   deploy-webhook  step 09's webhook deployed into the cluster (the real node too)
@@ -31,7 +32,8 @@
 # Every file it writes gets its SHA-256 in book/src/transcripts/SHA256SUMS: the book's test
 # (solutions/testkit/tests/book.rs) fails on a transcript whose sum differs, so a transcript
 # edited by hand, or written by anything but this script, cannot go unnoticed. The check
-# transcripts (NN-name-check*.txt) are also compared with a fresh run by scripts/test.sh.
+# transcripts (NN-name-check*.txt) are also compared with a fresh run: the solution's by
+# scripts/test.sh, the starter's and the diagnose-left code's by scripts/test-exercises.sh.
 # Re-run it after changing what a solution prints, then check the book: scripts/book.sh build.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -39,7 +41,7 @@ source "$ROOT/scripts/lib/cluster.sh"
 source "$ROOT/scripts/lib/node.sh"
 source "$ROOT/scripts/lib/transcripts.sh"
 
-case "${1:-}" in -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 
 NS=book-demo
 OUT="$ROOT/book/src/transcripts"

@@ -16,7 +16,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 usage="usage: scripts/check.sh NN|N.M [--solution]"
 [ $# -ge 1 ] || { echo "$usage" >&2; exit 2; }
-case "$1" in -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "$1" in -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 [ $# -le 2 ] || { echo "$usage" >&2; exit 2; }
 kind=step
 case "${2:-}" in

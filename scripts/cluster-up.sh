@@ -29,7 +29,8 @@
 # The new context is added to $KUBECONFIG (or ~/.kube/config) and made current. Idempotent: a
 # second run finds the cluster, restarts it if its processes are gone, and returns in seconds.
 # A local cluster made before the Stages changed is reused with a warning that says how to
-# recreate it (the test cluster, workshop-test, is recreated without asking).
+# recreate it (the test suites' clusters, workshop-test and workshop-exercises, are recreated
+# without asking).
 set -euo pipefail
 # A node image given in the environment wins over the pinned one (versions.env sets it below).
 kind_node_image=${KIND_NODE_IMAGE:-}
@@ -46,7 +47,7 @@ while [ $# -gt 0 ]; do
     --runtime) runtime=${2:?--runtime needs a value}; shift 2 ;;
     --binaries) binaries=${2:?--binaries needs a value}; shift 2 ;;
     --real-node) real_node=true; shift ;;
-    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see scripts/cluster-up.sh --help)" ;;
   esac
 done

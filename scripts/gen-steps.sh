@@ -52,6 +52,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 case "${1:-}" in
   --check) xtask gen --check ;;
   "") xtask gen ;;
-  -h|--help) sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//' ;;
+  -h|--help) sed -n '2,48p' "$0" | sed 's/^# \{0,1\}//' ;;
   *) die "usage: scripts/gen-steps.sh [--check]" ;;
 esac

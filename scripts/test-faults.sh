@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --only) only=(--only "${2:?--only needs a value}"); shift 2 ;;
     --keep-cluster) keep=true; shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) usage ;;
   esac
 done

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The workshop on kind, as CI runs it (after scripts/test.sh and scripts/test-faults.sh).
+# The workshop on kind, as CI runs it (last, after scripts/test.sh and the other suites).
 #
 # usage: scripts/test-kind.sh [--keep-cluster]
 #   --keep-cluster  leave the kind cluster running afterwards (for a closer look)

@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
     --current) current=true; shift ;;
     --jobs) args+=(--jobs "${2:?--jobs needs a value}"); shift 2 ;;
     --keep-cluster) keep=true; shift ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     [0-9]*) args+=("$1"); shift ;;
     *) usage ;;
   esac

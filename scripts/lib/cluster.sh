@@ -11,8 +11,9 @@ KWOKCTL_LOG_DIR="$WORKSHOP_CACHE/logs"
 KWOK_STAGES="$ROOT/manifests/local-cluster/kwok-stages.yaml"
 # kwokctl's settings that let a real node join (see the file's header).
 KWOKCTL_CONFIG="$ROOT/manifests/local-cluster/kwokctl.yaml"
-# The name of the cluster scripts/test.sh makes and throws away: recreated without asking.
-TEST_CLUSTER=workshop-test
+# The clusters scripts/test.sh and scripts/test-exercises.sh make and throw away: recreated
+# without asking.
+TEST_CLUSTERS="workshop-test workshop-exercises"
 
 # kwokctl reads the Stages (and its settings) only when it creates a cluster. We note which ones
 # a cluster got (their checksum, next to kwokctl's own state) to notice a cluster made before
@@ -65,7 +66,7 @@ binary_cluster_up() {
   fi
 
   if [ -d "$KWOK_CLUSTERS/$name" ] && ! stages_current "$name"; then
-    if [ "$name" = "$TEST_CLUSTER" ]; then
+    if [[ " $TEST_CLUSTERS " == *" $name "* ]]; then
       say "local cluster '$name' was made with other KWOK Stages; recreating it (a test cluster)"
       kwokctl_quiet "$name" delete cluster --name "$name" || true
     else

@@ -1,5 +1,6 @@
 # The book's check transcripts, shared by scripts/capture.sh (which writes them) and
-# scripts/test.sh (which compares them with a fresh run). Source it after common.sh.
+# scripts/test.sh and scripts/test-exercises.sh (which compare them with a fresh run). Source it
+# after common.sh.
 #
 # Each step has three, in book/src/transcripts/:
 #   NN-name-check-starter.txt   `scripts/check.sh NN` on the untouched starter

@@ -297,9 +297,10 @@ const SYMPTOMS: &str = "\
 step 07 (step-07-taskrun): 65 passed, 3 failed, 0 not run
 ";
 
-/// The book's check transcripts are compared with every run of the suite (scripts/test.sh). A
-/// transcript holding a namespace of the test kit, a name the API server generated or a
-/// resourceVersion once failed CI although nothing had changed but the run: those are masked.
+/// The book's check transcripts are compared with every run of the suites (scripts/test.sh,
+/// scripts/test-exercises.sh). A transcript holding a namespace of the test kit, a name the API
+/// server generated or a resourceVersion once failed CI although nothing had changed but the
+/// run: those are masked.
 #[test]
 fn a_transcript_matches_a_run_that_differs_only_in_what_every_run_changes() {
     let run = SYMPTOMS
@@ -339,4 +340,42 @@ fn a_transcript_is_stale_when_a_run_differs_in_what_the_code_decides() {
             "a run with {to} instead of {from} was taken to match the book"
         );
     }
+}
+
+/// A script's `--help` is its header comment (after the `#!` line), printed by `sed -n '2,Np'`:
+/// every line of it, and not the code after it. The range is a number written by hand, and a
+/// header that grows by a line cut its last line off (scripts/capture.sh, scripts/cluster-up.sh)
+/// while others printed their `set -euo pipefail`.
+#[test]
+fn every_scripts_help_is_its_whole_header() {
+    let scripts = repo_root().join("scripts");
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for entry in fs::read_dir(&scripts).expect("scripts/ lists") {
+        let path = entry.expect("an entry of scripts/").path();
+        if path.extension().is_none_or(|e| e != "sh") {
+            continue;
+        }
+        let text = fs::read_to_string(&path).expect("a script reads");
+        let Some(at) = text.find("sed -n '2,") else {
+            continue;
+        };
+        let end: usize = text[at + "sed -n '2,".len()..]
+            .split('p')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("a line number after sed -n '2,");
+        let lines: Vec<&str> = text.lines().collect();
+        // The header: the comment lines from line 2 on, up to the first line that is not one.
+        let header = 1 + lines[1..].iter().take_while(|l| l.starts_with('#')).count();
+        checked += 1;
+        if end != header {
+            wrong.push(format!(
+                "{}: --help prints lines 2-{end}, its header is lines 2-{header}",
+                path.file_name().unwrap().to_string_lossy()
+            ));
+        }
+    }
+    assert!(checked >= 15, "only {checked} scripts with a --help found");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
