@@ -274,7 +274,7 @@ impl Context {
         // Proved by: into_a_source_whose_companion_is_gone_is_deleted_all_the_same,
         //   into_a_cleanup_that_cannot_read_the_companion_keeps_the_finalizer,
         //   into_a_cleanup_reads_the_companion_from_the_api_server
-        // Needs: 5.5
+        // Needs: 5.2, 5.3, 5.5
         // Path: stretch, 15 min
         // Book: "Step 05 > Exercise 5.7: sources that never go"
         // The last look: once the finalizer is off, nothing comes back for
@@ -316,7 +316,7 @@ impl Context {
         // and a change that someone made since the cache saw it is never overwritten.
         // Proved by: into_unmanaging_removes_the_companion_then_the_finalizer,
         //   into_a_release_never_overwrites_a_change_it_has_not_seen
-        // Needs: 5.5
+        // Needs: 5.2, 5.3, 5.5
         // Path: stretch, 15 min
         // Book: "Step 05 > Exercise 5.6: letting go of a source"
         todo!("Exercise 5.6: Let go of a source that is no longer managed.")
