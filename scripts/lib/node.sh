@@ -430,6 +430,10 @@ node_down() {
 
 # node_traffic_check: on the real node, a Pod reaches another Pod directly and through a
 # Service, and the API server through the `kubernetes` Service; fails saying which did not.
+# A new Service answers only once the EndpointSlice controller has listed the Ready Pod and
+# kube-proxy has written its rules: the client tries it 10 times, a second apart (CI's first try
+# once found no answer right after the cluster came up; with bridge-nf-call-iptables at 0 all ten
+# fail).
 # (What breaks when the machine's FORWARD chain drops the Pods' traffic: see node_forward_accept.)
 node_traffic_check() {
   local ns=workshop-node-traffic ip svc log status
@@ -462,13 +466,14 @@ YAML
   kubectl -n "$ns" run client --image="${NODE_BUSYBOX_IMAGES[0]}" --restart=Never \
     --overrides="{\"spec\":{\"nodeName\":\"$NODE_NAME\"}}" --command -- sh -c '
       get() { printf "GET / HTTP/1.0\r\n\r\n" | nc -w 5 "$1" "$2" | grep -q served; }
+      tries() { n=1; until get "$1" "$2"; do [ $n -ge 10 ] && return 1; n=$((n + 1)); sleep 1; done; }
       ok=0
       if get '"$ip"' 8080; then echo "pod to pod ('"$ip"'): ok"; else echo "pod to pod ('"$ip"'): no answer"; ok=1; fi
-      if get '"$svc"' 80; then echo "pod to Service ('"$svc"'): ok"; else echo "pod to Service ('"$svc"'): no answer"; ok=1; fi
+      if tries '"$svc"' 80; then echo "pod to Service ('"$svc"'): ok (try $n)"; else echo "pod to Service ('"$svc"'): no answer in $n tries"; ok=1; fi
       if echo | nc -w 5 "$KUBERNETES_SERVICE_HOST" "$KUBERNETES_SERVICE_PORT" >/dev/null; then echo "pod to the API server: ok"; else echo "pod to the API server: no answer"; ok=1; fi
       exit $ok' >/dev/null
   status=failed
-  kubectl -n "$ns" wait --for=jsonpath='{.status.phase}'=Succeeded pod/client --timeout=60s >/dev/null 2>&1 && status=ok
+  kubectl -n "$ns" wait --for=jsonpath='{.status.phase}'=Succeeded pod/client --timeout=120s >/dev/null 2>&1 && status=ok
   log=$(kubectl -n "$ns" logs client 2>&1 || true)
   kubectl delete namespace "$ns" --wait=false >/dev/null
   printf '    %s\n' "${log//$'\n'/$'\n'    }" >&2
